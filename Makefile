@@ -1,0 +1,87 @@
+# shardpipe — plain Makefile, libraries found with pkg-config.
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR     = $(PREFIX)/bin
+MANDIR     = $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+
+CC        ?= cc
+PKGS      := libcurl json-c libcrypto zlib
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+             -DSP_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+LDLIBS    += $(shell pkg-config --libs $(PKGS))
+
+ifeq ($(SANITIZE),1)
+CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS   += -fsanitize=address,undefined
+endif
+
+SRC       := $(wildcard src/*.c)
+LIBSRC    := $(filter-out src/main.c,$(SRC))
+OBJDIR    := build/obj$(if $(filter 1,$(SANITIZE)),-san)
+LIBOBJ    := $(LIBSRC:src/%.c=$(OBJDIR)/%.o)
+BIN       := shardpipe
+LIB       := $(OBJDIR)/libshardpipe.a
+
+CHECK_SRC := $(wildcard tests/check_*.c)
+CHECK_BIN := $(CHECK_SRC:tests/%.c=build/tests/%)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all check unit deps demo bench install uninstall clean
+all: $(BIN)
+
+$(OBJDIR)/%.o: src/%.c $(wildcard include/shardpipe/*.h) | $(OBJDIR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(OBJDIR):
+	mkdir -p $@
+
+$(LIB): $(LIBOBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(OBJDIR)/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/tests/%: tests/%.c tests/check_util.h $(LIB)
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB) $(CHECK_LIBS) $(LDLIBS)
+
+build/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p build/tools
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS)
+
+# Installs what the tests need when it is missing (Debian packages, npm
+# packages into .deps/), then builds and runs every test.
+deps:
+	@sh tests/deps.sh
+
+unit: $(CHECK_BIN)
+	@sh tests/run-unit.sh $(CHECK_BIN)
+
+check: deps
+	@$(MAKE) --no-print-directory $(BIN) $(CHECK_BIN) $(TOOL_BIN)
+	@sh tests/run-all.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@sh tests/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@sh bench/run.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/$(BIN)
+	install -m 644 man/shardpipe.1 $(DESTDIR)$(MANDIR)/man1/shardpipe.1
+	if [ -f man/shardpipe.json.5 ]; then install -m 644 man/shardpipe.json.5 $(DESTDIR)$(MANDIR)/man5/shardpipe.json.5; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANDIR)/man1/shardpipe.1 $(DESTDIR)$(MANDIR)/man5/shardpipe.json.5
+
+clean:
+	rm -rf build $(BIN)

@@ -1,0 +1,20 @@
+/* Subcommands and wiring: parses the command line, builds the loop,
+ * client and pipeline, runs, and turns the outcome into an exit status
+ * (0 success, 1 runtime failure, 2 bad usage). Only main() exits. */
+#ifndef SHARDPIPE_CLI_H
+#define SHARDPIPE_CLI_H
+
+#define SP_EXIT_OK 0
+#define SP_EXIT_FAIL 1
+#define SP_EXIT_USAGE 2
+
+int sp_cli_main(int argc, char **argv);
+
+/* Parses a byte count: digits with an optional K/KiB, M/MiB or G/GiB
+ * suffix (powers of 1024). Returns 0, or -1 when malformed or over max. */
+int sp_parse_size(const char *s, unsigned long long max, unsigned long long *out);
+
+/* Parses a whole number in [min, max]. Returns 0 or -1. */
+int sp_parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out);
+
+#endif

@@ -1,0 +1,172 @@
+/* The Kinesis API (AWS JSON 1.1, KINESIS.md §1): endpoints, signed calls,
+ * request bodies, response shapes and error classification. */
+#ifndef SHARDPIPE_KINESIS_H
+#define SHARDPIPE_KINESIS_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "shardpipe/buf.h"
+#include "shardpipe/credentials.h"
+#include "shardpipe/err.h"
+#include "shardpipe/http.h"
+#include "shardpipe/log.h"
+#include "shardpipe/loop.h"
+#include "shardpipe/shardmap.h"
+
+#define SP_STREAM_NAME_MAX 128
+#define SP_REGION_MAX 64
+#define SP_URL_MAX 1024
+
+/* What a caller should do with a failed call (KINESIS.md §1.5). */
+enum sp_kclass {
+    SP_KC_OK = 0,
+    SP_KC_RETRY,             /* transient: transport, 5xx, InternalFailure, bad 2xx body */
+    SP_KC_THROTTLE,          /* PTEE, LimitExceeded, Throttling, KMSThrottling */
+    SP_KC_CLOCK_SKEW,        /* "Signature expired": the offset was corrected, retry */
+    SP_KC_CREDS_EXPIRED,     /* ExpiredToken: credentials were refreshed, retry */
+    SP_KC_IN_USE,            /* ResourceInUse: stream not ACTIVE, retry slowly */
+    SP_KC_EXPIRED_ITERATOR,  /* reader: get a new iterator */
+    SP_KC_EXPIRED_NEXT_TOKEN,/* ListShards: restart the listing */
+    SP_KC_NOT_FOUND,         /* ResourceNotFound */
+    SP_KC_AUTH,              /* credentials or signature rejected */
+    SP_KC_FATAL              /* anything else: a bug or a configuration problem */
+};
+
+/* 1 for the classes a caller retries with backoff. */
+int sp_kclass_retryable(enum sp_kclass c);
+const char *sp_kclass_name(enum sp_kclass c);
+
+/* Pure classification of an error response: status and a normalised code. */
+enum sp_kclass sp_kinesis_classify(long status, const char *code, const char *message);
+
+/* Extracts code and message from an error body as botocore does: __type
+ * (after the last '#', before any ':'), else the X-Amzn-ErrorType header,
+ * else the HTTP status; message from "message" or "Message". */
+void sp_kinesis_parse_error(const char *body, size_t len, long status, const char *errtype,
+                            char *code, size_t codelen, char *msg, size_t msglen);
+
+/* https://kinesis.REGION.amazonaws.com, .com.cn for China regions. */
+int sp_kinesis_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err);
+
+/* Checks an endpoint URL: http or https, a host, no user info, no query.
+ * Writes the Host header value (with the port when one is given). */
+int sp_kinesis_endpoint_host(const char *url, char *host, size_t hostlen, sp_err *err);
+
+/* Stream names: 1..128 of [a-zA-Z0-9_.-]. */
+int sp_kinesis_check_stream_name(const char *name, sp_err *err);
+
+typedef struct sp_kinesis_result {
+    enum sp_kclass klass;
+    long status;              /* 0: transport failure */
+    char code[96];            /* error code, "" on success */
+    char message[SP_ERR_MSG_MAX]; /* error or transport message */
+    const char *request_id;   /* "" when absent */
+    json_object *json;        /* parsed body of a success (borrowed; NULL on failure) */
+} sp_kinesis_result;
+
+typedef void (*sp_kinesis_cb)(void *arg, const sp_kinesis_result *res);
+
+typedef struct sp_kinesis_opts {
+    const char *region;
+    const char *endpoint;        /* NULL or "": the regional endpoint */
+    sp_creds_opts creds;         /* used again to refresh */
+    const sp_log *log;
+} sp_kinesis_opts;
+
+typedef struct sp_kinesis sp_kinesis;
+
+/* Resolves credentials at once, so a missing key fails before any I/O. */
+sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *o, sp_err *err);
+void sp_kinesis_free(sp_kinesis *k);
+
+const char *sp_kinesis_region(const sp_kinesis *k);
+const char *sp_kinesis_endpoint(const sp_kinesis *k);
+const char *sp_kinesis_creds_source(const sp_kinesis *k);
+
+/* Signs and sends one call. op is the operation name ("PutRecords"); body
+ * is moved into the request. The callback runs once, from the loop. */
+int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
+                    sp_kinesis_cb cb, void *arg, sp_err *err);
+
+/* Runs the loop until one call completes; for start-up calls made before
+ * anything else is registered on the loop. The result's json stays valid
+ * until sp_kinesis_result_free. */
+int sp_kinesis_call_sync(sp_kinesis *k, const char *op, sp_buf *body,
+                         sp_kinesis_result *out, sp_err *err);
+void sp_kinesis_result_free(sp_kinesis_result *r);
+
+/* A message for a failed call that a person can act on: names the
+ * operation, the stream, the region and the endpoint, and for rejected
+ * credentials their source (never the secret). */
+int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
+                       const sp_kinesis_result *res, sp_err *err);
+
+/* ---- request bodies (appended to b) ---- */
+
+int sp_kinesis_body_stream(sp_buf *b, const char *stream);
+/* First page: StreamName + filter (NULL for none, "AT_LATEST", ...);
+ * later pages: NextToken only (KINESIS.md §1.4). */
+int sp_kinesis_body_list_shards(sp_buf *b, const char *stream, const char *filter,
+                                const char *next_token);
+/* type: TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER,
+ * AT_TIMESTAMP; seq for the sequence types, ts_ms for AT_TIMESTAMP. */
+int sp_kinesis_body_shard_iterator(sp_buf *b, const char *stream, const char *shard_id,
+                                   const char *type, const char *seq, int64_t ts_ms);
+int sp_kinesis_body_get_records(sp_buf *b, const char *iterator, long limit);
+
+/* ---- responses ---- */
+
+typedef struct sp_stream_summary {
+    char name[SP_STREAM_NAME_MAX + 1];
+    char arn[2049];
+    char status[32];
+    char mode[32];
+    long retention_hours;
+    long max_record_kib;       /* 1024 when the server does not say */
+    long open_shards;
+    double created;            /* epoch seconds */
+    char encryption[16];
+} sp_stream_summary;
+
+int sp_kinesis_parse_summary(json_object *j, sp_stream_summary *out, sp_err *err);
+
+/* Appends the shards of a ListShards (or DescribeStream) page to *shards
+ * (grown with realloc), sets *next_token (malloc'd, NULL on the last page). */
+int sp_kinesis_parse_shards(json_object *j, sp_shard **shards, size_t *n,
+                            char **next_token, sp_err *err);
+
+/* One entry of a PutRecords response; strings borrowed from the JSON. */
+typedef struct sp_put_result {
+    const char *seq;           /* NULL when the entry failed */
+    const char *shard_id;
+    const char *code;          /* NULL on success */
+    const char *message;
+} sp_put_result;
+
+/* Fills out[0..nsent). A response whose Records array does not have
+ * exactly nsent entries is an error (KINESIS.md §1.4). */
+int sp_kinesis_parse_put_records(json_object *j, size_t nsent, sp_put_result *out, sp_err *err);
+
+typedef struct sp_get_records {
+    json_object *records;      /* array (borrowed) */
+    size_t n;
+    const char *next_iterator; /* NULL when the shard is closed and read to its end */
+    int64_t millis_behind;     /* -1 when absent */
+} sp_get_records;
+
+typedef struct sp_kinesis_record {
+    const char *seq;
+    const char *pk;
+    size_t pk_len;
+    const char *data_b64;
+    size_t data_b64_len;
+    double arrival;            /* epoch seconds */
+} sp_kinesis_record;
+
+int sp_kinesis_parse_get_records(json_object *j, sp_get_records *out, sp_err *err);
+int sp_kinesis_record_at(const sp_get_records *g, size_t i, sp_kinesis_record *out, sp_err *err);
+
+#endif

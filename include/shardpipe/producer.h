@@ -1,0 +1,91 @@
+/* The write pipeline: buffered records, PutRecords batches in flight,
+ * retries of failed entries, acknowledgements back to the sources. It owns
+ * every record from sp_producer_put until the record is stored or has
+ * definitely failed, and bounds the bytes it holds (backpressure). */
+#ifndef SHARDPIPE_PRODUCER_H
+#define SHARDPIPE_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shardpipe/backoff.h"
+#include "shardpipe/err.h"
+#include "shardpipe/kinesis.h"
+#include "shardpipe/log.h"
+#include "shardpipe/loop.h"
+#include "shardpipe/rng.h"
+#include "shardpipe/shardmap.h"
+
+typedef struct sp_record {
+    struct sp_record *next;
+    uint64_t pos;            /* source position to checkpoint once stored */
+    void *source;            /* whom to acknowledge */
+    uint64_t read_ms;        /* when it was read (latency) */
+    uint64_t due_ms;         /* not before (retry backoff) */
+    uint32_t attempts;       /* sends so far */
+    uint32_t len;            /* data bytes */
+    uint16_t pk_len;
+    uint8_t has_ehk;
+    sp_u128 ehk;
+    char bytes[];            /* partition key, then data */
+} sp_record;
+
+typedef struct sp_producer_stats {
+    uint64_t records;        /* stored */
+    uint64_t bytes;          /* data bytes stored */
+    uint64_t requests;       /* PutRecords calls answered */
+    uint64_t retried;        /* entries sent again */
+    uint64_t throttled;      /* entries refused with ProvisionedThroughputExceeded */
+    uint64_t failed;         /* entries given up on */
+} sp_producer_stats;
+
+/* stored: 1 when Kinesis stored it, 0 when it was given up. */
+typedef void (*sp_ack_fn)(void *arg, const sp_record *r, int stored);
+typedef void (*sp_event_fn)(void *arg);
+typedef void (*sp_fatal_fn)(void *arg, const char *msg);
+
+typedef struct sp_producer_opts {
+    const char *stream;
+    size_t batch_records;    /* 1..500, default 500 */
+    size_t batch_bytes;      /* default 5 MiB, at most 10 MiB */
+    uint32_t linger_ms;      /* default 200 */
+    sp_backoff backoff;
+    unsigned max_attempts;   /* 0: retry retryable errors without limit */
+    unsigned max_in_flight;  /* default 8 */
+    size_t budget_bytes;     /* default 64 MiB */
+    const sp_log *log;
+    sp_ack_fn on_ack;        /* may be NULL */
+    sp_event_fn on_space;    /* buffered bytes fell below the budget again */
+    sp_event_fn on_drained;  /* after sp_producer_flush: everything settled */
+    sp_fatal_fn on_fatal;    /* a non-retryable error: the run cannot go on */
+    void *arg;
+} sp_producer_opts;
+
+typedef struct sp_producer sp_producer;
+
+sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opts *o, sp_err *err);
+/* Gives up on every record still held, in flight included: each is
+ * counted as failed and acknowledged as not stored. For shutdown, when the
+ * loop will not run again. */
+void sp_producer_abandon(sp_producer *p);
+/* Abandons what is left, then frees. */
+void sp_producer_free(sp_producer *p);
+
+/* Copies one record in. ehk may be NULL. The caller has already applied
+ * the record cap. Never refuses for lack of budget: callers check
+ * sp_producer_full and stop reading, so at most one read's worth of
+ * records passes the budget. */
+int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128 *ehk,
+                    const void *data, size_t len, uint64_t pos, void *source, sp_err *err);
+
+int sp_producer_full(const sp_producer *p);
+size_t sp_producer_buffered(const sp_producer *p);
+
+/* From now on send without waiting for linger; on_drained fires once
+ * nothing is buffered or in flight. */
+void sp_producer_flush(sp_producer *p);
+int sp_producer_idle(const sp_producer *p);
+
+const sp_producer_stats *sp_producer_stats_get(const sp_producer *p);
+
+#endif

@@ -1,0 +1,847 @@
+/* Subcommands: put, describe, get. Each parses its options, builds the
+ * shared context (loop, HTTP, Kinesis client) and runs on the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shardpipe/base64.h"
+#include "shardpipe/batch.h"
+#include "shardpipe/cli.h"
+#include "shardpipe/framer.h"
+#include "shardpipe/kinesis.h"
+#include "shardpipe/partition.h"
+#include "shardpipe/producer.h"
+#include "shardpipe/reader.h"
+
+/* ---- option parsing helpers ---- */
+
+int sp_parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int sp_parse_size(const char *s, unsigned long long max, unsigned long long *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    else if (*end != '\0')
+        return -1;
+    if (shift) {
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+            end += strlen(end);
+        if (*end != '\0' || v > (max >> shift))
+            return -1;
+        v <<= shift;
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- the shared context ---- */
+
+struct common {
+    const char *region;
+    const char *endpoint;
+    const char *profile;
+    const char *akid;
+    const char *secret;
+    const char *token;
+    enum sp_log_level level;
+    long connect_ms;
+    long request_ms;
+};
+
+struct ctx {
+    sp_loop *loop;
+    sp_http *http;
+    sp_kinesis *k;
+    sp_log log;
+    char region[SP_REGION_MAX + 1];
+};
+
+enum {
+    OPT_REGION = 1000, OPT_ENDPOINT, OPT_PROFILE, OPT_AKID, OPT_SECRET, OPT_TOKEN, OPT_LOG_LEVEL,
+    OPT_CONNECT_TIMEOUT, OPT_REQUEST_TIMEOUT,
+    OPT_PK, OPT_KEY, OPT_LINGER, OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_OVERSIZE, OPT_BACKOFF_BASE,
+    OPT_BACKOFF_CAP, OPT_MAX_ATTEMPTS, OPT_MAX_IN_FLIGHT, OPT_BUFFER_BYTES,
+    OPT_JSON, OPT_SHARD, OPT_ITERATOR, OPT_LIMIT, OPT_MAX_RECORDS, OPT_FOLLOW, OPT_HELP
+};
+
+#define COMMON_OPTIONS                                                        \
+    {"region", required_argument, NULL, OPT_REGION},                          \
+    {"endpoint-url", required_argument, NULL, OPT_ENDPOINT},                  \
+    {"profile", required_argument, NULL, OPT_PROFILE},                        \
+    {"access-key-id", required_argument, NULL, OPT_AKID},                     \
+    {"secret-access-key", required_argument, NULL, OPT_SECRET},               \
+    {"session-token", required_argument, NULL, OPT_TOKEN},                    \
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},                    \
+    {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},     \
+    {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},     \
+    {"help", no_argument, NULL, OPT_HELP}
+
+static const char usage_text[] =
+    "usage: shardpipe put -s STREAM [options] < lines\n"
+    "       shardpipe describe STREAM [--json] [options]\n"
+    "       shardpipe get STREAM [--shard ID] [--iterator TYPE [ARG]] [--limit N]\n"
+    "                     [--max-records N] [--follow] [--json] [options]\n"
+    "       shardpipe version\n"
+    "common options: --region R --endpoint-url URL --profile P --log-level LEVEL\n"
+    "                --access-key-id ID --secret-access-key KEY --session-token T\n"
+    "                --connect-timeout-ms N --request-timeout-ms N\n"
+    "put options:    --partition-key KEY | --key random|hash|fixed:KEY\n"
+    "                --linger-ms N --batch-records N --batch-bytes N\n"
+    "                --oversize split|truncate|drop --max-in-flight N --buffer-bytes N\n"
+    "                --backoff-base-ms N --backoff-cap-ms N --max-attempts N\n"
+    "see shardpipe(1)\n";
+
+static int usage(const char *fmt, const char *arg)
+{
+    if (fmt) {
+        fprintf(stderr, "shardpipe: ");
+        fprintf(stderr, fmt, arg);
+        fputc('\n', stderr);
+    }
+    fputs(usage_text, stderr);
+    return SP_EXIT_USAGE;
+}
+
+/* Handles an option every subcommand shares. 1: handled, 0: not common,
+ * -1: bad value (message printed). */
+static int common_opt(int c, const char *arg, struct common *o)
+{
+    unsigned long long v;
+    switch (c) {
+    case OPT_REGION: o->region = arg; return 1;
+    case OPT_ENDPOINT: o->endpoint = arg; return 1;
+    case OPT_PROFILE: o->profile = arg; return 1;
+    case OPT_AKID: o->akid = arg; return 1;
+    case OPT_SECRET: o->secret = arg; return 1;
+    case OPT_TOKEN: o->token = arg; return 1;
+    case OPT_LOG_LEVEL:
+        if (sp_log_level_parse(arg, &o->level) != SP_OK) {
+            usage("--log-level must be error, warn, info or debug, not '%s'", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_CONNECT_TIMEOUT:
+    case OPT_REQUEST_TIMEOUT:
+        if (sp_parse_uint(arg, 1, 3600000, &v) != 0) {
+            usage("timeouts are whole milliseconds from 1 to 3600000, not '%s'", arg);
+            return -1;
+        }
+        if (c == OPT_CONNECT_TIMEOUT)
+            o->connect_ms = (long)v;
+        else
+            o->request_ms = (long)v;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *env_nonempty(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static int ctx_setup(struct ctx *c, const struct common *o, sp_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->log.level = o->level;
+    sp_creds_opts co = {0};
+    co.access_key_id = o->akid;
+    co.secret_access_key = o->secret;
+    co.session_token = o->token;
+    co.profile = o->profile;
+    if (sp_region_resolve(&co, o->region, c->region, sizeof c->region, err) != SP_OK)
+        return SP_ERR;
+    const char *endpoint = o->endpoint;
+    if (endpoint == NULL)
+        endpoint = env_nonempty("AWS_ENDPOINT_URL_KINESIS");
+    if (endpoint == NULL)
+        endpoint = env_nonempty("AWS_ENDPOINT_URL");
+    c->loop = sp_loop_new(err);
+    if (c->loop == NULL)
+        return SP_ERR;
+    sp_http_opts ho = {0};
+    ho.connect_timeout_ms = o->connect_ms;
+    ho.request_timeout_ms = o->request_ms;
+    c->http = sp_http_new(c->loop, &ho, err);
+    if (c->http == NULL)
+        return SP_ERR;
+    sp_kinesis_opts ko = {0};
+    ko.region = c->region;
+    ko.endpoint = endpoint;
+    ko.creds = co;
+    ko.log = &c->log;
+    c->k = sp_kinesis_new(c->loop, c->http, &ko, err);
+    if (c->k == NULL)
+        return SP_ERR;
+    sp_log_debug(&c->log, "region %s, endpoint %s, credentials from %s", c->region,
+                 sp_kinesis_endpoint(c->k), sp_kinesis_creds_source(c->k));
+    return SP_OK;
+}
+
+static void ctx_free(struct ctx *c)
+{
+    sp_kinesis_free(c->k);
+    sp_http_free(c->http);
+    sp_loop_free(c->loop);
+}
+
+static int describe_summary(struct ctx *c, const char *stream, sp_stream_summary *s, sp_err *err)
+{
+    sp_buf body;
+    sp_buf_init(&body, 0);
+    sp_kinesis_body_stream(&body, stream);
+    sp_kinesis_result res;
+    int rc = sp_kinesis_call_sync(c->k, "DescribeStreamSummary", &body, &res, err);
+    sp_buf_free(&body);
+    if (rc != SP_OK)
+        return SP_ERR;
+    if (res.klass != SP_KC_OK)
+        rc = sp_kinesis_explain(c->k, "DescribeStreamSummary", stream, &res, err);
+    else
+        rc = sp_kinesis_parse_summary(res.json, s, err);
+    sp_kinesis_result_free(&res);
+    return rc;
+}
+
+/* ---- put ---- */
+
+struct put {
+    struct ctx *c;
+    sp_producer *p;
+    sp_framer fr;
+    sp_partition pk;
+    sp_rng rng;
+    int fd;
+    int fd_flags;             /* to restore: stdin is shared with the shell */
+    int reading;              /* the watch is active */
+    int eof;
+    int signals;              /* SIGINT/SIGTERM received */
+    int fatal;
+    char fatal_msg[SP_ERR_MSG_MAX];
+    char line_key[SP_PK_MAX_BYTES];
+    size_t line_key_len;      /* key of the split line in progress, 0: none */
+};
+
+static void put_fatal(void *arg, const char *msg)
+{
+    struct put *u = arg;
+    if (!u->fatal) {
+        u->fatal = 1;
+        snprintf(u->fatal_msg, sizeof u->fatal_msg, "%s", msg);
+    }
+    sp_loop_stop(u->c->loop);
+}
+
+static int put_emit(void *arg, const char *data, size_t len, unsigned flags, uint64_t pos, sp_err *err)
+{
+    struct put *u = arg;
+    char keybuf[SP_PK_MAX_BYTES];
+    const char *key = keybuf;
+    size_t klen;
+    /* The pieces of a split line share one key, so they land in one shard
+     * and a reader finds them together and in order. */
+    if ((flags & SP_FRAME_PART) && u->line_key_len) {
+        key = u->line_key;
+        klen = u->line_key_len;
+    } else {
+        klen = sp_partition_key(&u->pk, &u->rng, data, len, keybuf);
+        if (flags & SP_FRAME_PART) {
+            memcpy(u->line_key, keybuf, klen);
+            u->line_key_len = klen;
+        }
+    }
+    if (!(flags & SP_FRAME_PART) || (flags & SP_FRAME_LAST_PART))
+        u->line_key_len = 0;
+    return sp_producer_put(u->p, key, klen, NULL, data, len, pos, NULL, err);
+}
+
+static void put_read(sp_loop *loop, int fd, unsigned events, void *arg);
+
+static void set_reading(struct put *u, int on)
+{
+    if (u->eof || on == u->reading)
+        return;
+    sp_err err;
+    if (sp_loop_watch(u->c->loop, u->fd, on ? SP_EV_READ : 0, put_read, u, &err) != SP_OK) {
+        put_fatal(u, err.msg);
+        return;
+    }
+    u->reading = on;
+}
+
+static void put_end_input(struct put *u)
+{
+    if (u->eof)
+        return;
+    sp_err err;
+    if (sp_framer_finish(&u->fr, &err) != SP_OK)
+        put_fatal(u, err.msg);
+    sp_loop_unwatch(u->c->loop, u->fd);
+    u->reading = 0;
+    u->eof = 1;
+    sp_producer_flush(u->p);
+}
+
+static void put_read(sp_loop *loop, int fd, unsigned events, void *arg)
+{
+    (void)loop;
+    (void)events;
+    struct put *u = arg;
+    char buf[65536];
+    sp_err err;
+    /* A bounded number of reads per wake-up, so timers and responses are
+     * served even when input never runs dry. */
+    for (int i = 0; i < 16 && !u->eof; i++) {
+        if (sp_producer_full(u->p)) {
+            set_reading(u, 0);
+            return;
+        }
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            snprintf(err.msg, sizeof err.msg, "reading standard input: %s", strerror(errno));
+            put_fatal(u, err.msg);
+            return;
+        }
+        if (n == 0) {
+            put_end_input(u);
+            return;
+        }
+        if (sp_framer_feed(&u->fr, buf, (size_t)n, &err) != SP_OK) {
+            put_fatal(u, err.msg);
+            return;
+        }
+    }
+}
+
+static void put_space(void *arg)
+{
+    set_reading(arg, 1);
+}
+
+static void put_drained(void *arg)
+{
+    struct put *u = arg;
+    sp_loop_stop(u->c->loop);
+}
+
+static void put_signal(sp_loop *loop, int signo, void *arg)
+{
+    struct put *u = arg;
+    if (++u->signals > 1) {
+        sp_log_warn(&u->c->log, "second signal %d: stopping without waiting for buffered records", signo);
+        sp_loop_stop(loop);
+        return;
+    }
+    sp_log_info(&u->c->log, "signal %d: no more input; sending what was read (again to abort)", signo);
+    put_end_input(u);
+}
+
+static int cmd_put(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_OPTIONS,
+        {"stream", required_argument, NULL, 's'},
+        {"partition-key", required_argument, NULL, OPT_PK},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"linger-ms", required_argument, NULL, OPT_LINGER},
+        {"batch-records", required_argument, NULL, OPT_BATCH_RECORDS},
+        {"batch-bytes", required_argument, NULL, OPT_BATCH_BYTES},
+        {"oversize", required_argument, NULL, OPT_OVERSIZE},
+        {"backoff-base-ms", required_argument, NULL, OPT_BACKOFF_BASE},
+        {"backoff-cap-ms", required_argument, NULL, OPT_BACKOFF_CAP},
+        {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
+        {"buffer-bytes", required_argument, NULL, OPT_BUFFER_BYTES},
+        {NULL, 0, NULL, 0}};
+    struct common co = {0};
+    co.level = SP_LOG_WARN;
+    sp_producer_opts po = {0};
+    po.batch_records = SP_BATCH_MAX_RECORDS;
+    po.batch_bytes = SP_BATCH_DEFAULT_BYTES;
+    po.linger_ms = 200;
+    po.backoff.base_ms = SP_BACKOFF_BASE_MS;
+    po.backoff.cap_ms = SP_BACKOFF_CAP_MS;
+    po.max_in_flight = 8;
+    po.budget_bytes = (size_t)64 << 20;
+    enum sp_oversize oversize = SP_OVERSIZE_SPLIT;
+    const char *stream = NULL, *fixed_key = NULL, *key_spec = NULL;
+    unsigned long long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+        int r = common_opt(c, optarg, &co);
+        if (r < 0)
+            return SP_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 's': stream = optarg; break;
+        case OPT_PK: fixed_key = optarg; break;
+        case OPT_KEY: key_spec = optarg; break;
+        case OPT_LINGER:
+            if (sp_parse_uint(optarg, 0, 3600000, &v) != 0)
+                return usage("--linger-ms must be 0 to 3600000, not '%s'", optarg);
+            po.linger_ms = (uint32_t)v;
+            break;
+        case OPT_BATCH_RECORDS:
+            if (sp_parse_uint(optarg, 1, SP_BATCH_MAX_RECORDS, &v) != 0)
+                return usage("--batch-records must be 1 to 500 (the PutRecords limit), not '%s'", optarg);
+            po.batch_records = (size_t)v;
+            break;
+        case OPT_BATCH_BYTES:
+            if (sp_parse_size(optarg, SP_BATCH_MAX_BYTES, &v) != 0 || v == 0)
+                return usage("--batch-bytes must be 1 to 10MiB (the PutRecords limit), not '%s'", optarg);
+            po.batch_bytes = (size_t)v;
+            break;
+        case OPT_OVERSIZE:
+            if (sp_oversize_parse(optarg, &oversize) != 0)
+                return usage("--oversize must be split, truncate or drop, not '%s'", optarg);
+            break;
+        case OPT_BACKOFF_BASE:
+        case OPT_BACKOFF_CAP:
+            if (sp_parse_uint(optarg, 1, 3600000, &v) != 0)
+                return usage("backoff times are 1 to 3600000 ms, not '%s'", optarg);
+            if (c == OPT_BACKOFF_BASE)
+                po.backoff.base_ms = (uint32_t)v;
+            else
+                po.backoff.cap_ms = (uint32_t)v;
+            break;
+        case OPT_MAX_ATTEMPTS:
+            if (sp_parse_uint(optarg, 0, 1000000, &v) != 0)
+                return usage("--max-attempts must be 0 (no limit) to 1000000, not '%s'", optarg);
+            po.max_attempts = (unsigned)v;
+            break;
+        case OPT_MAX_IN_FLIGHT:
+            if (sp_parse_uint(optarg, 1, 256, &v) != 0)
+                return usage("--max-in-flight must be 1 to 256, not '%s'", optarg);
+            po.max_in_flight = (unsigned)v;
+            break;
+        case OPT_BUFFER_BYTES:
+            if (sp_parse_size(optarg, (unsigned long long)1 << 40, &v) != 0 || v < ((unsigned long long)1 << 20))
+                return usage("--buffer-bytes must be at least 1MiB, not '%s'", optarg);
+            po.budget_bytes = (size_t)v;
+            break;
+        case OPT_HELP:
+            fputs(usage_text, stdout);
+            return SP_EXIT_OK;
+        default:
+            return usage(NULL, NULL);
+        }
+    }
+    if (optind < argc)
+        return usage("put takes no arguments (got '%s'); lines come from standard input", argv[optind]);
+    if (stream == NULL)
+        return usage("put needs --stream (-s) STREAM%s", "");
+    if (fixed_key && key_spec)
+        return usage("--partition-key and --key are exclusive%s", "");
+    if (po.backoff.base_ms > po.backoff.cap_ms)
+        return usage("--backoff-base-ms must not exceed --backoff-cap-ms%s", "");
+
+    struct put u;
+    memset(&u, 0, sizeof u);
+    sp_err err;
+    if (sp_kinesis_check_stream_name(stream, &err) != SP_OK ||
+        (fixed_key && sp_partition_fixed(&u.pk, fixed_key, &err) != SP_OK) ||
+        (key_spec && sp_partition_parse(key_spec, &u.pk, &err) != SP_OK))
+        return usage("%s", err.msg);
+
+    struct ctx cx;
+    int rc = SP_EXIT_FAIL;
+    u.fd = STDIN_FILENO;
+    u.fd_flags = -1;
+    u.c = &cx;
+    if (ctx_setup(&cx, &co, &err) != SP_OK || sp_rng_seed(&u.rng, &err) != SP_OK)
+        goto out;
+    sp_stream_summary sum;
+    if (describe_summary(&cx, stream, &sum, &err) != SP_OK)
+        goto out;
+    if (strcmp(sum.status, "ACTIVE") != 0 && strcmp(sum.status, "UPDATING") != 0) {
+        sp_err_set(&err, "stream '%s' is %s, not ACTIVE", stream, sum.status);
+        goto out;
+    }
+    size_t cap = (size_t)sum.max_record_kib * 1024;
+    size_t reserve = sp_partition_reserve(&u.pk);
+    po.stream = stream;
+    po.log = &cx.log;
+    po.on_space = put_space;
+    po.on_drained = put_drained;
+    po.on_fatal = put_fatal;
+    po.arg = &u;
+    u.p = sp_producer_new(cx.loop, cx.k, &po, &err);
+    if (u.p == NULL)
+        goto out;
+    if (sp_framer_init(&u.fr, cap - reserve, oversize, 0, put_emit, &u, &err) != SP_OK)
+        goto out;
+    sp_log_info(&cx.log, "stream %s: record cap %zu bytes (key %zu + data %zu)", stream, cap, reserve, cap - reserve);
+
+    u.fd_flags = fcntl(u.fd, F_GETFL);
+    if (u.fd_flags < 0) {
+        sp_err_set(&err, "standard input: %s", strerror(errno));
+        goto out;
+    }
+    if (!(u.fd_flags & O_NONBLOCK) && fcntl(u.fd, F_SETFL, u.fd_flags | O_NONBLOCK) < 0) {
+        sp_err_set(&err, "standard input: %s", strerror(errno));
+        goto out;
+    }
+    if (sp_loop_signal(cx.loop, SIGINT, put_signal, &u, &err) != SP_OK ||
+        sp_loop_signal(cx.loop, SIGTERM, put_signal, &u, &err) != SP_OK)
+        goto out;
+    set_reading(&u, 1);
+    if (sp_loop_run(cx.loop, &err) != SP_OK)
+        goto out;
+    if (u.fatal) {
+        snprintf(err.msg, sizeof err.msg, "%s", u.fatal_msg);
+        goto out;
+    }
+    rc = SP_EXIT_OK;
+out:
+    if (rc != SP_EXIT_OK)
+        fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    if (u.fd_flags >= 0)
+        (void)fcntl(u.fd, F_SETFL, u.fd_flags);
+    if (u.p) {
+        /* Whatever is still held (after a fatal error or a second signal)
+         * is reported as failed, never dropped silently. */
+        sp_producer_abandon(u.p);
+        const sp_producer_stats *st = sp_producer_stats_get(u.p);
+        const sp_framer_stats *fs = &u.fr.stats;
+        fprintf(stderr,
+                "shardpipe: put: records=%" PRIu64 " bytes=%" PRIu64 " requests=%" PRIu64 " retried=%" PRIu64
+                " failed=%" PRIu64 " split=%" PRIu64 " truncated=%" PRIu64 " dropped=%" PRIu64 "\n",
+                st->records, st->bytes, st->requests, st->retried, st->failed, fs->split_lines,
+                fs->truncated, fs->dropped);
+        if (rc == SP_EXIT_OK && st->failed > 0)
+            rc = SP_EXIT_FAIL;
+        sp_producer_free(u.p);
+    }
+    sp_framer_free(&u.fr);
+    ctx_free(&cx);
+    return rc;
+}
+
+/* ---- describe ---- */
+
+static void json_kv_str(sp_buf *b, const char *key, const char *v, int comma)
+{
+    if (comma)
+        sp_buf_putc(b, ',');
+    sp_buf_json_str(b, key, strlen(key));
+    sp_buf_putc(b, ':');
+    if (v)
+        sp_buf_json_str(b, v, strlen(v));
+    else
+        sp_buf_puts(b, "null");
+}
+
+static int print_describe(const sp_stream_summary *s, const sp_shard *sh, size_t n, int json, sp_err *err)
+{
+    sp_buf b;
+    sp_buf_init(&b, 0);
+    if (json) {
+        sp_buf_putc(&b, '{');
+        json_kv_str(&b, "stream_name", s->name, 0);
+        json_kv_str(&b, "stream_arn", s->arn[0] ? s->arn : NULL, 1);
+        json_kv_str(&b, "status", s->status, 1);
+        json_kv_str(&b, "mode", s->mode, 1);
+        sp_buf_printf(&b, ",\"retention_hours\":%ld,\"max_record_size_kib\":%ld,\"open_shard_count\":%zu,\"shards\":[",
+                      s->retention_hours, s->max_record_kib, n);
+        for (size_t i = 0; i < n; i++) {
+            char a[SP_U128_DEC_MAX], z[SP_U128_DEC_MAX];
+            sp_u128_format(sh[i].start, a);
+            sp_u128_format(sh[i].end, z);
+            sp_buf_puts(&b, i ? ",{" : "{");
+            json_kv_str(&b, "shard_id", sh[i].id, 0);
+            json_kv_str(&b, "parent_shard_id", sh[i].parent, 1);
+            json_kv_str(&b, "adjacent_parent_shard_id", sh[i].adjacent_parent, 1);
+            json_kv_str(&b, "starting_hash_key", a, 1);
+            json_kv_str(&b, "ending_hash_key", z, 1);
+            json_kv_str(&b, "starting_sequence_number", sh[i].start_seq, 1);
+            json_kv_str(&b, "ending_sequence_number", sh[i].end_seq, 1);
+            sp_buf_putc(&b, '}');
+        }
+        sp_buf_puts(&b, "]}\n");
+    } else {
+        sp_buf_printf(&b, "stream          %s\n", s->name);
+        if (s->arn[0])
+            sp_buf_printf(&b, "arn             %s\n", s->arn);
+        sp_buf_printf(&b, "status          %s\nmode            %s\nretention       %ld hours\n"
+                          "max record size %ld KiB\nopen shards     %zu\n",
+                      s->status, s->mode, s->retention_hours, s->max_record_kib, n);
+        for (size_t i = 0; i < n; i++) {
+            char a[SP_U128_DEC_MAX], z[SP_U128_DEC_MAX];
+            sp_u128_format(sh[i].start, a);
+            sp_u128_format(sh[i].end, z);
+            sp_buf_printf(&b, "\n%s\n  hash keys     %s .. %s\n  sequence from %s\n", sh[i].id, a, z,
+                          sh[i].start_seq ? sh[i].start_seq : "-");
+            if (sh[i].parent)
+                sp_buf_printf(&b, "  parent        %s%s%s\n", sh[i].parent,
+                              sh[i].adjacent_parent ? " + " : "",
+                              sh[i].adjacent_parent ? sh[i].adjacent_parent : "");
+        }
+    }
+    int rc = sp_buf_check(&b, err, "describe output");
+    if (rc == SP_OK && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
+        rc = sp_err_set(err, "writing standard output: %s", strerror(errno));
+    sp_buf_free(&b);
+    return rc;
+}
+
+static int cmd_describe(int argc, char **argv)
+{
+    static const struct option opts[] = {COMMON_OPTIONS, {"json", no_argument, NULL, OPT_JSON}, {NULL, 0, NULL, 0}};
+    struct common co = {0};
+    co.level = SP_LOG_WARN;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int r = common_opt(c, optarg, &co);
+        if (r < 0)
+            return SP_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (c == OPT_JSON)
+            json = 1;
+        else if (c == OPT_HELP)
+            return fputs(usage_text, stdout), SP_EXIT_OK;
+        else
+            return usage(NULL, NULL);
+    }
+    if (optind != argc - 1)
+        return usage("describe takes exactly one STREAM%s", "");
+    const char *stream = argv[optind];
+    sp_err err;
+    if (sp_kinesis_check_stream_name(stream, &err) != SP_OK)
+        return usage("%s", err.msg);
+    struct ctx cx;
+    int rc = SP_EXIT_FAIL;
+    sp_shard *sh = NULL;
+    size_t n = 0;
+    sp_stream_summary sum;
+    if (ctx_setup(&cx, &co, &err) == SP_OK && describe_summary(&cx, stream, &sum, &err) == SP_OK &&
+        sp_list_shards(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
+        /* Servers that ignore ShardFilter list closed shards too. */
+        size_t open = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (sh[i].end_seq)
+                sp_shard_clear(&sh[i]);
+            else
+                sh[open++] = sh[i];
+        }
+        n = open;
+        if (print_describe(&sum, sh, n, json, &err) == SP_OK)
+            rc = SP_EXIT_OK;
+    }
+    if (rc != SP_EXIT_OK)
+        fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    for (size_t i = 0; i < n; i++)
+        sp_shard_clear(&sh[i]);
+    free(sh);
+    ctx_free(&cx);
+    return rc;
+}
+
+/* ---- get ---- */
+
+struct get {
+    int json;
+    sp_buf out;
+};
+
+static int get_record(void *arg, const char *shard_id, const sp_kinesis_record *rec,
+                      const void *data, size_t len, sp_err *err)
+{
+    struct get *g = arg;
+    sp_buf *b = &g->out;
+    sp_buf_reset(b);
+    if (g->json) {
+        sp_buf_putc(b, '{');
+        json_kv_str(b, "shard_id", shard_id, 0);
+        json_kv_str(b, "sequence_number", rec->seq, 1);
+        sp_buf_puts(b, ",\"partition_key\":");
+        sp_buf_json_str(b, rec->pk, rec->pk_len);
+        sp_buf_printf(b, ",\"arrival_time\":%.3f,\"data\":\"", rec->arrival);
+        if (sp_buf_reserve(b, sp_base64_encoded_len(len)) == SP_OK) {
+            sp_base64_encode(data, len, b->data + b->len);
+            b->len += sp_base64_encoded_len(len);
+            b->data[b->len] = '\0';
+        }
+        sp_buf_puts(b, "\"}\n");
+    } else {
+        sp_buf_append(b, data, len);
+        sp_buf_putc(b, '\n');
+    }
+    if (sp_buf_check(b, err, "output line") != SP_OK)
+        return SP_ERR;
+    if (fwrite(b->data, 1, b->len, stdout) != b->len)
+        return sp_err_set(err, "writing standard output: %s", strerror(errno));
+    return SP_OK;
+}
+
+static void get_signal(sp_loop *loop, int signo, void *arg)
+{
+    (void)signo;
+    (void)arg;
+    sp_loop_stop(loop);
+}
+
+static int cmd_get(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_OPTIONS,
+        {"json", no_argument, NULL, OPT_JSON},
+        {"shard", required_argument, NULL, OPT_SHARD},
+        {"iterator", required_argument, NULL, OPT_ITERATOR},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"max-records", required_argument, NULL, OPT_MAX_RECORDS},
+        {"follow", no_argument, NULL, OPT_FOLLOW},
+        {NULL, 0, NULL, 0}};
+    struct common co = {0};
+    co.level = SP_LOG_WARN;
+    sp_reader_opts ro = {0};
+    ro.iter = SP_ITER_LATEST;
+    ro.backoff.base_ms = SP_BACKOFF_BASE_MS;
+    ro.backoff.cap_ms = SP_BACKOFF_CAP_MS;
+    struct get g = {0};
+    const char *iter_arg = NULL;
+    unsigned long long v;
+    int c;
+    optind = 1;
+    /* "+": stop at the first non-option, so "--iterator at-sequence SEQ"
+     * can take its second word below. */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int r = common_opt(c, optarg, &co);
+        if (r < 0)
+            return SP_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case OPT_JSON: g.json = 1; break;
+        case OPT_SHARD: ro.shard = optarg; break;
+        case OPT_FOLLOW: ro.follow = 1; break;
+        case OPT_ITERATOR:
+            if (sp_iter_kind_parse(optarg, &ro.iter) != SP_OK)
+                return usage("--iterator must be latest, trim-horizon, at-sequence SEQ, after-sequence SEQ "
+                             "or at-timestamp TIME, not '%s'", optarg);
+            if (ro.iter == SP_ITER_AT_SEQUENCE || ro.iter == SP_ITER_AFTER_SEQUENCE || ro.iter == SP_ITER_AT_TIMESTAMP) {
+                if (optind >= argc)
+                    return usage("--iterator %s needs a value", optarg);
+                iter_arg = argv[optind++];
+            }
+            break;
+        case OPT_LIMIT:
+            if (sp_parse_uint(optarg, 1, 10000, &v) != 0)
+                return usage("--limit must be 1 to 10000, not '%s'", optarg);
+            ro.limit = (long)v;
+            break;
+        case OPT_MAX_RECORDS:
+            if (sp_parse_uint(optarg, 1, UINT64_MAX, &v) != 0)
+                return usage("--max-records must be a positive number, not '%s'", optarg);
+            ro.max_records = v;
+            break;
+        case OPT_HELP:
+            return fputs(usage_text, stdout), SP_EXIT_OK;
+        default:
+            return usage(NULL, NULL);
+        }
+    }
+    if (optind != argc - 1)
+        return usage("get takes exactly one STREAM%s", "");
+    ro.stream = argv[optind];
+    sp_err err;
+    if (sp_kinesis_check_stream_name(ro.stream, &err) != SP_OK)
+        return usage("%s", err.msg);
+    if (ro.iter == SP_ITER_AT_TIMESTAMP && sp_parse_timestamp_ms(iter_arg, &ro.ts_ms, &err) != SP_OK)
+        return usage("%s", err.msg);
+    if (ro.iter == SP_ITER_AT_SEQUENCE || ro.iter == SP_ITER_AFTER_SEQUENCE) {
+        if (iter_arg[0] == '\0' || strspn(iter_arg, "0123456789") != strlen(iter_arg))
+            return usage("a sequence number is decimal digits, not '%s'", iter_arg);
+        if (ro.shard == NULL)
+            return usage("--iterator with a sequence number needs --shard (the number belongs to one shard)%s", "");
+        ro.seq = iter_arg;
+    }
+    struct ctx cx;
+    int rc = SP_EXIT_FAIL;
+    sp_reader_stats st;
+    sp_buf_init(&g.out, (size_t)16 << 20);
+    ro.on_record = get_record;
+    ro.arg = &g;
+    if (ctx_setup(&cx, &co, &err) == SP_OK) {
+        ro.log = &cx.log;
+        if (sp_loop_signal(cx.loop, SIGINT, get_signal, NULL, &err) == SP_OK &&
+            sp_loop_signal(cx.loop, SIGTERM, get_signal, NULL, &err) == SP_OK &&
+            sp_reader_run(cx.loop, cx.k, &ro, &st, &err) == SP_OK)
+            rc = SP_EXIT_OK;
+    }
+    if (fflush(stdout) != 0 && rc == SP_EXIT_OK) {
+        sp_err_set(&err, "writing standard output: %s", strerror(errno));
+        rc = SP_EXIT_FAIL;
+    }
+    if (rc != SP_EXIT_OK)
+        fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    sp_buf_free(&g.out);
+    ctx_free(&cx);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+int sp_cli_main(int argc, char **argv)
+{
+    /* A closed pipe is an error to report, not a reason to die silently. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2)
+        return usage("no subcommand given%s", "");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "put") == 0)
+        return cmd_put(argc - 1, argv + 1);
+    if (strcmp(cmd, "describe") == 0)
+        return cmd_describe(argc - 1, argv + 1);
+    if (strcmp(cmd, "get") == 0)
+        return cmd_get(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("shardpipe %s\n", SP_VERSION);
+        return SP_EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return SP_EXIT_OK;
+    }
+    return usage("unknown subcommand '%s'", cmd);
+}

@@ -1,0 +1,626 @@
+/* The credential provider chain and region lookup (KINESIS.md §6).
+ *
+ * Providers are rows of a table, tried in order; each says "found",
+ * "nothing here" (and notes what it looked at, for the final message), or
+ * fails the whole resolution when a source exists but is broken. Secrets
+ * and tokens only ever live in heap copies that are wiped before free, and
+ * no message quotes them, nor an access key id that failed validation (it
+ * may be a secret pasted into the wrong place). */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/credentials.h"
+#include "shardpipe/ini.h"
+
+/* The system-wide boto file. Tests point it elsewhere through an injected
+ * getenv_fn; the real environment is never asked, so a deployment always
+ * gets boto2's file set. */
+#define BOTO_SYSTEM_FILE "/etc/boto.cfg"
+#define BOTO_SYSTEM_TEST_VAR "SHARDPIPE_TEST_BOTO_SYSTEM_FILE"
+
+#define AKID_RULE "3 to 128 characters from A-Z, a-z, 0-9 and _"
+
+static const sp_creds_opts default_opts;
+
+/* --- small helpers -------------------------------------------------------- */
+
+static const char *env(const sp_creds_opts *o, const char *name)
+{
+    const char *v = o->getenv_fn ? o->getenv_fn(name, o->getenv_arg) : getenv(name);
+    return (v != NULL && v[0] != '\0') ? v : NULL;   /* empty counts as unset */
+}
+
+static int nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+static int ascii_casecmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x += 32;
+        if (y >= 'A' && y <= 'Z')
+            y += 32;
+        if (x != y || x == 0)
+            return x - y;
+    }
+}
+
+/* AWS issues [A-Z0-9]{16,128} (KINESIS.md §5.4), but emulators and test
+ * suites use ids like "AKIDEXAMPLE", "test" or "local_key"; the looser
+ * rule still keeps out anything that would break the Credential= field. */
+static int valid_akid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > SP_AKID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A control character (a stray CR, say) would end up in a signed header. */
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* snprintf for text that is only shown: cutting it short is fine. */
+static void show(char *dst, size_t n, const char *fmt, ...) SP_PRINTF(3, 4);
+
+static void show(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Replaces *dst with a copy of src (NULL clears it). */
+static int set_secret(char **dst, const char *src)
+{
+    char *n = NULL;
+    if (src != NULL && (n = strdup(src)) == NULL)
+        return SP_ERR;
+    wipe_free(*dst);
+    *dst = n;
+    return SP_OK;
+}
+
+void sp_creds_free(sp_creds *c)
+{
+    if (c == NULL)
+        return;
+    wipe_free(c->secret);
+    wipe_free(c->token);
+    explicit_bzero(c, sizeof *c);
+}
+
+const char *sp_creds_profile(const sp_creds_opts *o)
+{
+    if (o == NULL)
+        o = &default_opts;
+    if (nonempty(o->profile))
+        return o->profile;
+    const char *p = env(o, "AWS_PROFILE");
+    if (p == NULL)
+        p = env(o, "AWS_DEFAULT_PROFILE");
+    return p ? p : "default";
+}
+
+/* What names the three values carry in one source, for messages. */
+typedef struct names {
+    const char *akid, *secret, *token;
+} names;
+
+static const names file_names = {"aws_access_key_id", "aws_secret_access_key",
+                                 "aws_session_token"};
+
+/* Checks a found set and fills out. where names the source in messages;
+ * source is what sp_creds.source will say. */
+static int accept(const char *where, const names *n, const char *akid, const char *secret,
+                  const char *token, const char *source, sp_creds *out, sp_err *err)
+{
+    if (akid == NULL)
+        return sp_err_set(err, "%s: %s is set but %s is missing", where, n->secret, n->akid);
+    if (secret == NULL)
+        return sp_err_set(err, "%s: %s is set but %s is missing", where, n->akid, n->secret);
+    if (!valid_akid(akid))
+        return sp_err_set(err, "%s: %s is malformed (expected " AKID_RULE ")", where,
+                          n->akid);
+    if (has_ctl(secret))
+        return sp_err_set(err, "%s: %s contains a control character", where, n->secret);
+    if (token != NULL && has_ctl(token))
+        return sp_err_set(err, "%s: %s contains a control character", where, n->token);
+
+    memset(out, 0, sizeof *out);
+    strcpy(out->access_key_id, akid);   /* valid_akid bounded it */
+    if ((out->secret = strdup(secret)) == NULL ||
+        (token != NULL && (out->token = strdup(token)) == NULL)) {
+        sp_creds_free(out);
+        return sp_err_set(err, "%s: out of memory", where);
+    }
+    show(out->source, sizeof out->source, "%s", source);
+    return SP_OK;
+}
+
+/* --- the chain's shared state --------------------------------------------- */
+
+typedef struct chain {
+    const sp_creds_opts *o;
+    const char *profile;
+    char looked[SP_ERR_MSG_MAX];   /* what was tried, for "nothing found" */
+    size_t looked_len;
+} chain;
+
+static void note(chain *c, const char *fmt, ...) SP_PRINTF(2, 3);
+
+static void note(chain *c, const char *fmt, ...)
+{
+    size_t room = sizeof c->looked - c->looked_len;
+    if (room <= 1)
+        return;
+    if (c->looked_len > 0) {
+        int n = snprintf(c->looked + c->looked_len, room, "; ");
+        c->looked_len += (size_t)n < room ? (size_t)n : room - 1;
+        room = sizeof c->looked - c->looked_len;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(c->looked + c->looked_len, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        c->looked_len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/* Fills path from the variable var ("~/" expanded with HOME) or from
+ * HOME + home_rel. SP_OK, SP_ERR (too long), or 1: no HOME to build it. */
+static int file_path(const sp_creds_opts *o, const char *var, const char *home_rel,
+                     char *path, size_t len, sp_err *err)
+{
+    const char *v = var ? env(o, var) : NULL;
+    const char *home = env(o, "HOME");
+    int n;
+    if (v != NULL && !(v[0] == '~' && (v[1] == '/' || v[1] == '\0')))
+        n = snprintf(path, len, "%s", v);
+    else if (home == NULL)
+        return 1;
+    else if (v != NULL)
+        n = snprintf(path, len, "%s%s", home, v + 1);
+    else
+        n = snprintf(path, len, "%s/%s", home, home_rel);
+    if (n < 0 || (size_t)n >= len)
+        return sp_err_set(err, "%s: path too long", var ? var : home_rel);
+    return SP_OK;
+}
+
+/* --- reading one profile from an INI file ------------------------------ */
+
+enum match { MATCH_EXACT, MATCH_CONFIG };
+
+typedef struct scan {
+    enum match match;
+    const char *name;       /* section (MATCH_EXACT) or profile (MATCH_CONFIG) */
+    int seen;               /* a matching section exists */
+    char akid[SP_AKID_MAX + 1];
+    int have_akid;
+    size_t akid_bad_line;   /* not 0: the key id there is malformed */
+    char *secret;
+    char *token;
+    char *token_legacy;     /* aws_security_token */
+    char region[64];
+    int region_long;
+    const char *unsupported;/* a key of a profile type we cannot use */
+    char section[80];       /* the matching section, for messages */
+} scan;
+
+static void scan_free(scan *s)
+{
+    wipe_free(s->secret);
+    wipe_free(s->token);
+    wipe_free(s->token_legacy);
+    explicit_bzero(s, sizeof *s);
+}
+
+/* [default] or [profile NAME] in the config file (botocore's
+ * build_profile_map); [NAME] alone there is not a profile. */
+static int section_matches(const scan *s, const char *sec)
+{
+    if (s->match == MATCH_EXACT)
+        return strcmp(sec, s->name) == 0;
+    if (strcmp(s->name, "default") == 0 && strcmp(sec, "default") == 0)
+        return 1;
+    if (strncmp(sec, "profile", 7) != 0 || (sec[7] != ' ' && sec[7] != '\t'))
+        return 0;
+    sec += 7 + strspn(sec + 7, " \t");
+    return strcmp(sec, s->name) == 0;
+}
+
+static int scan_key(void *arg, const char *section, const char *key, const char *value,
+                    size_t line, sp_err *err)
+{
+    scan *s = arg;
+    if (!section_matches(s, section))
+        return SP_OK;
+    s->seen = 1;
+    show(s->section, sizeof s->section, "%s", section);
+    if (ascii_casecmp(key, "aws_access_key_id") == 0) {
+        /* Reported only if these credentials are used: a region lookup
+         * should not fail over a key id nobody asked for. */
+        s->have_akid = value[0] != '\0';
+        s->akid_bad_line = s->have_akid && !valid_akid(value) ? line : 0;
+        if (s->have_akid && s->akid_bad_line == 0)
+            strcpy(s->akid, value);
+        return SP_OK;
+    }
+    char **dst = NULL;
+    if (ascii_casecmp(key, "aws_secret_access_key") == 0)
+        dst = &s->secret;
+    else if (ascii_casecmp(key, "aws_session_token") == 0)
+        dst = &s->token;
+    else if (ascii_casecmp(key, "aws_security_token") == 0)
+        dst = &s->token_legacy;
+    if (dst != NULL) {
+        if (set_secret(dst, value[0] ? value : NULL) != SP_OK)
+            return sp_err_set(err, "out of memory");
+        return SP_OK;
+    }
+    if (ascii_casecmp(key, "region") == 0) {
+        size_t n = strlen(value);
+        s->region_long = n >= sizeof s->region;
+        if (!s->region_long)
+            memcpy(s->region, value, n + 1);
+        return SP_OK;
+    }
+    static const char *const unsupported[] = {
+        "role_arn", "credential_process", "sso_start_url", "sso_session",
+        "web_identity_token_file",
+    };
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (s->unsupported == NULL && ascii_casecmp(key, unsupported[i]) == 0)
+            s->unsupported = unsupported[i];
+    return SP_OK;
+}
+
+/* SP_OK (file read), SP_INI_MISSING, or SP_ERR with a message that names
+ * what kind of file it is. */
+static int scan_file(const char *kind, const char *path, scan *s, sp_err *err)
+{
+    int rc = sp_ini_parse_file(path, scan_key, s, err);
+    if (rc == SP_ERR)
+        sp_err_prefix(err, "%s", kind);
+    return rc;
+}
+
+/* The token a scanned profile supplies: the current name wins. */
+static const char *scan_token(const scan *s)
+{
+    return s->token ? s->token : s->token_legacy;
+}
+
+/* Shared by the credentials and config file providers. */
+static int profile_file(chain *c, const char *kind, const char *var, const char *home_rel,
+                        enum match match, sp_creds *out, int *found, sp_err *err)
+{
+    char path[PATH_MAX];
+    int rc = file_path(c->o, var, home_rel, path, sizeof path, err);
+    if (rc == SP_ERR)
+        return sp_err_prefix(err, "%s", kind);
+    if (rc == 1) {
+        note(c, "%s (HOME and %s not set)", kind, var);
+        return SP_OK;
+    }
+    scan s = {.match = match, .name = c->profile};
+    rc = scan_file(kind, path, &s, err);
+    if (rc == SP_ERR)
+        goto out;
+    char want[80];
+    if (match == MATCH_EXACT || strcmp(c->profile, "default") == 0)
+        snprintf(want, sizeof want, "[%s]", c->profile);
+    else
+        snprintf(want, sizeof want, "[profile %s]", c->profile);
+    if (rc == SP_INI_MISSING) {
+        note(c, "%s %s (not found)", kind, path);
+        rc = SP_OK;
+    } else if (!s.seen) {
+        note(c, "%s %s (no %s)", kind, path, want);
+    } else if (!s.have_akid && s.secret == NULL) {
+        if (s.unsupported)
+            note(c, "%s %s ([%s] uses %s, which shardpipe does not support)", kind, path,
+                 s.section, s.unsupported);
+        else
+            note(c, "%s %s ([%s] has no aws_access_key_id)", kind, path, s.section);
+    } else if (s.akid_bad_line != 0) {
+        rc = sp_err_set(err, "%s %s:%zu: aws_access_key_id is malformed (expected " AKID_RULE
+                             ")", kind, path, s.akid_bad_line);
+    } else {
+        char source[SP_CREDS_SOURCE_MAX];
+        show(source, sizeof source, "%s %s, profile [%s]", kind, path, s.section);
+        rc = accept(source, &file_names, s.have_akid ? s.akid : NULL, s.secret,
+                    scan_token(&s), source, out, err);
+        if (rc == SP_OK)
+            *found = 1;
+    }
+out:
+    scan_free(&s);
+    return rc;
+}
+
+/* --- providers -------------------------------------------------------------- */
+
+typedef int (*provider_fn)(chain *c, sp_creds *out, int *found, sp_err *err);
+
+static int from_cli(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    static const names n = {"access key id", "secret access key", "session token"};
+    const sp_creds_opts *o = c->o;
+    const char *akid = nonempty(o->access_key_id) ? o->access_key_id : NULL;
+    const char *secret = nonempty(o->secret_access_key) ? o->secret_access_key : NULL;
+    if (akid == NULL && secret == NULL) {
+        if (nonempty(o->session_token))
+            return sp_err_set(err, "command line: a session token needs an access key id "
+                                   "and a secret access key");
+        note(c, "command line (no keys given)");
+        return SP_OK;
+    }
+    const char *token = nonempty(o->session_token) ? o->session_token : NULL;
+    if (accept("command line", &n, akid, secret, token, "command line", out, err) != SP_OK)
+        return SP_ERR;
+    *found = 1;
+    return SP_OK;
+}
+
+static int from_env(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    names n = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"};
+    /* As botocore and the AWS CLI: a profile chosen explicitly (not
+     * through AWS_PROFILE) overrides credentials in the environment. */
+    if (nonempty(c->o->profile)) {
+        note(c, "environment (skipped: profile given explicitly)");
+        return SP_OK;
+    }
+    const char *akid = env(c->o, "AWS_ACCESS_KEY_ID");
+    const char *secret = env(c->o, "AWS_SECRET_ACCESS_KEY");
+    if (akid == NULL && secret == NULL) {
+        note(c, "environment (AWS_ACCESS_KEY_ID not set)");
+        return SP_OK;
+    }
+    const char *token = env(c->o, "AWS_SESSION_TOKEN");
+    if (token == NULL && (token = env(c->o, "AWS_SECURITY_TOKEN")) != NULL)
+        n.token = "AWS_SECURITY_TOKEN";
+    if (accept("environment", &n, akid, secret, token, "environment (AWS_ACCESS_KEY_ID)", out,
+               err) != SP_OK)
+        return SP_ERR;
+    *found = 1;
+    return SP_OK;
+}
+
+static int from_shared_file(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    return profile_file(c, "shared credentials file", "AWS_SHARED_CREDENTIALS_FILE",
+                        ".aws/credentials", MATCH_EXACT, out, found, err);
+}
+
+static int from_config_file(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    return profile_file(c, "config file", "AWS_CONFIG_FILE", ".aws/config", MATCH_CONFIG,
+                        out, found, err);
+}
+
+/* boto2 semantics (KINESIS.md §6.2): BOTO_CONFIG alone if set; otherwise
+ * /etc/boto.cfg then ~/.boto, a key in a later file overriding the same
+ * key in an earlier one. */
+static int from_boto(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    static const names n = {"aws_access_key_id", "aws_secret_access_key",
+                            "aws_security_token"};
+    char paths[2][PATH_MAX];
+    int npaths = 0, rc;
+
+    const char *only = env(c->o, "BOTO_CONFIG");
+    if (only != NULL) {
+        rc = file_path(c->o, "BOTO_CONFIG", NULL, paths[0], sizeof paths[0], err);
+        if (rc == SP_ERR)
+            return sp_err_prefix(err, "boto file");
+        if (rc == 1) {
+            note(c, "boto file %s (HOME not set)", only);
+            return SP_OK;
+        }
+        npaths = 1;
+    } else {
+        const char *sys = c->o->getenv_fn ? env(c->o, BOTO_SYSTEM_TEST_VAR) : NULL;
+        int n = snprintf(paths[npaths++], sizeof paths[0], "%s", sys ? sys : BOTO_SYSTEM_FILE);
+        if (n < 0 || (size_t)n >= sizeof paths[0])
+            return sp_err_set(err, "boto file: path too long");
+        rc = file_path(c->o, NULL, ".boto", paths[npaths], sizeof paths[0], err);
+        if (rc == SP_ERR)
+            return sp_err_prefix(err, "boto file");
+        if (rc == 1)
+            note(c, "boto file ~/.boto (HOME not set)");
+        else
+            npaths++;
+    }
+
+    /* Merged values, and which file each came from. */
+    scan m = {.match = MATCH_EXACT, .name = "Credentials"};
+    int akid_from = -1, secret_from = -1, any = 0;
+    size_t bad_line = 0;
+    rc = SP_OK;
+    for (int i = 0; i < npaths; i++) {
+        scan s = {.match = MATCH_EXACT, .name = "Credentials"};
+        int r = scan_file("boto file", paths[i], &s, err);
+        if (r == SP_ERR) {
+            scan_free(&s);
+            rc = SP_ERR;
+            goto out;
+        }
+        if (r == SP_INI_MISSING)
+            note(c, "boto file %s (not found)", paths[i]);
+        else if (!s.have_akid && s.secret == NULL)
+            note(c, "boto file %s (no [Credentials] keys)", paths[i]);
+        if (s.have_akid) {
+            strcpy(m.akid, s.akid);
+            m.have_akid = 1;
+            bad_line = s.akid_bad_line;
+            akid_from = i;
+        }
+        if (s.secret != NULL) {
+            wipe_free(m.secret);
+            m.secret = s.secret;
+            s.secret = NULL;
+            secret_from = i;
+        }
+        const char *tok = scan_token(&s);
+        if (tok != NULL && set_secret(&m.token, tok) != SP_OK) {
+            scan_free(&s);
+            rc = sp_err_set(err, "boto file %s: out of memory", paths[i]);
+            goto out;
+        }
+        any |= s.have_akid || secret_from == i;
+        scan_free(&s);
+    }
+    if (!any)
+        goto out;
+    if (bad_line != 0) {
+        rc = sp_err_set(err, "boto file %s:%zu: aws_access_key_id is malformed (expected "
+                             AKID_RULE ")", paths[akid_from], bad_line);
+        goto out;
+    }
+
+    char where[SP_CREDS_SOURCE_MAX];
+    int a = akid_from >= 0 ? akid_from : secret_from;
+    int b = secret_from >= 0 ? secret_from : akid_from;
+    if (a == b)
+        show(where, sizeof where, "boto file %s", paths[a]);
+    else
+        show(where, sizeof where, "boto files %s and %s", paths[a < b ? a : b],
+                 paths[a < b ? b : a]);
+    rc = accept(where, &n, m.have_akid ? m.akid : NULL, m.secret, m.token, where, out, err);
+    if (rc == SP_OK)
+        *found = 1;
+out:
+    scan_free(&m);
+    return rc;
+}
+
+/* The chain, in order. Container, instance-metadata and web-identity
+ * providers become rows here. */
+static const struct provider {
+    const char *name;
+    provider_fn fn;
+} providers[] = {
+    {"command line", from_cli},
+    {"environment", from_env},
+    {"shared credentials file", from_shared_file},
+    {"config file", from_config_file},
+    {"boto file", from_boto},
+};
+
+int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+{
+    if (o == NULL)
+        o = &default_opts;
+    memset(out, 0, sizeof *out);
+    chain c = {.o = o, .profile = sp_creds_profile(o)};
+    for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++) {
+        int found = 0;
+        if (providers[i].fn(&c, out, &found, err) != SP_OK) {
+            sp_creds_free(out);
+            return SP_ERR;
+        }
+        if (found)
+            return SP_OK;
+    }
+    return sp_err_set(err, "no AWS credentials found for profile \"%s\"; looked at: %s",
+                      c.profile, c.looked);
+}
+
+/* --- region ----------------------------------------------------------- */
+
+static int valid_region(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int put_region(const char *where, const char *r, char *out, size_t outlen,
+                      sp_err *err)
+{
+    if (!valid_region(r)) {
+        /* A region is not secret, but a long or binary value is no help. */
+        size_t n = strlen(r);
+        int show = n <= 63 && !has_ctl(r);
+        return sp_err_set(err, "%s: %s%s%sis not a valid region (expected 1 to 63 of a-z, "
+                               "0-9 and -, e.g. us-east-1)",
+                          where, show ? "\"" : "", show ? r : "", show ? "\" " : "");
+    }
+    if (strlen(r) >= outlen)
+        return sp_err_set(err, "%s: no room for the region", where);
+    strcpy(out, r);
+    return SP_OK;
+}
+
+int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
+                      char *out, size_t outlen, sp_err *err)
+{
+    if (o == NULL)
+        o = &default_opts;
+    if (outlen > 0)
+        out[0] = '\0';
+    if (nonempty(cli_region))
+        return put_region("--region", cli_region, out, outlen, err);
+    static const char *const vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *r = env(o, vars[i]);
+        if (r != NULL)
+            return put_region(vars[i], r, out, outlen, err);
+    }
+
+    const char *profile = sp_creds_profile(o);
+    char path[PATH_MAX];
+    int rc = file_path(o, "AWS_CONFIG_FILE", ".aws/config", path, sizeof path, err);
+    if (rc == SP_ERR)
+        return sp_err_prefix(err, "config file");
+    if (rc == SP_OK) {
+        scan s = {.match = MATCH_CONFIG, .name = profile};
+        rc = scan_file("config file", path, &s, err);
+        if (rc == SP_OK && (s.region[0] != '\0' || s.region_long)) {
+            char where[PATH_MAX + 100];
+            show(where, sizeof where, "config file %s, profile [%s], region", path,
+                     s.section);
+            rc = s.region_long ? sp_err_set(err, "%s: too long to be a region", where)
+                               : put_region(where, s.region, out, outlen, err);
+            scan_free(&s);
+            return rc;
+        }
+        scan_free(&s);
+        if (rc == SP_ERR)
+            return SP_ERR;
+    }
+    return sp_err_set(err, "no AWS region: pass --region, set AWS_REGION, or put "
+                           "\"region = us-east-1\" (say) in the %s%s] section of %s",
+                      strcmp(profile, "default") == 0 ? "[" : "[profile ", profile,
+                      rc == 1 ? "~/.aws/config" : path);
+}

@@ -1,0 +1,710 @@
+/* The Kinesis API: one signed POST per operation (KINESIS.md §1). */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shardpipe/kinesis.h"
+#include "shardpipe/sigv4.h"
+
+struct sp_kinesis {
+    sp_loop *loop;
+    sp_http *http;
+    const sp_log *log;
+    sp_creds creds;
+    sp_creds_opts creds_opts;
+    sp_sigv4_cache sigcache;
+    char region[SP_REGION_MAX + 1];
+    char url[SP_URL_MAX];
+    char host[SP_URL_MAX];
+    long skew;                  /* server time - local time, seconds */
+};
+
+struct call {
+    sp_kinesis *k;
+    sp_kinesis_cb cb;
+    void *arg;
+    char op[48];
+};
+
+/* ---- classification ---- */
+
+static const struct {
+    const char *code;
+    enum sp_kclass klass;
+} codes[] = {
+    {"ProvisionedThroughputExceededException", SP_KC_THROTTLE},
+    {"LimitExceededException", SP_KC_THROTTLE},
+    {"ThrottlingException", SP_KC_THROTTLE},
+    {"Throttling", SP_KC_THROTTLE},
+    {"KMSThrottlingException", SP_KC_THROTTLE},
+    {"InternalFailure", SP_KC_RETRY},
+    {"InternalFailureException", SP_KC_RETRY},
+    {"ServiceUnavailable", SP_KC_RETRY},
+    {"ServiceUnavailableException", SP_KC_RETRY},
+    {"RequestTimeout", SP_KC_RETRY},
+    {"RequestTimeoutException", SP_KC_RETRY},
+    {"ExpiredTokenException", SP_KC_CREDS_EXPIRED},
+    {"ExpiredToken", SP_KC_CREDS_EXPIRED},
+    {"ResourceInUseException", SP_KC_IN_USE},
+    {"ExpiredIteratorException", SP_KC_EXPIRED_ITERATOR},
+    {"ExpiredNextTokenException", SP_KC_EXPIRED_NEXT_TOKEN},
+    {"ResourceNotFoundException", SP_KC_NOT_FOUND},
+    {"IncompleteSignature", SP_KC_AUTH},
+    {"IncompleteSignatureException", SP_KC_AUTH},
+    {"InvalidSignatureException", SP_KC_AUTH},
+    {"MissingAuthenticationToken", SP_KC_AUTH},
+    {"MissingAuthenticationTokenException", SP_KC_AUTH},
+    {"UnrecognizedClientException", SP_KC_AUTH},
+    {"InvalidClientTokenId", SP_KC_AUTH},
+    {"AccessDeniedException", SP_KC_AUTH},
+    {"AccessDenied", SP_KC_AUTH},
+};
+
+int sp_kclass_retryable(enum sp_kclass c)
+{
+    return c == SP_KC_RETRY || c == SP_KC_THROTTLE || c == SP_KC_CLOCK_SKEW ||
+           c == SP_KC_CREDS_EXPIRED || c == SP_KC_IN_USE;
+}
+
+const char *sp_kclass_name(enum sp_kclass c)
+{
+    static const char *const names[] = {
+        "ok", "transient", "throttled", "clock skew", "credentials expired", "stream busy",
+        "iterator expired", "list token expired", "not found", "credentials rejected", "fatal"};
+    return (size_t)c < sizeof names / sizeof names[0] ? names[c] : "?";
+}
+
+enum sp_kclass sp_kinesis_classify(long status, const char *code, const char *message)
+{
+    if (status >= 200 && status < 300)
+        return SP_KC_OK;
+    if (status == 0)
+        return SP_KC_RETRY;
+    /* Clock skew comes as InvalidSignatureException with this text. */
+    if (message && strstr(message, "Signature expired") != NULL)
+        return SP_KC_CLOCK_SKEW;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (code && strcmp(code, codes[i].code) == 0)
+            return codes[i].klass;
+    if (status == 500 || status == 502 || status == 503 || status == 504)
+        return SP_KC_RETRY;
+    if (status == 429)
+        return SP_KC_THROTTLE;
+    return SP_KC_FATAL;
+}
+
+static void copy_str(char *out, size_t outlen, const char *s, size_t n)
+{
+    if (outlen == 0)
+        return;
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+void sp_kinesis_parse_error(const char *body, size_t len, long status, const char *errtype,
+                            char *code, size_t codelen, char *msg, size_t msglen)
+{
+    code[0] = '\0';
+    msg[0] = '\0';
+    json_tokener *tok = json_tokener_new();
+    json_object *j = tok ? json_tokener_parse_ex(tok, body, (int)(len > 1 << 20 ? 1 << 20 : len)) : NULL;
+    if (tok)
+        json_tokener_free(tok);
+    const char *type = NULL;
+    json_object *v;
+    if (j && json_object_is_type(j, json_type_object)) {
+        if (json_object_object_get_ex(j, "__type", &v) && json_object_is_type(v, json_type_string))
+            type = json_object_get_string(v);
+        if ((json_object_object_get_ex(j, "message", &v) || json_object_object_get_ex(j, "Message", &v)) &&
+            json_object_is_type(v, json_type_string))
+            copy_str(msg, msglen, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    }
+    if (type == NULL && errtype && *errtype)
+        type = errtype;
+    if (type != NULL) {
+        const char *hash = strrchr(type, '#');
+        if (hash)
+            type = hash + 1;
+        size_t n = strcspn(type, ":");
+        copy_str(code, codelen, type, n);
+    } else {
+        snprintf(code, codelen, "%ld", status);
+    }
+    if (msg[0] == '\0' && (j == NULL) && len > 0) {
+        /* Not JSON (a proxy page, say): keep the start of it, printable only. */
+        size_t n = len < 120 ? len : 120, o = 0;
+        for (size_t i = 0; i < n && o + 1 < msglen; i++)
+            msg[o++] = isprint((unsigned char)body[i]) ? body[i] : ' ';
+        msg[o] = '\0';
+    }
+    if (j)
+        json_object_put(j);
+}
+
+/* ---- endpoints and names ---- */
+
+int sp_kinesis_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err)
+{
+    size_t n = strlen(region);
+    if (n == 0 || n > SP_REGION_MAX)
+        return sp_err_set(err, "region '%s' is not a region name", region);
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)region[i]) || isdigit((unsigned char)region[i]) || region[i] == '-'))
+            return sp_err_set(err, "region '%s' is not a region name (expected e.g. us-east-1)", region);
+    const char *suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+    if ((size_t)snprintf(out, outlen, "https://kinesis.%s.%s", region, suffix) >= outlen)
+        return sp_err_set(err, "region name too long");
+    return SP_OK;
+}
+
+int sp_kinesis_endpoint_host(const char *url, char *host, size_t hostlen, sp_err *err)
+{
+    const char *p;
+    if (strncmp(url, "https://", 8) == 0)
+        p = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else
+        return sp_err_set(err, "endpoint URL '%s' must start with http:// or https://", url);
+    size_t n = strcspn(p, "/?#");
+    if (n == 0)
+        return sp_err_set(err, "endpoint URL '%s' has no host", url);
+    if (memchr(p, '@', n) != NULL)
+        return sp_err_set(err, "endpoint URL must not contain user information");
+    const char *rest = p + n;
+    if (*rest == '?' || *rest == '#' || (*rest == '/' && rest[1] != '\0'))
+        return sp_err_set(err, "endpoint URL '%s' must not have a path or query (Kinesis uses POST /)", url);
+    for (size_t i = 0; i < n; i++)
+        if (!isgraph((unsigned char)p[i]))
+            return sp_err_set(err, "endpoint URL '%s' has a space or control character in its host", url);
+    if (n >= hostlen)
+        return sp_err_set(err, "endpoint host too long");
+    memcpy(host, p, n);
+    host[n] = '\0';
+    for (char *c = host; *c && *c != ':'; c++) /* Host is case-insensitive; sign it lowercased */
+        *c = (char)tolower((unsigned char)*c);
+    return SP_OK;
+}
+
+int sp_kinesis_check_stream_name(const char *name, sp_err *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > SP_STREAM_NAME_MAX)
+        return sp_err_set(err, "stream name must be 1 to %d characters", SP_STREAM_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!(isalnum(c) || c == '_' || c == '.' || c == '-'))
+            return sp_err_set(err, "stream name '%s' has a character other than letters, digits, '_', '.', '-'", name);
+    }
+    return SP_OK;
+}
+
+/* ---- the client ---- */
+
+sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *o, sp_err *err)
+{
+    sp_kinesis *k = calloc(1, sizeof *k);
+    if (k == NULL) {
+        sp_err_set(err, "out of memory");
+        return NULL;
+    }
+    k->loop = loop;
+    k->http = http;
+    k->log = o->log;
+    k->creds_opts = o->creds;
+    snprintf(k->region, sizeof k->region, "%s", o->region);
+    if (o->endpoint && *o->endpoint) {
+        if (strlen(o->endpoint) >= sizeof k->url) {
+            sp_err_set(err, "endpoint URL too long");
+            goto fail;
+        }
+        snprintf(k->url, sizeof k->url, "%s", o->endpoint);
+    } else if (sp_kinesis_default_endpoint(o->region, k->url, sizeof k->url, err) != SP_OK) {
+        goto fail;
+    }
+    if (sp_kinesis_endpoint_host(k->url, k->host, sizeof k->host, err) != SP_OK)
+        goto fail;
+    if (sp_creds_resolve(&k->creds_opts, &k->creds, err) != SP_OK)
+        goto fail;
+    return k;
+fail:
+    free(k);
+    return NULL;
+}
+
+void sp_kinesis_free(sp_kinesis *k)
+{
+    if (k == NULL)
+        return;
+    sp_creds_free(&k->creds);
+    sp_sigv4_cache_clear(&k->sigcache);
+    free(k);
+}
+
+const char *sp_kinesis_region(const sp_kinesis *k) { return k->region; }
+const char *sp_kinesis_endpoint(const sp_kinesis *k) { return k->url; }
+const char *sp_kinesis_creds_source(const sp_kinesis *k) { return k->creds.source; }
+
+static int refresh_creds(sp_kinesis *k)
+{
+    sp_creds fresh;
+    sp_err e;
+    memset(&fresh, 0, sizeof fresh);
+    if (sp_creds_resolve(&k->creds_opts, &fresh, &e) != SP_OK) {
+        sp_log_warn(k->log, "refreshing credentials failed: %s", e.msg);
+        return SP_ERR;
+    }
+    sp_creds_free(&k->creds);
+    k->creds = fresh;
+    sp_sigv4_cache_clear(&k->sigcache);
+    return SP_OK;
+}
+
+static void on_response(void *arg, const sp_http_response *r)
+{
+    struct call *c = arg;
+    sp_kinesis *k = c->k;
+    sp_kinesis_result res;
+    memset(&res, 0, sizeof res);
+    res.status = r->status;
+    res.request_id = r->request_id ? r->request_id : "";
+    if (r->status == 0) {
+        res.klass = SP_KC_RETRY;
+        snprintf(res.code, sizeof res.code, "TransportError");
+        snprintf(res.message, sizeof res.message, "%s", r->transport_error ? r->transport_error : "transfer failed");
+    } else if (r->status >= 200 && r->status < 300) {
+        json_tokener *tok = json_tokener_new();
+        if (tok != NULL) {
+            /* GetRecords answers can nest no deeper than ours; keep the default depth. */
+            res.json = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+            if (res.json != NULL && json_tokener_get_parse_end(tok) != r->body_len) {
+                size_t end = json_tokener_get_parse_end(tok);
+                while (end < r->body_len && isspace((unsigned char)r->body[end]))
+                    end++;
+                if (end != r->body_len) {
+                    json_object_put(res.json);
+                    res.json = NULL;
+                }
+            }
+            json_tokener_free(tok);
+        }
+        if (res.json == NULL || !json_object_is_type(res.json, json_type_object)) {
+            if (res.json)
+                json_object_put(res.json);
+            res.json = NULL;
+            res.klass = SP_KC_RETRY;
+            snprintf(res.code, sizeof res.code, "MalformedResponse");
+            snprintf(res.message, sizeof res.message, "HTTP %ld with a body that is not a JSON object (%zu bytes)",
+                     r->status, r->body_len);
+        } else {
+            res.klass = SP_KC_OK;
+        }
+    } else {
+        sp_kinesis_parse_error(r->body, r->body_len, r->status, r->error_type,
+                               res.code, sizeof res.code, res.message, sizeof res.message);
+        res.klass = sp_kinesis_classify(r->status, res.code, res.message);
+        if (res.klass == SP_KC_CLOCK_SKEW) {
+            if (r->date > 0) {
+                k->skew = (long)(r->date - time(NULL));
+                sp_log_warn(k->log, "clock differs from the server's by %ld s; correcting", k->skew);
+            } else {
+                res.klass = SP_KC_FATAL; /* nothing to correct by */
+            }
+        } else if (res.klass == SP_KC_CREDS_EXPIRED) {
+            if (refresh_creds(k) != SP_OK)
+                res.klass = SP_KC_AUTH;
+        }
+    }
+    sp_log_debug(k->log, "%s: HTTP %ld %s request-id %s", c->op, r->status, res.code,
+                 res.request_id[0] ? res.request_id : "-");
+    c->cb(c->arg, &res);
+    if (res.json)
+        json_object_put(res.json);
+    free(c);
+}
+
+static void add_header(sp_buf *hb, size_t *offs, size_t *nh, const char *fmt, ...) SP_PRINTF(4, 5);
+
+/* Appends one NUL-terminated header line to hb and records where it starts. */
+static void add_header(sp_buf *hb, size_t *offs, size_t *nh, const char *fmt, ...)
+{
+    char line[SP_URL_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    offs[(*nh)++] = hb->len;
+    if (n < 0 || (size_t)n >= sizeof line) {
+        /* Only the session token can be this long: format it again on the heap. */
+        va_start(ap, fmt);
+        char *big = NULL;
+        int m = vasprintf(&big, fmt, ap);
+        va_end(ap);
+        if (m < 0) {
+            hb->failed = 1;
+            return;
+        }
+        sp_buf_append(hb, big, (size_t)m + 1);
+        memset(big, 0, (size_t)m);
+        free(big);
+        return;
+    }
+    sp_buf_append(hb, line, (size_t)n + 1);
+    memset(line, 0, sizeof line); /* may have held the session token */
+}
+
+int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
+                    sp_kinesis_cb cb, void *arg, sp_err *err)
+{
+    if (sp_buf_check(body, err, "request body") != SP_OK)
+        return SP_ERR;
+    struct call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return sp_err_set(err, "out of memory");
+    c->k = k;
+    c->cb = cb;
+    c->arg = arg;
+    snprintf(c->op, sizeof c->op, "%s", op);
+
+    char amz_date[SP_AMZ_DATE_LEN + 1];
+    sp_sigv4_amz_date(time(NULL) + k->skew, amz_date);
+    char target[80];
+    snprintf(target, sizeof target, "Kinesis_20131202.%s", op);
+
+    sp_sigv4_header sh[5];
+    size_t nsh = 0;
+    sh[nsh++] = (sp_sigv4_header){"content-type", "application/x-amz-json-1.1"};
+    sh[nsh++] = (sp_sigv4_header){"host", k->host};
+    sh[nsh++] = (sp_sigv4_header){"x-amz-date", amz_date};
+    if (k->creds.token)
+        sh[nsh++] = (sp_sigv4_header){"x-amz-security-token", k->creds.token};
+    sh[nsh++] = (sp_sigv4_header){"x-amz-target", target};
+    sp_sigv4_request sreq = {"POST", "/", "", sh, nsh, body->data ? body->data : "", body->len};
+    sp_sigv4_scope scope = {k->region, "kinesis", amz_date};
+    char auth[SP_SIGV4_AUTH_MAX];
+    if (sp_sigv4_sign(&sreq, &scope, k->creds.access_key_id, k->creds.secret, &k->sigcache,
+                      auth, sizeof auth, err) != SP_OK) {
+        free(c);
+        return SP_ERR;
+    }
+
+    /* Headers as sent, NUL-separated in one buffer (the token is long). */
+    sp_buf hb;
+    sp_buf_init(&hb, 0);
+    const char *hdrs[8];
+    size_t offs[8], nh = 0;
+    add_header(&hb, offs, &nh, "Host: %s", k->host);
+    add_header(&hb, offs, &nh, "Content-Type: application/x-amz-json-1.1");
+    add_header(&hb, offs, &nh, "X-Amz-Date: %s", amz_date);
+    add_header(&hb, offs, &nh, "X-Amz-Target: %s", target);
+    if (k->creds.token)
+        add_header(&hb, offs, &nh, "X-Amz-Security-Token: %s", k->creds.token);
+    add_header(&hb, offs, &nh, "Authorization: %s", auth);
+    /* Unsigned: stops libcurl from waiting for 100-continue on big bodies. */
+    add_header(&hb, offs, &nh, "Expect:");
+    if (sp_buf_check(&hb, err, "request headers") != SP_OK) {
+        sp_buf_free(&hb);
+        free(c);
+        return SP_ERR;
+    }
+    for (size_t i = 0; i < nh; i++)
+        hdrs[i] = hb.data + offs[i];
+    int rc = sp_http_post(k->http, k->url, hdrs, nh, body, on_response, c, err);
+    /* The token and signature lived in hb: wipe before freeing. */
+    if (hb.data)
+        memset(hb.data, 0, hb.cap);
+    sp_buf_free(&hb);
+    if (rc != SP_OK) {
+        free(c);
+        return SP_ERR;
+    }
+    return SP_OK;
+}
+
+struct sync_state {
+    sp_kinesis_result *out;
+    int done;
+    sp_loop *loop;
+};
+
+static void on_sync(void *arg, const sp_kinesis_result *res)
+{
+    struct sync_state *s = arg;
+    *s->out = *res;
+    if (res->json)
+        json_object_get(res->json); /* keep it past the callback */
+    s->done = 1;
+    sp_loop_stop(s->loop);
+}
+
+int sp_kinesis_call_sync(sp_kinesis *k, const char *op, sp_buf *body,
+                         sp_kinesis_result *out, sp_err *err)
+{
+    struct sync_state s = {out, 0, k->loop};
+    memset(out, 0, sizeof *out);
+    if (sp_kinesis_call(k, op, body, on_sync, &s, err) != SP_OK)
+        return SP_ERR;
+    while (!s.done)
+        if (sp_loop_run(k->loop, err) != SP_OK)
+            return SP_ERR;
+    return SP_OK;
+}
+
+void sp_kinesis_result_free(sp_kinesis_result *r)
+{
+    if (r->json)
+        json_object_put(r->json);
+    r->json = NULL;
+}
+
+int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
+                       const sp_kinesis_result *res, sp_err *err)
+{
+    const char *rid = res->request_id && res->request_id[0] ? res->request_id : NULL;
+    char tail[200] = "";
+    if (rid)
+        snprintf(tail, sizeof tail, " (request id %s)", rid);
+    switch (res->klass) {
+    case SP_KC_NOT_FOUND:
+        return sp_err_set(err, "stream '%s' was not found in region %s at %s: %s%s",
+                          stream ? stream : "?", k->region, k->url, res->message, tail);
+    case SP_KC_AUTH:
+        return sp_err_set(err, "%s was refused: %s: %s; credentials came from %s (region %s, endpoint %s)%s",
+                          op, res->code, res->message, k->creds.source, k->region, k->url, tail);
+    default:
+        if (res->status == 0)
+            return sp_err_set(err, "%s to %s failed: %s", op, k->url, res->message);
+        return sp_err_set(err, "%s on stream '%s' failed: HTTP %ld %s: %s (region %s, endpoint %s)%s", op,
+                          stream ? stream : "?", res->status, res->code, res->message, k->region, k->url, tail);
+    }
+}
+
+/* ---- request bodies ---- */
+
+int sp_kinesis_body_stream(sp_buf *b, const char *stream)
+{
+    sp_buf_puts(b, "{\"StreamName\":");
+    sp_buf_json_str(b, stream, strlen(stream));
+    return sp_buf_putc(b, '}');
+}
+
+int sp_kinesis_body_list_shards(sp_buf *b, const char *stream, const char *filter,
+                                const char *next_token)
+{
+    if (next_token) {
+        sp_buf_puts(b, "{\"NextToken\":");
+        sp_buf_json_str(b, next_token, strlen(next_token));
+        return sp_buf_puts(b, ",\"MaxResults\":1000}");
+    }
+    sp_buf_puts(b, "{\"StreamName\":");
+    sp_buf_json_str(b, stream, strlen(stream));
+    if (filter)
+        sp_buf_printf(b, ",\"ShardFilter\":{\"Type\":\"%s\"}", filter);
+    return sp_buf_puts(b, ",\"MaxResults\":1000}");
+}
+
+int sp_kinesis_body_shard_iterator(sp_buf *b, const char *stream, const char *shard_id,
+                                   const char *type, const char *seq, int64_t ts_ms)
+{
+    sp_buf_puts(b, "{\"StreamName\":");
+    sp_buf_json_str(b, stream, strlen(stream));
+    sp_buf_puts(b, ",\"ShardId\":");
+    sp_buf_json_str(b, shard_id, strlen(shard_id));
+    sp_buf_printf(b, ",\"ShardIteratorType\":\"%s\"", type);
+    if (seq) {
+        sp_buf_puts(b, ",\"StartingSequenceNumber\":");
+        sp_buf_json_str(b, seq, strlen(seq));
+    }
+    if (strcmp(type, "AT_TIMESTAMP") == 0)
+        sp_buf_printf(b, ",\"Timestamp\":%lld.%03d", (long long)(ts_ms / 1000), (int)(ts_ms % 1000));
+    return sp_buf_putc(b, '}');
+}
+
+int sp_kinesis_body_get_records(sp_buf *b, const char *iterator, long limit)
+{
+    sp_buf_puts(b, "{\"ShardIterator\":");
+    sp_buf_json_str(b, iterator, strlen(iterator));
+    if (limit > 0)
+        sp_buf_printf(b, ",\"Limit\":%ld", limit);
+    return sp_buf_putc(b, '}');
+}
+
+/* ---- responses ---- */
+
+static const char *get_str(json_object *o, const char *key)
+{
+    json_object *v;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+static int get_num(json_object *o, const char *key, double *out)
+{
+    json_object *v;
+    if (o && json_object_object_get_ex(o, key, &v) &&
+        (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))) {
+        *out = json_object_get_double(v);
+        return 1;
+    }
+    return 0;
+}
+
+static void set_str(char *out, size_t outlen, const char *s)
+{
+    snprintf(out, outlen, "%s", s ? s : "");
+}
+
+int sp_kinesis_parse_summary(json_object *j, sp_stream_summary *out, sp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_object *d;
+    if (!json_object_object_get_ex(j, "StreamDescriptionSummary", &d) ||
+        !json_object_is_type(d, json_type_object))
+        return sp_err_set(err, "DescribeStreamSummary: response has no StreamDescriptionSummary object");
+    const char *name = get_str(d, "StreamName");
+    const char *status = get_str(d, "StreamStatus");
+    if (name == NULL || status == NULL)
+        return sp_err_set(err, "DescribeStreamSummary: response lacks StreamName or StreamStatus");
+    set_str(out->name, sizeof out->name, name);
+    set_str(out->status, sizeof out->status, status);
+    set_str(out->arn, sizeof out->arn, get_str(d, "StreamARN"));
+    set_str(out->encryption, sizeof out->encryption, get_str(d, "EncryptionType"));
+    json_object *m;
+    if (json_object_object_get_ex(d, "StreamModeDetails", &m))
+        set_str(out->mode, sizeof out->mode, get_str(m, "StreamMode"));
+    if (out->mode[0] == '\0')
+        set_str(out->mode, sizeof out->mode, "PROVISIONED"); /* kinesalite predates modes */
+    double v;
+    out->retention_hours = get_num(d, "RetentionPeriodHours", &v) ? (long)v : 0;
+    out->open_shards = get_num(d, "OpenShardCount", &v) ? (long)v : -1;
+    out->created = get_num(d, "StreamCreationTimestamp", &v) ? v : 0;
+    out->max_record_kib = 1024;
+    if (get_num(d, "MaxRecordSizeInKiB", &v)) {
+        if (v < 1 || v > 10240)
+            return sp_err_set(err, "DescribeStreamSummary: MaxRecordSizeInKiB %.0f is outside 1..10240", v);
+        out->max_record_kib = (long)v;
+    }
+    return SP_OK;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int sp_kinesis_parse_shards(json_object *j, sp_shard **shards, size_t *n,
+                            char **next_token, sp_err *err)
+{
+    *next_token = NULL;
+    json_object *arr;
+    json_object *desc;
+    /* DescribeStream nests the list; ListShards does not. */
+    if (json_object_object_get_ex(j, "StreamDescription", &desc))
+        j = desc;
+    if (!json_object_object_get_ex(j, "Shards", &arr) || !json_object_is_type(arr, json_type_array))
+        return sp_err_set(err, "ListShards: response has no Shards array");
+    size_t add = json_object_array_length(arr);
+    if (add > 0) {
+        if (*n + add < *n || *n + add > (size_t)1 << 20)
+            return sp_err_set(err, "ListShards: too many shards");
+        sp_shard *s = realloc(*shards, (*n + add) * sizeof *s);
+        if (s == NULL)
+            return sp_err_set(err, "out of memory");
+        *shards = s;
+    }
+    for (size_t i = 0; i < add; i++) {
+        json_object *o = json_object_array_get_idx(arr, i);
+        sp_shard *sh = &(*shards)[*n];
+        memset(sh, 0, sizeof *sh);
+        const char *id = get_str(o, "ShardId");
+        json_object *hk = NULL, *sq = NULL;
+        json_object_object_get_ex(o, "HashKeyRange", &hk);
+        json_object_object_get_ex(o, "SequenceNumberRange", &sq);
+        const char *start = get_str(hk, "StartingHashKey");
+        const char *end = get_str(hk, "EndingHashKey");
+        if (id == NULL || start == NULL || end == NULL || strlen(id) > SP_SHARD_ID_MAX)
+            return sp_err_set(err, "ListShards: shard %zu lacks ShardId or HashKeyRange", i);
+        if (sp_u128_parse(start, strlen(start), &sh->start) != 0 ||
+            sp_u128_parse(end, strlen(end), &sh->end) != 0)
+            return sp_err_set(err, "ListShards: shard %s has a hash key that is not a 128-bit decimal", id);
+        snprintf(sh->id, sizeof sh->id, "%s", id);
+        sh->start_seq = dup_or_null(get_str(sq, "StartingSequenceNumber"));
+        sh->end_seq = dup_or_null(get_str(sq, "EndingSequenceNumber"));
+        sh->parent = dup_or_null(get_str(o, "ParentShardId"));
+        sh->adjacent_parent = dup_or_null(get_str(o, "AdjacentParentShardId"));
+        (*n)++;
+        if ((get_str(sq, "StartingSequenceNumber") && !sh->start_seq) ||
+            (get_str(sq, "EndingSequenceNumber") && !sh->end_seq) ||
+            (get_str(o, "ParentShardId") && !sh->parent) ||
+            (get_str(o, "AdjacentParentShardId") && !sh->adjacent_parent))
+            return sp_err_set(err, "out of memory");
+    }
+    const char *tok = get_str(j, "NextToken");
+    if (tok) {
+        *next_token = strdup(tok);
+        if (*next_token == NULL)
+            return sp_err_set(err, "out of memory");
+    }
+    return SP_OK;
+}
+
+int sp_kinesis_parse_put_records(json_object *j, size_t nsent, sp_put_result *out, sp_err *err)
+{
+    json_object *arr;
+    if (!json_object_object_get_ex(j, "Records", &arr) || !json_object_is_type(arr, json_type_array))
+        return sp_err_set(err, "PutRecords: response has no Records array");
+    size_t n = json_object_array_length(arr);
+    if (n != nsent)
+        return sp_err_set(err, "PutRecords: response has %zu entries for %zu records sent", n, nsent);
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(arr, i);
+        if (!json_object_is_type(o, json_type_object))
+            return sp_err_set(err, "PutRecords: entry %zu is not an object", i);
+        out[i].seq = get_str(o, "SequenceNumber");
+        out[i].shard_id = get_str(o, "ShardId");
+        out[i].code = get_str(o, "ErrorCode");
+        out[i].message = get_str(o, "ErrorMessage");
+        if (out[i].seq && out[i].seq[0] == '\0')
+            out[i].seq = NULL;
+        if (out[i].seq == NULL && out[i].code == NULL)
+            out[i].code = "MissingSequenceNumber"; /* success means a sequence number */
+    }
+    return SP_OK;
+}
+
+int sp_kinesis_parse_get_records(json_object *j, sp_get_records *out, sp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_object_object_get_ex(j, "Records", &out->records) ||
+        !json_object_is_type(out->records, json_type_array))
+        return sp_err_set(err, "GetRecords: response has no Records array");
+    out->n = json_object_array_length(out->records);
+    out->next_iterator = get_str(j, "NextShardIterator");
+    double v;
+    out->millis_behind = get_num(j, "MillisBehindLatest", &v) ? (int64_t)v : -1;
+    return SP_OK;
+}
+
+int sp_kinesis_record_at(const sp_get_records *g, size_t i, sp_kinesis_record *out, sp_err *err)
+{
+    json_object *o = json_object_array_get_idx(g->records, i);
+    json_object *d, *pk;
+    memset(out, 0, sizeof *out);
+    out->seq = get_str(o, "SequenceNumber");
+    if (out->seq == NULL || !json_object_object_get_ex(o, "Data", &d) || !json_object_is_type(d, json_type_string) ||
+        !json_object_object_get_ex(o, "PartitionKey", &pk) || !json_object_is_type(pk, json_type_string))
+        return sp_err_set(err, "GetRecords: record %zu lacks SequenceNumber, Data or PartitionKey", i);
+    out->data_b64 = json_object_get_string(d);
+    out->data_b64_len = (size_t)json_object_get_string_len(d);
+    out->pk = json_object_get_string(pk);
+    out->pk_len = (size_t)json_object_get_string_len(pk);
+    get_num(o, "ApproximateArrivalTimestamp", &out->arrival);
+    return SP_OK;
+}

@@ -1,0 +1,848 @@
+/* framer: exact records, flags and positions for each oversize policy at
+ * the lengths around the cap; the same output however the input is cut
+ * into chunks (compared with a simple whole-input model); bytes passed
+ * through untouched; memory bounded by the cap; emit failures. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "shardpipe/framer.h"
+#include "shardpipe/rng.h"
+
+typedef struct rec {
+    char *data;
+    size_t len;
+    unsigned flags;
+    uint64_t pos;
+    int from_input;     /* data pointed into the chunk being fed */
+} rec;
+
+typedef struct coll {
+    rec *r;
+    size_t n, cap;
+    size_t calls;
+    long fail_at;       /* the emit call (0-based) that fails, or -1 */
+    const char *lo, *hi;
+    int keep;           /* store copies of the data; 0 counts only */
+} coll;
+
+static void coll_init(coll *c)
+{
+    memset(c, 0, sizeof *c);
+    c->fail_at = -1;
+    c->keep = 1;
+}
+
+static void coll_free(coll *c)
+{
+    for (size_t i = 0; c->keep && i < c->n; i++)   /* keep 0: n only counts */
+        free(c->r[i].data);
+    free(c->r);
+    memset(c, 0, sizeof *c);
+}
+
+static void add(coll *c, const char *p, size_t len, unsigned flags, uint64_t pos, int from_input)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->r = realloc(c->r, c->cap * sizeof *c->r);
+        ck_assert_ptr_nonnull(c->r);
+    }
+    rec *r = &c->r[c->n++];
+    r->data = malloc(len + 1);
+    ck_assert_ptr_nonnull(r->data);
+    if (len)
+        memcpy(r->data, p, len);
+    r->len = len;
+    r->flags = flags;
+    r->pos = pos;
+    r->from_input = from_input;
+}
+
+static int collect(void *arg, const char *data, size_t len, unsigned flags,
+                   uint64_t pos, sp_err *err)
+{
+    coll *c = arg;
+    ck_assert_ptr_nonnull(data);
+    if ((long)c->calls++ == c->fail_at)
+        return sp_err_set(err, "emit failed at %zu", c->calls - 1);
+    if (c->keep)
+        add(c, data, len, flags, pos, c->lo && data >= c->lo && data < c->hi);
+    else
+        c->n++;
+    return SP_OK;
+}
+
+/* Feeds in through a framer, in chunks of the given sizes (cycled; an
+ * empty list means one chunk), then finishes. */
+static void run(const char *in, size_t n, size_t max, enum sp_oversize pol,
+                uint64_t start, const size_t *sizes, size_t nsizes,
+                coll *c, sp_framer_stats *st)
+{
+    sp_framer f;
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_framer_init(&f, max, pol, start, collect, c, &err), SP_OK);
+    size_t off = 0, k = 0;
+    while (off < n) {
+        size_t len = nsizes ? sizes[k++ % nsizes] : n;
+        if (len > n - off)
+            len = n - off;
+        c->lo = in + off;
+        c->hi = in + off + len;
+        ck_assert_int_eq(sp_framer_feed(&f, in + off, len, &err), SP_OK);
+        ck_assert_uint_le(sp_framer_pending(&f), max);
+        ck_assert(f.cap <= max || f.cap <= 256);
+        off += len;
+    }
+    c->lo = c->hi = NULL;
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(sp_framer_pending(&f), 0);
+    *st = f.stats;
+    sp_framer_free(&f);
+}
+
+static void run1(const char *in, size_t max, enum sp_oversize pol, coll *c, sp_framer_stats *st)
+{
+    coll_init(c);
+    run(in, strlen(in), max, pol, 0, NULL, 0, c, st);
+}
+
+/* The model: split the whole input at once and apply the policy. */
+static void model(const char *in, size_t n, size_t max, enum sp_oversize pol,
+                  uint64_t start, coll *c, sp_framer_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    size_t ls = 0;
+    while (ls < n) {
+        const char *nl = memchr(in + ls, '\n', n - ls);
+        size_t L = nl ? (size_t)(nl - (in + ls)) : n - ls;
+        unsigned u = nl ? 0 : SP_FRAME_UNTERMINATED;
+        uint64_t end = start + ls + L + (nl ? 1 : 0);
+        const char *p = in + ls;
+        st->lines++;
+        if (L <= max) {
+            add(c, p, L, u, end, 0);
+        } else if (pol == SP_OVERSIZE_SPLIT) {
+            size_t m = (L + max - 1) / max;
+            for (size_t i = 0; i + 1 < m; i++)
+                add(c, p + i * max, max, SP_FRAME_PART, start + ls, 0);
+            add(c, p + (m - 1) * max, L - (m - 1) * max,
+                SP_FRAME_PART | SP_FRAME_LAST_PART | u, end, 0);
+            st->split_lines++;
+        } else if (pol == SP_OVERSIZE_TRUNCATE) {
+            add(c, p, max, SP_FRAME_TRUNCATED | u, end, 0);
+            st->truncated++;
+            st->bytes_discarded += L - max;
+        } else {
+            st->dropped++;
+            st->bytes_discarded += L;
+        }
+        ls += L + 1;
+    }
+    st->records = c->n;
+}
+
+static void assert_same(const coll *a, const coll *b, const char *what)
+{
+    ck_assert_msg(a->n == b->n, "%s: %zu records, want %zu", what, a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        ck_assert_msg(a->r[i].len == b->r[i].len, "%s: record %zu len %zu, want %zu",
+                      what, i, a->r[i].len, b->r[i].len);
+        ck_assert_msg(memcmp(a->r[i].data, b->r[i].data, a->r[i].len) == 0,
+                      "%s: record %zu data", what, i);
+        ck_assert_msg(a->r[i].flags == b->r[i].flags, "%s: record %zu flags %u, want %u",
+                      what, i, a->r[i].flags, b->r[i].flags);
+        ck_assert_msg(a->r[i].pos == b->r[i].pos, "%s: record %zu pos %llu, want %llu",
+                      what, i, (unsigned long long)a->r[i].pos,
+                      (unsigned long long)b->r[i].pos);
+    }
+}
+
+static void assert_stats(const sp_framer_stats *a, const sp_framer_stats *b, const char *what)
+{
+    ck_assert_msg(a->lines == b->lines, "%s: lines", what);
+    ck_assert_msg(a->records == b->records, "%s: records", what);
+    ck_assert_msg(a->split_lines == b->split_lines, "%s: split_lines", what);
+    ck_assert_msg(a->truncated == b->truncated, "%s: truncated", what);
+    ck_assert_msg(a->dropped == b->dropped, "%s: dropped", what);
+    ck_assert_msg(a->bytes_discarded == b->bytes_discarded, "%s: bytes_discarded", what);
+}
+
+static void assert_rec(const coll *c, size_t i, const char *data, unsigned flags, uint64_t pos)
+{
+    ck_assert_msg(i < c->n, "record %zu missing (have %zu)", i, c->n);
+    ck_assert_uint_eq(c->r[i].len, strlen(data));
+    ck_assert_msg(memcmp(c->r[i].data, data, c->r[i].len) == 0, "record %zu: \"%.*s\", want \"%s\"",
+                  i, (int)c->r[i].len, c->r[i].data, data);
+    ck_assert_uint_eq(c->r[i].flags, flags);
+    ck_assert_uint_eq(c->r[i].pos, pos);
+}
+
+#define P SP_FRAME_PART
+#define PL (SP_FRAME_PART | SP_FRAME_LAST_PART)
+#define T SP_FRAME_TRUNCATED
+#define U SP_FRAME_UNTERMINATED
+
+START_TEST(test_oversize_names)
+{
+    enum sp_oversize p;
+    ck_assert_int_eq(sp_oversize_parse("split", &p), 0);
+    ck_assert_int_eq(p, SP_OVERSIZE_SPLIT);
+    ck_assert_int_eq(sp_oversize_parse("truncate", &p), 0);
+    ck_assert_int_eq(p, SP_OVERSIZE_TRUNCATE);
+    ck_assert_int_eq(sp_oversize_parse("drop", &p), 0);
+    ck_assert_int_eq(p, SP_OVERSIZE_DROP);
+    ck_assert_int_eq(sp_oversize_parse("", &p), -1);
+    ck_assert_int_eq(sp_oversize_parse("Split", &p), -1);
+    ck_assert_int_eq(sp_oversize_parse("splitx", &p), -1);
+    ck_assert_int_eq(sp_oversize_parse("trunc", &p), -1);
+    for (int i = SP_OVERSIZE_SPLIT; i <= SP_OVERSIZE_DROP; i++) {
+        ck_assert_int_eq(sp_oversize_parse(sp_oversize_name((enum sp_oversize)i), &p), 0);
+        ck_assert_int_eq(p, i);
+    }
+}
+END_TEST
+
+START_TEST(test_init_errors)
+{
+    sp_framer f;
+    sp_err err = {{0}};
+    coll c;
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 0, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_ERR);
+    ck_assert(strlen(err.msg) > 0);
+    ck_assert_int_eq(sp_framer_init(&f, 4, SP_OVERSIZE_SPLIT, 0, NULL, &c, &err), SP_ERR);
+    ck_assert_int_eq(sp_framer_init(&f, 4, (enum sp_oversize)7, 0, collect, &c, &err), SP_ERR);
+    ck_assert_int_eq(sp_framer_init(&f, 4, SP_OVERSIZE_DROP, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_max(&f, 0, &err), SP_ERR);
+    ck_assert_int_eq(sp_framer_feed(&f, NULL, 0, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 0);
+    sp_framer_free(&f);
+    sp_framer_free(&f);
+}
+END_TEST
+
+START_TEST(test_lines_basic)
+{
+    coll c;
+    sp_framer_stats st;
+    run1("a\nbb\n\nccc\n", 8, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 4);
+    assert_rec(&c, 0, "a", 0, 2);
+    assert_rec(&c, 1, "bb", 0, 5);
+    assert_rec(&c, 2, "", 0, 6);
+    assert_rec(&c, 3, "ccc", 0, 10);
+    ck_assert_uint_eq(st.lines, 4);
+    ck_assert_uint_eq(st.records, 4);
+    coll_free(&c);
+
+    run1("\n\n\n", 1, SP_OVERSIZE_DROP, &c, &st);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "", 0, 1);
+    assert_rec(&c, 1, "", 0, 2);
+    assert_rec(&c, 2, "", 0, 3);
+    coll_free(&c);
+
+    run1("", 8, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(st.lines, 0);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_start_offset)
+{
+    coll c;
+    sp_framer_stats st;
+    coll_init(&c);
+    const char *in = "ab\nabcdefg\nxyz";
+    run(in, strlen(in), 3, SP_OVERSIZE_SPLIT, 1000, NULL, 0, &c, &st);
+    ck_assert_uint_eq(c.n, 5);
+    assert_rec(&c, 0, "ab", 0, 1003);
+    assert_rec(&c, 1, "abc", P, 1003);
+    assert_rec(&c, 2, "def", P, 1003);
+    assert_rec(&c, 3, "g", PL, 1011);
+    assert_rec(&c, 4, "xyz", U, 1014);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_bytes_untouched)
+{
+    static const char in[] = "a\r\n\0b\0\n\xff\xfe\n\x80\xc0\xaf\xed\xa0\x80\r\r\n\r\n";
+    coll c;
+    sp_framer_stats st;
+    for (int chunked = 0; chunked < 2; chunked++) {
+        coll_init(&c);
+        static const size_t one[] = {1};
+        run(in, sizeof in - 1, 64, SP_OVERSIZE_SPLIT, 0, one, chunked, &c, &st);
+        ck_assert_uint_eq(c.n, 5);
+        ck_assert_uint_eq(c.r[0].len, 2);
+        ck_assert(memcmp(c.r[0].data, "a\r", 2) == 0);
+        ck_assert_uint_eq(c.r[1].len, 3);
+        ck_assert(memcmp(c.r[1].data, "\0b\0", 3) == 0);
+        ck_assert_uint_eq(c.r[2].len, 2);
+        ck_assert(memcmp(c.r[2].data, "\xff\xfe", 2) == 0);
+        ck_assert_uint_eq(c.r[3].len, 8);
+        ck_assert(memcmp(c.r[3].data, "\x80\xc0\xaf\xed\xa0\x80\r\r", 8) == 0);
+        ck_assert_uint_eq(c.r[4].len, 1);
+        ck_assert(memcmp(c.r[4].data, "\r", 1) == 0);
+        for (size_t i = 0; i < c.n; i++)
+            ck_assert_uint_eq(c.r[i].flags, 0);
+        coll_free(&c);
+    }
+
+    /* Split pieces cut inside multi-byte sequences and next to NULs are
+     * passed as they are: the framer counts bytes, not characters. */
+    static const char u8[] = "\xe6\x97\xa5\xe6\x9c\xac\0\n";
+    coll_init(&c);
+    run(u8, sizeof u8 - 1, 4, SP_OVERSIZE_SPLIT, 0, NULL, 0, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    ck_assert(memcmp(c.r[0].data, "\xe6\x97\xa5\xe6", 4) == 0);
+    ck_assert_uint_eq(c.r[1].len, 3);
+    ck_assert(memcmp(c.r[1].data, "\x9c\xac\0", 3) == 0);
+    coll_free(&c);
+}
+END_TEST
+
+/* Each policy at max-1, max, max+1, 2max, 2max+1 with max 4, followed by
+ * a short line, written out by hand. */
+START_TEST(test_split_lengths)
+{
+    coll c;
+    sp_framer_stats st;
+
+    run1("abc\nz\n", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abc", 0, 4);
+    assert_rec(&c, 1, "z", 0, 6);
+    ck_assert_uint_eq(st.split_lines, 0);
+    coll_free(&c);
+
+    run1("abcd\nz\n", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abcd", 0, 5);
+    assert_rec(&c, 1, "z", 0, 7);
+    ck_assert_uint_eq(st.split_lines, 0);
+    coll_free(&c);
+
+    run1("abcde\nz\n", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "abcd", P, 0);
+    assert_rec(&c, 1, "e", PL, 6);
+    assert_rec(&c, 2, "z", 0, 8);
+    ck_assert_uint_eq(st.split_lines, 1);
+    ck_assert_uint_eq(st.lines, 2);
+    ck_assert_uint_eq(st.records, 3);
+    coll_free(&c);
+
+    run1("abcdefgh\nz\n", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 3);       /* no empty trailing piece */
+    assert_rec(&c, 0, "abcd", P, 0);
+    assert_rec(&c, 1, "efgh", PL, 9);
+    assert_rec(&c, 2, "z", 0, 11);
+    coll_free(&c);
+
+    run1("abcdefghi\nz\n", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 4);
+    assert_rec(&c, 0, "abcd", P, 0);
+    assert_rec(&c, 1, "efgh", P, 0);
+    assert_rec(&c, 2, "i", PL, 10);
+    assert_rec(&c, 3, "z", 0, 12);
+    ck_assert_uint_eq(st.split_lines, 1);
+    ck_assert_uint_eq(st.bytes_discarded, 0);
+    coll_free(&c);
+
+    /* A split line after another line: earlier pieces carry its start. */
+    run1("xy\nabcdefghi\n", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    assert_rec(&c, 0, "xy", 0, 3);
+    assert_rec(&c, 1, "abcd", P, 3);
+    assert_rec(&c, 2, "efgh", P, 3);
+    assert_rec(&c, 3, "i", PL, 13);
+    coll_free(&c);
+
+    /* max 1: every byte its own piece. */
+    run1("abc\n\nd\n", 1, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 5);
+    assert_rec(&c, 0, "a", P, 0);
+    assert_rec(&c, 1, "b", P, 0);
+    assert_rec(&c, 2, "c", PL, 4);
+    assert_rec(&c, 3, "", 0, 5);
+    assert_rec(&c, 4, "d", 0, 7);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_truncate_lengths)
+{
+    coll c;
+    sp_framer_stats st;
+
+    run1("abc\nabcd\nz\n", 4, SP_OVERSIZE_TRUNCATE, &c, &st);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "abc", 0, 4);
+    assert_rec(&c, 1, "abcd", 0, 9);
+    assert_rec(&c, 2, "z", 0, 11);
+    ck_assert_uint_eq(st.truncated, 0);
+    coll_free(&c);
+
+    run1("abcde\nz\n", 4, SP_OVERSIZE_TRUNCATE, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abcd", T, 6);
+    assert_rec(&c, 1, "z", 0, 8);
+    ck_assert_uint_eq(st.truncated, 1);
+    ck_assert_uint_eq(st.bytes_discarded, 1);
+    coll_free(&c);
+
+    run1("abcdefgh\nz\n", 4, SP_OVERSIZE_TRUNCATE, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abcd", T, 9);
+    assert_rec(&c, 1, "z", 0, 11);
+    ck_assert_uint_eq(st.bytes_discarded, 4);
+    coll_free(&c);
+
+    run1("abcdefghi\nz\n", 4, SP_OVERSIZE_TRUNCATE, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abcd", T, 10);
+    assert_rec(&c, 1, "z", 0, 12);
+    ck_assert_uint_eq(st.truncated, 1);
+    ck_assert_uint_eq(st.bytes_discarded, 5);
+    ck_assert_uint_eq(st.lines, 2);
+    ck_assert_uint_eq(st.split_lines, 0);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_drop_lengths)
+{
+    coll c;
+    sp_framer_stats st;
+
+    run1("abc\nabcd\nz\n", 4, SP_OVERSIZE_DROP, &c, &st);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 1, "abcd", 0, 9);
+    ck_assert_uint_eq(st.dropped, 0);
+    coll_free(&c);
+
+    static const struct { const char *in; uint64_t zpos, disc; } t[] = {
+        {"abcde\nz\n", 8, 5}, {"abcdefgh\nz\n", 11, 8}, {"abcdefghi\nz\n", 12, 9},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        run1(t[i].in, 4, SP_OVERSIZE_DROP, &c, &st);
+        ck_assert_uint_eq(c.n, 1);
+        assert_rec(&c, 0, "z", 0, t[i].zpos);
+        ck_assert_uint_eq(st.dropped, 1);
+        ck_assert_uint_eq(st.lines, 2);
+        ck_assert_uint_eq(st.records, 1);
+        ck_assert_uint_eq(st.bytes_discarded, t[i].disc);
+        coll_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_unterminated)
+{
+    coll c;
+    sp_framer_stats st;
+
+    run1("a\nbc", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 1, "bc", U, 4);
+    ck_assert_uint_eq(st.lines, 2);
+    coll_free(&c);
+
+    run1("abcd", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 1);
+    assert_rec(&c, 0, "abcd", U, 4);
+    coll_free(&c);
+
+    run1("abcdefgh", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abcd", P, 0);
+    assert_rec(&c, 1, "efgh", PL | U, 8);
+    coll_free(&c);
+
+    run1("z\nabcdefghij", 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 4);
+    assert_rec(&c, 1, "abcd", P, 2);
+    assert_rec(&c, 2, "efgh", P, 2);
+    assert_rec(&c, 3, "ij", PL | U, 12);
+    coll_free(&c);
+
+    run1("abcdefghij", 4, SP_OVERSIZE_TRUNCATE, &c, &st);
+    ck_assert_uint_eq(c.n, 1);
+    assert_rec(&c, 0, "abcd", T | U, 10);
+    ck_assert_uint_eq(st.truncated, 1);
+    ck_assert_uint_eq(st.bytes_discarded, 6);
+    coll_free(&c);
+
+    run1("z\nabcdefghij", 4, SP_OVERSIZE_DROP, &c, &st);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_uint_eq(st.dropped, 1);
+    ck_assert_uint_eq(st.lines, 2);
+    ck_assert_uint_eq(st.bytes_discarded, 10);
+    coll_free(&c);
+
+    /* Finish with nothing pending emits nothing, also when repeated. */
+    sp_framer f;
+    sp_err err = {{0}};
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 4, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "ab\ncd", 5, &err), SP_OK);
+    ck_assert_uint_eq(sp_framer_pending(&f), 2);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 2);
+    /* Input may continue after finish; offsets keep counting. */
+    ck_assert_int_eq(sp_framer_feed(&f, "e\n", 2, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 2, "e", 0, 7);
+    sp_framer_free(&f);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_stats_mixed)
+{
+    static const char in[] = "ab\nabcdefghij\n\nabcd\nabcde\nxy";
+    static const struct {
+        enum sp_oversize pol;
+        sp_framer_stats want;
+    } t[] = {
+        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0}},
+        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7}},
+        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15}},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        coll c;
+        sp_framer_stats st;
+        run1(in, 4, t[i].pol, &c, &st);
+        assert_stats(&st, &t[i].want, sp_oversize_name(t[i].pol));
+        ck_assert_uint_eq(c.n, t[i].want.records);
+        coll_free(&c);
+    }
+}
+END_TEST
+
+/* Whole lines inside a chunk are passed from the chunk itself. */
+START_TEST(test_zero_copy)
+{
+    coll c;
+    sp_framer_stats st;
+    static const char in[] = "aa\nbb\ncc";
+    run1(in, 4, SP_OVERSIZE_SPLIT, &c, &st);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert(c.r[0].from_input);
+    ck_assert(c.r[1].from_input);
+    ck_assert(!c.r[2].from_input);       /* the tail was held */
+    coll_free(&c);
+
+    /* A long line in one chunk: every piece, and a truncated line whose
+     * newline is in the same chunk, come straight from the input. */
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'x', n);
+    big[n] = '\n';
+    for (int pol = SP_OVERSIZE_SPLIT; pol <= SP_OVERSIZE_TRUNCATE; pol++) {
+        coll_init(&c);
+        run(big, n + 1, 1000, (enum sp_oversize)pol, 0, NULL, 0, &c, &st);
+        ck_assert_uint_eq(c.n, pol == SP_OVERSIZE_SPLIT ? 100 : 1);
+        for (size_t i = 0; i < c.n; i++)
+            ck_assert(c.r[i].from_input);
+        coll_free(&c);
+    }
+    free(big);
+}
+END_TEST
+
+/* Random input with lengths clustered around the cap and every byte value
+ * but '\n'; every policy, several caps and many ways of cutting the input
+ * into chunks must all give exactly the model's records and stats. */
+static char *random_input(sp_rng *r, size_t max, size_t nlines, size_t *outlen)
+{
+    size_t cap = nlines * (4 * max + 2) + 1, n = 0;
+    char *s = malloc(cap);
+    ck_assert_ptr_nonnull(s);
+    for (size_t i = 0; i < nlines; i++) {
+        size_t L;
+        switch (sp_rng_below(r, 10)) {
+        case 0: L = 0; break;
+        case 1: L = max > 1 ? max - 1 : 0; break;
+        case 2: L = max; break;
+        case 3: L = max + 1; break;
+        case 4: L = 2 * max; break;
+        case 5: L = 2 * max + 1; break;
+        case 6: L = 3 * max; break;
+        default: L = (size_t)sp_rng_below(r, 4 * max + 1); break;
+        }
+        for (size_t k = 0; k < L; k++) {
+            unsigned char b = (unsigned char)sp_rng_below(r, 255);
+            s[n++] = (char)(b >= '\n' ? b + 1 : b);   /* anything but '\n' */
+        }
+        if (i + 1 < nlines || sp_rng_below(r, 2))
+            s[n++] = '\n';
+    }
+    *outlen = n;
+    return s;
+}
+
+START_TEST(test_chunking_equivalence)
+{
+    static const size_t maxes[] = {1, 2, 3, 4, 7, 64, 300};
+    sp_rng r;
+    sp_rng_seed_with(&r, 2024);
+    for (size_t mi = 0; mi < sizeof maxes / sizeof maxes[0]; mi++) {
+        size_t max = maxes[mi];
+        for (int round = 0; round < 3; round++) {
+            size_t n;
+            char *in = random_input(&r, max, 60, &n);
+            uint64_t start = round == 2 ? (1ull << 40) + 17 : 0;
+            size_t rnd[64];
+            for (size_t k = 0; k < 64; k++)
+                rnd[k] = 1 + (size_t)sp_rng_below(&r, 3 * max + 5);
+            const size_t fixed[] = {1, 2, 3, max > 1 ? max - 1 : 1, max, max + 1,
+                                    2 * max + 1, 7, 1000};
+            for (int pol = SP_OVERSIZE_SPLIT; pol <= SP_OVERSIZE_DROP; pol++) {
+                coll want;
+                sp_framer_stats wst;
+                coll_init(&want);
+                model(in, n, max, (enum sp_oversize)pol, start, &want, &wst);
+
+                coll got;
+                sp_framer_stats gst;
+                char what[96];
+                coll_init(&got);
+                run(in, n, max, (enum sp_oversize)pol, start, NULL, 0, &got, &gst);
+                snprintf(what, sizeof what, "max %zu %s whole", max,
+                         sp_oversize_name((enum sp_oversize)pol));
+                assert_same(&got, &want, what);
+                assert_stats(&gst, &wst, what);
+                coll_free(&got);
+
+                for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+                    coll_init(&got);
+                    run(in, n, max, (enum sp_oversize)pol, start, &fixed[k], 1, &got, &gst);
+                    snprintf(what, sizeof what, "max %zu %s chunks of %zu", max,
+                             sp_oversize_name((enum sp_oversize)pol), fixed[k]);
+                    assert_same(&got, &want, what);
+                    assert_stats(&gst, &wst, what);
+                    coll_free(&got);
+                }
+
+                coll_init(&got);
+                run(in, n, max, (enum sp_oversize)pol, start, rnd, 64, &got, &gst);
+                snprintf(what, sizeof what, "max %zu %s random chunks", max,
+                         sp_oversize_name((enum sp_oversize)pol));
+                assert_same(&got, &want, what);
+                assert_stats(&gst, &wst, what);
+                coll_free(&got);
+                coll_free(&want);
+            }
+            free(in);
+        }
+    }
+}
+END_TEST
+
+/* A line far longer than the cap fed one byte at a time: nothing beyond
+ * the cap is ever held. */
+START_TEST(test_memory_bounded)
+{
+    const size_t max = 1000, n = 200000;
+    for (int pol = SP_OVERSIZE_SPLIT; pol <= SP_OVERSIZE_DROP; pol++) {
+        sp_framer f;
+        sp_err err = {{0}};
+        coll c;
+        coll_init(&c);
+        c.keep = 0;
+        ck_assert_int_eq(sp_framer_init(&f, max, (enum sp_oversize)pol, 0, collect, &c, &err), SP_OK);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_int_eq(sp_framer_feed(&f, "q", 1, &err), SP_OK);
+            ck_assert_uint_le(sp_framer_pending(&f), max);
+            ck_assert_uint_le(f.cap, max);
+        }
+        ck_assert_int_eq(sp_framer_feed(&f, "\n", 1, &err), SP_OK);
+        ck_assert_uint_eq(sp_framer_pending(&f), 0);
+        ck_assert_uint_eq(f.stats.lines, 1);
+        ck_assert_uint_eq(c.n, pol == SP_OVERSIZE_SPLIT ? n / max
+                               : pol == SP_OVERSIZE_TRUNCATE ? 1 : 0);
+        sp_framer_free(&f);
+        coll_free(&c);
+    }
+}
+END_TEST
+
+/* Many short lines in one chunk: linear time (a memmove per line would
+ * take minutes here). */
+START_TEST(test_many_lines_one_chunk)
+{
+    const size_t lines = 2000000, n = lines * 11;
+    char *in = malloc(n);
+    ck_assert_ptr_nonnull(in);
+    for (size_t i = 0; i < lines; i++) {
+        memcpy(in + i * 11, "0123456789\n", 11);
+    }
+    coll c;
+    coll_init(&c);
+    c.keep = 0;
+    sp_framer f;
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_framer_init(&f, 1048576, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, in, n - 5, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, in + n - 5, 5, &err), SP_OK);
+    ck_assert_uint_eq(c.n, lines);
+    ck_assert_uint_eq(f.stats.lines, lines);
+    ck_assert(f.cap <= 256);      /* only short tails were ever held */
+    sp_framer_free(&f);
+    free(in);
+}
+END_TEST
+
+static void feed_fail(const char *in, size_t max, enum sp_oversize pol,
+                      const size_t *sizes, size_t nsizes, long fail_at,
+                      int in_finish)
+{
+    sp_framer f;
+    sp_err err = {{0}};
+    coll c;
+    coll_init(&c);
+    c.fail_at = fail_at;
+    ck_assert_int_eq(sp_framer_init(&f, max, pol, 0, collect, &c, &err), SP_OK);
+    size_t n = strlen(in), off = 0, k = 0;
+    int rc = SP_OK;
+    while (off < n && rc == SP_OK) {
+        size_t len = nsizes ? sizes[k++ % nsizes] : n;
+        if (len > n - off)
+            len = n - off;
+        rc = sp_framer_feed(&f, in + off, len, &err);
+        off += len;
+    }
+    if (in_finish) {
+        ck_assert_int_eq(rc, SP_OK);
+        rc = sp_framer_finish(&f, &err);
+    }
+    ck_assert_int_eq(rc, SP_ERR);
+    char want[64];
+    snprintf(want, sizeof want, "emit failed at %ld", fail_at);
+    ck_assert_str_eq(err.msg, want);
+    /* Nothing is emitted after the failing call within that feed. */
+    ck_assert_uint_eq(c.calls, (size_t)fail_at + 1);
+    ck_assert_uint_eq(c.n, (size_t)fail_at);
+    ck_assert_uint_eq(f.stats.records, (uint64_t)fail_at);
+    sp_framer_free(&f);
+    coll_free(&c);
+}
+
+START_TEST(test_emit_failure)
+{
+    static const size_t one[] = {1};
+    feed_fail("a\nb\nc\n", 4, SP_OVERSIZE_SPLIT, NULL, 0, 0, 0);
+    feed_fail("a\nb\nc\n", 4, SP_OVERSIZE_SPLIT, NULL, 0, 1, 0);
+    feed_fail("a\nb\nc\n", 4, SP_OVERSIZE_SPLIT, one, 1, 2, 0);
+    feed_fail("abcdefghij\n", 2, SP_OVERSIZE_SPLIT, NULL, 0, 1, 0);       /* piece from input */
+    feed_fail("abcdefghij\n", 2, SP_OVERSIZE_SPLIT, one, 1, 1, 0);        /* piece from held */
+    feed_fail("abcdefghij\n", 2, SP_OVERSIZE_SPLIT, NULL, 0, 4, 0);       /* last piece */
+    feed_fail("x\nabcdefghij\n", 2, SP_OVERSIZE_TRUNCATE, NULL, 0, 1, 0);
+    feed_fail("x\nabcdefghij\n", 2, SP_OVERSIZE_TRUNCATE, one, 1, 1, 0);
+    feed_fail("abcdefghij\nx\n", 2, SP_OVERSIZE_DROP, one, 1, 0, 0);
+    feed_fail("a\nbc", 4, SP_OVERSIZE_SPLIT, NULL, 0, 1, 1);              /* in finish */
+    feed_fail("a\nbcdefg", 4, SP_OVERSIZE_TRUNCATE, NULL, 0, 1, 1);
+    feed_fail("abcdefg", 4, SP_OVERSIZE_SPLIT, NULL, 0, 1, 1);
+}
+END_TEST
+
+START_TEST(test_set_max)
+{
+    static const struct {
+        enum sp_oversize pol;
+        size_t nrec;
+        uint64_t discarded;
+    } t[] = {
+        {SP_OVERSIZE_SPLIT, 4, 0},
+        {SP_OVERSIZE_TRUNCATE, 2, 5},
+        {SP_OVERSIZE_DROP, 1, 8},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        /* Lowered while 8 bytes are held. */
+        sp_framer f;
+        sp_err err = {{0}};
+        coll c;
+        coll_init(&c);
+        ck_assert_int_eq(sp_framer_init(&f, 10, t[i].pol, 0, collect, &c, &err), SP_OK);
+        ck_assert_int_eq(sp_framer_feed(&f, "abcdefgh", 8, &err), SP_OK);
+        ck_assert_int_eq(sp_framer_set_max(&f, 3, &err), SP_OK);
+        ck_assert_int_eq(sp_framer_feed(&f, "\nz\n", 3, &err), SP_OK);
+        ck_assert_uint_eq(c.n, t[i].nrec);
+        ck_assert_uint_eq(f.stats.bytes_discarded, t[i].discarded);
+        ck_assert_uint_eq(f.stats.lines, 2);
+        if (t[i].pol == SP_OVERSIZE_SPLIT) {
+            assert_rec(&c, 0, "abc", P, 0);
+            assert_rec(&c, 1, "def", P, 0);
+            assert_rec(&c, 2, "gh", PL, 9);
+        } else if (t[i].pol == SP_OVERSIZE_TRUNCATE) {
+            assert_rec(&c, 0, "abc", T, 9);
+        }
+        assert_rec(&c, c.n - 1, "z", 0, 11);
+        sp_framer_free(&f);
+        coll_free(&c);
+    }
+
+    /* Lowered, then finish without a newline. */
+    sp_framer f;
+    sp_err err = {{0}};
+    coll c;
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 10, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "abcdefg", 7, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_max(&f, 3, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "abc", P, 0);
+    assert_rec(&c, 1, "def", P, 0);
+    assert_rec(&c, 2, "g", PL | U, 7);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* Raised: held bytes are kept and the line fits now. */
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 2, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "ab", 2, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_max(&f, 10, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "cdef\n", 5, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 1);
+    assert_rec(&c, 0, "abcdef", 0, 7);
+    sp_framer_free(&f);
+    coll_free(&c);
+}
+END_TEST
+
+static Suite *framer_suite(void)
+{
+    Suite *s = suite_create("framer");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_oversize_names);
+    tcase_add_test(tc, test_init_errors);
+    tcase_add_test(tc, test_lines_basic);
+    tcase_add_test(tc, test_start_offset);
+    tcase_add_test(tc, test_bytes_untouched);
+    tcase_add_test(tc, test_split_lengths);
+    tcase_add_test(tc, test_truncate_lengths);
+    tcase_add_test(tc, test_drop_lengths);
+    tcase_add_test(tc, test_unterminated);
+    tcase_add_test(tc, test_stats_mixed);
+    tcase_add_test(tc, test_zero_copy);
+    tcase_add_test(tc, test_chunking_equivalence);
+    tcase_add_test(tc, test_memory_bounded);
+    tcase_add_test(tc, test_many_lines_one_chunk);
+    tcase_add_test(tc, test_emit_failure);
+    tcase_add_test(tc, test_set_max);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+SP_CHECK_MAIN(framer_suite)
