@@ -603,13 +603,14 @@ int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
     int rc = file_path(o, "AWS_CONFIG_FILE", ".aws/config", path, sizeof path, err);
     if (rc == SP_ERR)
         return sp_err_prefix(err, "config file");
-    if (rc == SP_OK) {
+    int have_path = rc == SP_OK;
+    if (have_path) {
         scan s = {.match = MATCH_CONFIG, .name = profile};
         rc = scan_file("config file", path, &s, err);
         if (rc == SP_OK && (s.region[0] != '\0' || s.region_long)) {
             char where[PATH_MAX + 100];
             show(where, sizeof where, "config file %s, profile [%s], region", path,
-                     s.section);
+                 s.section);
             rc = s.region_long ? sp_err_set(err, "%s: too long to be a region", where)
                                : put_region(where, s.region, out, outlen, err);
             scan_free(&s);
@@ -622,5 +623,5 @@ int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
     return sp_err_set(err, "no AWS region: pass --region, set AWS_REGION, or put "
                            "\"region = us-east-1\" (say) in the %s%s] section of %s",
                       strcmp(profile, "default") == 0 ? "[" : "[profile ", profile,
-                      rc == 1 ? "~/.aws/config" : path);
+                      have_path ? path : "~/.aws/config");
 }

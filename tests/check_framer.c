@@ -807,6 +807,23 @@ START_TEST(test_set_max)
     sp_framer_free(&f);
     coll_free(&c);
 
+    /* Lowered to a divisor of what is held: no empty trailing piece, and
+     * a held part of exactly the new cap is still a whole line. */
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 10, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "abcdef", 6, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_max(&f, 3, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "\nxyz", 4, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_max(&f, 3, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "\n", 1, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "abc", P, 0);
+    assert_rec(&c, 1, "def", PL, 7);
+    assert_rec(&c, 2, "xyz", 0, 11);
+    ck_assert_uint_eq(f.stats.split_lines, 1);
+    sp_framer_free(&f);
+    coll_free(&c);
+
     /* Raised: held bytes are kept and the line fits now. */
     coll_init(&c);
     ck_assert_int_eq(sp_framer_init(&f, 2, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
