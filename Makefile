@@ -11,7 +11,7 @@ PKGS      := libcurl json-c libcrypto zlib
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
              -DSP_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
-LDLIBS    += $(shell pkg-config --libs $(PKGS))
+LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
 
 ifeq ($(SANITIZE),1)
 CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -351,8 +351,8 @@ static int profile_file(chain *c, const char *kind, const char *var, const char 
         else
             note(c, "%s %s ([%s] has no aws_access_key_id)", kind, path, s.section);
     } else if (s.akid_bad_line != 0) {
-        rc = sp_err_set(err, "%s %s:%zu: aws_access_key_id is malformed (expected " AKID_RULE
-                             ")", kind, path, s.akid_bad_line);
+        rc = sp_err_set(err, "%s %s:%zu, profile [%s]: aws_access_key_id is malformed "
+                             "(expected " AKID_RULE ")", kind, path, s.akid_bad_line, s.section);
     } else {
         char source[SP_CREDS_SOURCE_MAX];
         show(source, sizeof source, "%s %s, profile [%s]", kind, path, s.section);

@@ -214,10 +214,7 @@ static void put_trimall(sp_buf *b, const char *v)
     }
 }
 
-/* Appends the canonical request to out and the SignedHeaders list to
- * signed_hdrs. */
-static int canonical(const sp_sigv4_request *req, sp_buf *out, sp_buf *signed_hdrs,
-                     sp_err *err)
+static int check_request(const sp_sigv4_request *req, sp_err *err)
 {
     if (req == NULL || req->method == NULL || req->path == NULL)
         return sp_err_set(err, "sigv4: request without a method or path");
@@ -234,12 +231,23 @@ static int canonical(const sp_sigv4_request *req, sp_buf *out, sp_buf *signed_hd
         const sp_sigv4_header *h = &req->headers[i];
         if (!valid_header_name(h->name))
             return sp_err_set(err, "sigv4: header %zu has an invalid name", i + 1);
+        if (h->value == NULL)
+            return sp_err_set(err, "sigv4: header %s has no value", h->name);
         /* The value is not shown: it may be a session token. */
         if (!valid_header_value(h->value))
             return sp_err_set(err, "sigv4: header %s has a control character in its value",
                               h->name);
     }
+    return SP_OK;
+}
 
+/* Appends the canonical request to out and the SignedHeaders list to
+ * signed_hdrs. */
+static int canonical(const sp_sigv4_request *req, sp_buf *out, sp_buf *signed_hdrs,
+                     sp_err *err)
+{
+    if (check_request(req, err) != SP_OK)
+        return SP_ERR;
     char payload_hash[65];
     sp_sha256_hex(req->payload, req->payload_len, payload_hash);
     if (payload_hash[0] == '\0')
@@ -406,8 +414,10 @@ int sp_sigv4_sign(const sp_sigv4_request *req, const sp_sigv4_scope *scope,
     if (auth == NULL || authlen == 0)
         return sp_err_set(err, "sigv4: no room for the Authorization header");
     auth[0] = '\0';
-    if (req == NULL || scope == NULL)
-        return sp_err_set(err, "sigv4: no request or scope");
+    if (scope == NULL)
+        return sp_err_set(err, "sigv4: no scope");
+    if (check_request(req, err) != SP_OK)
+        return SP_ERR;
     if (!valid_amz_date(scope->amz_date))
         return sp_err_set(err, "sigv4: X-Amz-Date must look like YYYYMMDDTHHMMSSZ");
     if (!valid_scope_part(scope->region, 63))

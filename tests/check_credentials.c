@@ -481,7 +481,8 @@ START_TEST(broken_files_are_errors)
     fails(&o, "aws_access_key_id is missing", &err);
     write_file("home/.aws/credentials", "[default]\n\n\naws_access_key_id = " SECRET "\n"
                                         "aws_secret_access_key = " SECRET "\n");
-    snprintf(want, sizeof want, "%s/home/.aws/credentials:4: aws_access_key_id is malformed", tmp);
+    snprintf(want, sizeof want, "shared credentials file %s/home/.aws/credentials:4, profile [default]: "
+                                "aws_access_key_id is malformed", tmp);
     fails(&o, want, &err);
 
     /* Unreadable: a directory where the file should be. */

@@ -3,7 +3,21 @@
  * profile -> legacy boto file. Each provider is one entry in a table in
  * credentials.c, so container, instance-metadata and web-identity providers
  * slot in later without changing callers. No function here ever puts a
- * secret or token into an error message or log. */
+ * secret or token into an error message or log.
+ *
+ * Details (see credentials.c):
+ *   - an explicit profile (opts->profile) skips the environment keys, as
+ *     botocore and the AWS CLI do; AWS_PROFILE does not;
+ *   - AWS_SESSION_TOKEN wins over the legacy AWS_SECURITY_TOKEN, and
+ *     aws_session_token over aws_security_token in files;
+ *   - access key ids must match [A-Za-z0-9_]{3,128}: looser than AWS's
+ *     [A-Z0-9]{16,128} so that emulator ids like "AKIDEXAMPLE" or "test" work;
+ *   - empty environment variables count as unset; "~/" in a path variable
+ *     is expanded with HOME (from getenv_fn);
+ *   - boto files follow boto2: BOTO_CONFIG alone if set, else /etc/boto.cfg
+ *     then ~/.boto, later keys overriding earlier ones. For tests only, an
+ *     injected getenv_fn can move /etc/boto.cfg with
+ *     SHARDPIPE_TEST_BOTO_SYSTEM_FILE; the real environment cannot. */
 #ifndef SHARDPIPE_CREDENTIALS_H
 #define SHARDPIPE_CREDENTIALS_H
 
@@ -34,7 +48,8 @@ typedef struct sp_creds_opts {
     const char *access_key_id;
     const char *secret_access_key;
     const char *session_token;
-    const char *profile;     /* --profile; NULL: AWS_PROFILE, AWS_DEFAULT_PROFILE, "default" */
+    const char *profile;     /* --profile; NULL: AWS_PROFILE, AWS_DEFAULT_PROFILE, "default".
+                                Set, it skips the environment provider. */
     sp_getenv_fn getenv_fn;  /* NULL: getenv(3) */
     void *getenv_arg;
 } sp_creds_opts;

@@ -28,12 +28,13 @@ const char *sp_oversize_name(enum sp_oversize p);
  * must resume once this record and every earlier one are stored: just past
  * the newline for a whole line or the last piece, the start of the line
  * for an earlier piece (so a restart resends the whole line rather than
- * half of it). Returning SP_ERR stops feeding and is passed up. */
+ * half of it). Returning SP_ERR stops feeding and is passed up; the framer
+ * is then only fit to be freed. */
 typedef int (*sp_framer_emit_fn)(void *arg, const char *data, size_t len,
                                  unsigned flags, uint64_t pos, sp_err *err);
 
 typedef struct sp_framer_stats {
-    uint64_t lines;           /* complete input lines seen (incl. oversize ones) */
+    uint64_t lines;           /* input lines ended by a newline or by finish (incl. oversize ones) */
     uint64_t records;         /* records emitted */
     uint64_t split_lines;     /* lines that were split */
     uint64_t truncated;       /* lines that were truncated */

@@ -48,7 +48,9 @@ typedef struct sp_shardmap {
 
 /* Takes ownership of shards[0..n) (an array from malloc): drops closed
  * shards (end_seq set), sorts by end key and checks that the open ranges do
- * not overlap. On error the array is freed and the map is left empty. */
+ * not overlap. On error the array is freed and the map is left empty.
+ * m's previous contents are overwritten, not freed: build a refreshed map
+ * in a fresh sp_shardmap and swap, so a failed refresh keeps the old one. */
 int sp_shardmap_take(sp_shardmap *m, sp_shard *shards, size_t n, sp_err *err);
 
 /* Index of the open shard whose range holds h, or -1. Binary search on the

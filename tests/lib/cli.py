@@ -72,3 +72,7 @@ def lines_bytes(lines):
 def decoded(records):
     """[(partition_key, data bytes)] from get --json objects or fake dumps."""
     return [(r["partition_key"], base64.b64decode(r["data"])) for r in records]
+
+
+def json_loads(raw):
+    return json.loads(raw.decode("utf-8"))

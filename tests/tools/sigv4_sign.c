@@ -41,7 +41,7 @@ static int unhex(int c)
     return -1;
 }
 
-/* Signs one description; the body buffer is returned in *owned for freeing. */
+/* Signs the request that o describes. */
 static int sign_one(json_object *o, sp_sigv4_cache *cache, char *auth, size_t authlen,
                     sp_err *err)
 {
