@@ -253,6 +253,7 @@ struct put {
     char fatal_msg[SP_ERR_MSG_MAX];
     char line_key[SP_PK_MAX_BYTES];
     size_t line_key_len;      /* key of the split line in progress, 0: none */
+    uint64_t key_fallbacks;   /* field/regex found nothing: random key used */
 };
 
 static void put_fatal(void *arg, const char *msg)
@@ -277,7 +278,9 @@ static int put_emit(void *arg, const char *data, size_t len, unsigned flags, uin
         key = u->line_key;
         klen = u->line_key_len;
     } else {
-        klen = sp_partition_key(&u->pk, &u->rng, data, len, keybuf);
+        int fallback;
+        klen = sp_partition_key(&u->pk, &u->rng, data, len, keybuf, &fallback);
+        u->key_fallbacks += (uint64_t)fallback;
         if (flags & SP_FRAME_PART) {
             memcpy(u->line_key, keybuf, klen);
             u->line_key_len = klen;
@@ -552,6 +555,7 @@ out:
         sp_producer_free(u.p);
     }
     sp_framer_free(&u.fr);
+    sp_partition_free(&u.pk);
     ctx_free(&cx);
     return rc;
 }
@@ -655,7 +659,7 @@ static int cmd_describe(int argc, char **argv)
     size_t n = 0;
     sp_stream_summary sum;
     if (ctx_setup(&cx, &co, &err) == SP_OK && describe_summary(&cx, stream, &sum, &err) == SP_OK &&
-        sp_list_shards(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
+        sp_shardmap_list_sync(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
         /* Servers that ignore ShardFilter list closed shards too. */
         size_t open = 0;
         for (size_t i = 0; i < n; i++) {
@@ -670,9 +674,7 @@ static int cmd_describe(int argc, char **argv)
     }
     if (rc != SP_EXIT_OK)
         fprintf(stderr, "shardpipe: error: %s\n", err.msg);
-    for (size_t i = 0; i < n; i++)
-        sp_shard_clear(&sh[i]);
-    free(sh);
+    sp_shards_free(sh, n);
     ctx_free(&cx);
     return rc;
 }

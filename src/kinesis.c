@@ -250,6 +250,7 @@ void sp_kinesis_free(sp_kinesis *k)
 const char *sp_kinesis_region(const sp_kinesis *k) { return k->region; }
 const char *sp_kinesis_endpoint(const sp_kinesis *k) { return k->url; }
 const char *sp_kinesis_creds_source(const sp_kinesis *k) { return k->creds.source; }
+sp_loop *sp_kinesis_loop(const sp_kinesis *k) { return k->loop; }
 
 static int refresh_creds(sp_kinesis *k)
 {

@@ -1,4 +1,7 @@
+#include <json-c/json.h>
 #include <openssl/evp.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shardpipe/partition.h"
@@ -48,21 +51,79 @@ int sp_partition_fixed(sp_partition *p, const char *key, sp_err *err)
     return SP_OK;
 }
 
+static int parse_field(sp_partition *p, const char *path, sp_err *err)
+{
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p->path)
+        return sp_err_set(err, "field path must be 1 to %zu characters", sizeof p->path - 1);
+    memcpy(p->path, path, n + 1);
+    memcpy(p->path_store, path, n + 1);
+    char *s = p->path_store;
+    for (;;) {
+        char *dot = strchr(s, '.');
+        if (dot)
+            *dot = '\0';
+        if (*s == '\0')
+            return sp_err_set(err, "field path '%s' has an empty part", path);
+        if (p->nparts == SP_FIELD_DEPTH_MAX)
+            return sp_err_set(err, "field path '%s' is deeper than %d levels", path, SP_FIELD_DEPTH_MAX);
+        p->parts[p->nparts++] = s;
+        if (!dot)
+            break;
+        s = dot + 1;
+    }
+    p->kind = SP_PK_FIELD;
+    return SP_OK;
+}
+
+static int parse_regex(sp_partition *p, const char *ere, sp_err *err)
+{
+    int rc = regcomp(&p->re, ere, REG_EXTENDED);
+    if (rc != 0) {
+        char msg[200];
+        regerror(rc, &p->re, msg, sizeof msg);
+        return sp_err_set(err, "regex '%s': %s", ere, msg);
+    }
+    p->re_set = 1;
+    if (p->re.re_nsub < 1) {
+        regfree(&p->re);
+        p->re_set = 0;
+        return sp_err_set(err, "regex '%s' has no capture group; the key is the first group, e.g. 'user=([a-z]+)'", ere);
+    }
+    p->kind = SP_PK_REGEX;
+    return SP_OK;
+}
+
 int sp_partition_parse(const char *spec, sp_partition *p, sp_err *err)
 {
+    memset(p, 0, sizeof *p);
     if (strcmp(spec, "random") == 0) {
-        memset(p, 0, sizeof *p);
         p->kind = SP_PK_RANDOM;
         return SP_OK;
     }
     if (strcmp(spec, "hash") == 0) {
-        memset(p, 0, sizeof *p);
         p->kind = SP_PK_HASH;
+        return SP_OK;
+    }
+    if (strcmp(spec, "balanced") == 0) {
+        p->kind = SP_PK_BALANCED;
         return SP_OK;
     }
     if (strncmp(spec, "fixed:", 6) == 0)
         return sp_partition_fixed(p, spec + 6, err);
-    return sp_err_set(err, "unknown partition key strategy '%s' (expected random, hash or fixed:KEY)", spec);
+    if (strncmp(spec, "field:", 6) == 0)
+        return parse_field(p, spec + 6, err);
+    if (strncmp(spec, "regex:", 6) == 0)
+        return parse_regex(p, spec + 6, err);
+    return sp_err_set(err, "unknown partition key strategy '%s' (expected random, hash, balanced, "
+                           "fixed:KEY, field:PATH or regex:ERE)", spec);
+}
+
+void sp_partition_free(sp_partition *p)
+{
+    if (p->re_set)
+        regfree(&p->re);
+    p->re_set = 0;
 }
 
 size_t sp_partition_reserve(const sp_partition *p)
@@ -71,35 +132,126 @@ size_t sp_partition_reserve(const sp_partition *p)
     case SP_PK_FIXED: return p->fixed_len;
     case SP_PK_HASH: return 32;
     case SP_PK_RANDOM: return 16;
+    case SP_PK_BALANCED: return 1;
+    case SP_PK_FIELD:
+    case SP_PK_REGEX: return SP_PK_MAX_BYTES;
     }
     return SP_PK_MAX_BYTES;
 }
 
-size_t sp_partition_key(const sp_partition *p, sp_rng *rng, const void *data, size_t len, char *out)
+static size_t md5_hex(const void *data, size_t len, char *out)
 {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16)
+        memset(md, 0, sizeof md); /* only without a working libcrypto */
+    for (unsigned i = 0; i < 16; i++) {
+        out[2 * i] = hexdig[md[i] >> 4];
+        out[2 * i + 1] = hexdig[md[i] & 15];
+    }
+    return 32;
+}
+
+static size_t random_key(sp_rng *rng, char *out)
+{
+    uint64_t r = sp_rng_next(rng);
+    for (int i = 0; i < 16; i++, r >>= 4)
+        out[i] = hexdig[r & 15];
+    return 16;
+}
+
+/* A found key as is when valid (1..256 chars of UTF-8), else hashed down. */
+static size_t accept_key(const char *k, size_t n, char *out)
+{
+    long chars = n <= SP_PK_MAX_BYTES ? sp_utf8_chars(k, n) : -1;
+    if (chars >= 1 && chars <= SP_PK_MAX_CHARS) {
+        memcpy(out, k, n);
+        return n;
+    }
+    return md5_hex(k, n, out);
+}
+
+static size_t field_key(const sp_partition *p, const void *data, size_t len, char *out)
+{
+    if (len == 0 || len > INT32_MAX)
+        return 0;
+    json_tokener *tok = json_tokener_new_ex(SP_FIELD_DEPTH_MAX + 16);
+    if (tok == NULL)
+        return 0;
+    json_object *root = json_tokener_parse_ex(tok, data, (int)len);
+    json_tokener_free(tok);
+    if (root == NULL)
+        return 0;
+    json_object *v = root;
+    for (size_t i = 0; i < p->nparts && v; i++) {
+        json_object *next = NULL;
+        if (!json_object_is_type(v, json_type_object) || !json_object_object_get_ex(v, p->parts[i], &next))
+            next = NULL;
+        v = next;
+    }
+    size_t n = 0;
+    if (v && !json_object_is_type(v, json_type_null)) {
+        const char *s;
+        size_t sl;
+        if (json_object_is_type(v, json_type_string)) {
+            s = json_object_get_string(v);
+            sl = (size_t)json_object_get_string_len(v);
+        } else {
+            s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+            sl = s ? strlen(s) : 0;
+        }
+        if (s && sl > 0)
+            n = accept_key(s, sl, out);
+    }
+    json_object_put(root);
+    return n;
+}
+
+static size_t regex_key(const sp_partition *p, const void *data, size_t len, char *out)
+{
+    /* regexec needs a C string: lines with a NUL are matched up to it. */
+    char stackbuf[4096];
+    char *line = len < sizeof stackbuf ? stackbuf : malloc(len + 1);
+    if (line == NULL)
+        return 0;
+    memcpy(line, data, len);
+    line[len] = '\0';
+    regmatch_t m[2];
+    size_t n = 0;
+    if (regexec(&p->re, line, 2, m, 0) == 0 && m[1].rm_so >= 0 && m[1].rm_eo > m[1].rm_so)
+        n = accept_key(line + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so), out);
+    if (line != stackbuf)
+        free(line);
+    return n;
+}
+
+size_t sp_partition_key(const sp_partition *p, sp_rng *rng, const void *data, size_t len,
+                        char *out, int *fallback)
+{
+    size_t n;
+    *fallback = 0;
     switch (p->kind) {
     case SP_PK_FIXED:
         memcpy(out, p->fixed, p->fixed_len);
         return p->fixed_len;
-    case SP_PK_HASH: {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16) {
-            memset(md, 0, sizeof md); /* cannot happen with a working libcrypto */
-            mdlen = 16;
-        }
-        for (unsigned i = 0; i < 16; i++) {
-            out[2 * i] = hexdig[md[i] >> 4];
-            out[2 * i + 1] = hexdig[md[i] & 15];
-        }
-        return 32;
-    }
+    case SP_PK_HASH:
+        return md5_hex(data, len, out);
+    case SP_PK_BALANCED:
+        out[0] = 'b'; /* routing is by ExplicitHashKey; the key only has to exist */
+        return 1;
+    case SP_PK_FIELD:
+        n = field_key(p, data, len, out);
+        break;
+    case SP_PK_REGEX:
+        n = regex_key(p, data, len, out);
+        break;
     case SP_PK_RANDOM:
-    default: {
-        uint64_t r = sp_rng_next(rng);
-        for (int i = 0; i < 16; i++, r >>= 4)
-            out[i] = hexdig[r & 15];
-        return 16;
+    default:
+        return random_key(rng, out);
     }
+    if (n == 0) {
+        *fallback = 1;
+        return random_key(rng, out);
     }
+    return n;
 }

@@ -101,58 +101,6 @@ int sp_parse_timestamp_ms(const char *s, int64_t *out_ms, sp_err *err)
     return SP_OK;
 }
 
-/* ---- listing ---- */
-
-int sp_list_shards(sp_kinesis *k, const char *stream, const char *filter,
-                   sp_shard **out, size_t *n, sp_err *err)
-{
-    *out = NULL;
-    *n = 0;
-    char *token = NULL;
-    int restarts = 0;
-    for (;;) {
-        sp_buf body;
-        sp_buf_init(&body, 0);
-        sp_kinesis_body_list_shards(&body, stream, filter, token);
-        sp_kinesis_result res;
-        int rc = sp_kinesis_call_sync(k, "ListShards", &body, &res, err);
-        sp_buf_free(&body);
-        if (rc != SP_OK)
-            goto fail;
-        if (res.klass == SP_KC_EXPIRED_NEXT_TOKEN && restarts++ < 3) {
-            /* Tokens live 300 s: start the listing again from the top. */
-            for (size_t i = 0; i < *n; i++)
-                sp_shard_clear(&(*out)[i]);
-            *n = 0;
-            free(token);
-            token = NULL;
-            sp_kinesis_result_free(&res);
-            continue;
-        }
-        if (res.klass != SP_KC_OK) {
-            sp_kinesis_explain(k, "ListShards", stream, &res, err);
-            sp_kinesis_result_free(&res);
-            goto fail;
-        }
-        free(token);
-        token = NULL;
-        rc = sp_kinesis_parse_shards(res.json, out, n, &token, err);
-        sp_kinesis_result_free(&res);
-        if (rc != SP_OK)
-            goto fail;
-        if (token == NULL)
-            return SP_OK;
-    }
-fail:
-    free(token);
-    for (size_t i = 0; i < *n; i++)
-        sp_shard_clear(&(*out)[i]);
-    free(*out);
-    *out = NULL;
-    *n = 0;
-    return SP_ERR;
-}
-
 /* ---- polling ---- */
 
 static void shard_step(sp_loop *loop, void *arg);
@@ -406,7 +354,7 @@ int sp_reader_run(sp_loop *loop, sp_kinesis *k, const sp_reader_opts *o,
 
     sp_shard *list = NULL;
     size_t nlist = 0;
-    if (sp_list_shards(k, o->stream, NULL, &list, &nlist, err) != SP_OK)
+    if (sp_shardmap_list_sync(k, o->stream, NULL, &list, &nlist, err) != SP_OK)
         return SP_ERR;
     int rc = SP_OK;
     rd.shards = calloc(nlist ? nlist : 1, sizeof *rd.shards);
@@ -442,9 +390,7 @@ out:
         free(rd.shards[i].last_seq);
     }
     free(rd.shards);
-    for (size_t i = 0; i < nlist; i++)
-        sp_shard_clear(&list[i]);
-    free(list);
+    sp_shards_free(list, nlist);
     sp_buf_free(&rd.data);
     return rc;
 }

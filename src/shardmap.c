@@ -1,10 +1,12 @@
 /* Routing by hash key: 128-bit arithmetic on two 64-bit words, MD5 of the
  * partition key, and the sorted map of open shards (KINESIS.md §3). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
+#include "shardpipe/kinesis.h"
 #include "shardpipe/shardmap.h"
 
 #define DEC_DIGITS_MAX 39   /* digits of 2^128-1 */
@@ -219,4 +221,141 @@ void sp_shardmap_free(sp_shardmap *m)
         free_shards(m->shards, m->n);
     m->shards = NULL;
     m->n = 0;
+}
+
+/* ---- listing ---- */
+
+
+struct lister {
+    sp_kinesis *k;
+    char stream[SP_STREAM_NAME_MAX + 1];
+    char filter[32];
+    sp_shard *shards;
+    size_t n;
+    char *token;
+    int restarts;
+    sp_shardlist_fn done;
+    void *arg;
+};
+
+void sp_shards_free(sp_shard *shards, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sp_shard_clear(&shards[i]);
+    free(shards);
+}
+
+static void lister_finish(struct lister *l, const char *msg, int retryable)
+{
+    if (msg) {
+        sp_shards_free(l->shards, l->n);
+        l->done(l->arg, NULL, 0, msg, retryable);
+    } else {
+        l->done(l->arg, l->shards, l->n, NULL, 0);
+    }
+    free(l->token);
+    free(l);
+}
+
+static int lister_next(struct lister *l, sp_err *err);
+
+static void on_page(void *arg, const sp_kinesis_result *res)
+{
+    struct lister *l = arg;
+    sp_err err;
+    if (res->klass == SP_KC_EXPIRED_NEXT_TOKEN && l->restarts++ < 3) {
+        /* Tokens live 300 s: start the listing again from the top. */
+        sp_shards_free(l->shards, l->n);
+        l->shards = NULL;
+        l->n = 0;
+        free(l->token);
+        l->token = NULL;
+    } else if (res->klass != SP_KC_OK) {
+        sp_kinesis_explain(l->k, "ListShards", l->stream, res, &err);
+        lister_finish(l, err.msg, sp_kclass_retryable(res->klass));
+        return;
+    } else {
+        free(l->token);
+        l->token = NULL;
+        if (sp_kinesis_parse_shards(res->json, &l->shards, &l->n, &l->token, &err) != SP_OK) {
+            lister_finish(l, err.msg, 1);
+            return;
+        }
+        if (l->token == NULL) {
+            lister_finish(l, NULL, 0);
+            return;
+        }
+    }
+    if (lister_next(l, &err) != SP_OK)
+        lister_finish(l, err.msg, 1);
+}
+
+static int lister_next(struct lister *l, sp_err *err)
+{
+    sp_buf body;
+    sp_buf_init(&body, 0);
+    sp_kinesis_body_list_shards(&body, l->stream, l->filter[0] ? l->filter : NULL, l->token);
+    int rc = sp_kinesis_call(l->k, "ListShards", &body, on_page, l, err);
+    sp_buf_free(&body);
+    return rc;
+}
+
+int sp_shardmap_list(sp_kinesis *k, const char *stream, const char *filter,
+                     sp_shardlist_fn done, void *arg, sp_err *err)
+{
+    struct lister *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return sp_err_set(err, "out of memory");
+    l->k = k;
+    snprintf(l->stream, sizeof l->stream, "%s", stream);
+    snprintf(l->filter, sizeof l->filter, "%s", filter ? filter : "");
+    l->done = done;
+    l->arg = arg;
+    if (lister_next(l, err) != SP_OK) {
+        free(l);
+        return SP_ERR;
+    }
+    return SP_OK;
+}
+
+struct sync_list {
+    sp_loop *loop;
+    int done;
+    sp_shard *shards;
+    size_t n;
+    sp_err err;
+};
+
+static void on_sync_list(void *arg, sp_shard *shards, size_t n, const char *errmsg, int retryable)
+{
+    (void)retryable;
+    struct sync_list *s = arg;
+    s->done = 1;
+    s->shards = shards;
+    s->n = n;
+    if (errmsg)
+        sp_err_set(&s->err, "%s", errmsg);
+    sp_loop_stop(s->loop);
+}
+
+int sp_shardmap_list_sync(sp_kinesis *k, const char *stream, const char *filter,
+                          sp_shard **out, size_t *n, sp_err *err)
+{
+    struct sync_list s;
+    memset(&s, 0, sizeof s);
+    s.loop = sp_kinesis_loop(k);
+    *out = NULL;
+    *n = 0;
+    if (sp_shardmap_list(k, stream, filter, on_sync_list, &s, err) != SP_OK)
+        return SP_ERR;
+    while (!s.done)
+        if (sp_loop_run(s.loop, err) != SP_OK)
+            return SP_ERR; /* the lister is still registered; the caller is exiting */
+    if (s.shards == NULL && s.err.msg[0]) {
+        *err = s.err;
+        return SP_ERR;
+    }
+    *out = s.shards;
+    *n = s.n;
+    return SP_OK;
 }

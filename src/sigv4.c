@@ -334,7 +334,7 @@ int sp_sigv4_signing_key(const char *secret, const char *yyyymmdd,
         hmac256(k1, DIGEST_LEN, "aws4_request", 12, out) == SP_OK)
         rc = SP_OK;
     /* Every intermediate key is as good as the secret for a day. */
-    OPENSSL_cleanse(k, slen + 4);
+    OPENSSL_cleanse(k, slen + 5);
     free(k);
     OPENSSL_cleanse(k1, sizeof k1);
     OPENSSL_cleanse(k2, sizeof k2);

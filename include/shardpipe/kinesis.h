@@ -85,6 +85,7 @@ void sp_kinesis_free(sp_kinesis *k);
 const char *sp_kinesis_region(const sp_kinesis *k);
 const char *sp_kinesis_endpoint(const sp_kinesis *k);
 const char *sp_kinesis_creds_source(const sp_kinesis *k);
+sp_loop *sp_kinesis_loop(const sp_kinesis *k);
 
 /* Signs and sends one call. op is the operation name ("PutRecords"); body
  * is moved into the request. The callback runs once, from the loop. */

@@ -60,9 +60,4 @@ typedef struct sp_reader_stats {
 int sp_reader_run(sp_loop *loop, sp_kinesis *k, const sp_reader_opts *o,
                   sp_reader_stats *stats, sp_err *err);
 
-/* Lists every shard of a stream (ListShards with NextToken paging; the
- * listing restarts when a token expires). filter: NULL or a ShardFilter type. */
-int sp_list_shards(sp_kinesis *k, const char *stream, const char *filter,
-                   sp_shard **out, size_t *n, sp_err *err);
-
 #endif

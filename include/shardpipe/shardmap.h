@@ -62,4 +62,29 @@ long sp_shardmap_find(const sp_shardmap *m, const char *shard_id);
 
 void sp_shardmap_free(sp_shardmap *m);
 
+/* ---- listing (ListShards, KINESIS.md §1.4) ---- */
+
+struct sp_kinesis;
+
+/* Called once with every shard listed (ownership passes to the callee,
+ * an array from malloc), or with shards NULL and a message on failure;
+ * retryable tells whether trying again later may help. */
+typedef void (*sp_shardlist_fn)(void *arg, sp_shard *shards, size_t n,
+                                const char *errmsg, int retryable);
+
+/* Lists the shards of a stream through the event loop: NextToken paging
+ * (later pages carry the token only), the listing restarted from the top
+ * when a token expires. filter: NULL or a ShardFilter type such as
+ * "AT_LATEST" (servers that ignore it list closed shards too). */
+int sp_shardmap_list(struct sp_kinesis *k, const char *stream, const char *filter,
+                     sp_shardlist_fn done, void *arg, sp_err *err);
+
+/* The same, waiting for the answer: runs the loop until it comes. For
+ * start-up, before anything else is registered on the loop. */
+int sp_shardmap_list_sync(struct sp_kinesis *k, const char *stream, const char *filter,
+                          sp_shard **out, size_t *n, sp_err *err);
+
+/* Frees an array of n shards. */
+void sp_shards_free(sp_shard *shards, size_t n);
+
 #endif
