@@ -4,7 +4,6 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BINDIR     = $(PREFIX)/bin
 MANDIR     = $(PREFIX)/share/man
-SYSCONFDIR ?= /etc
 
 CC        ?= cc
 PKGS      := libcurl json-c libcrypto zlib
@@ -31,8 +30,15 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all check unit deps demo bench install uninstall clean
+.PHONY: all check unit deps demo bench install uninstall clean FORCE
 all: $(BIN)
+
+# The binaries keep their paths whatever the flavour, so a change of
+# SANITIZE must relink them: this stamp changes when the flavour does.
+FLAVOR    := $(if $(filter 1,$(SANITIZE)),sanitize,plain)
+build/flavor: FORCE
+	@mkdir -p build
+	@echo $(FLAVOR) | cmp -s - $@ || echo $(FLAVOR) > $@
 
 $(OBJDIR)/%.o: src/%.c $(wildcard include/shardpipe/*.h) | $(OBJDIR)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -43,14 +49,14 @@ $(OBJDIR):
 $(LIB): $(LIBOBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(OBJDIR)/main.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN): $(OBJDIR)/main.o $(LIB) build/flavor
+	$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/main.o $(LIB) $(LDLIBS)
 
-build/tests/%: tests/%.c tests/check_util.h $(LIB)
+build/tests/%: tests/%.c tests/check_util.h $(LIB) build/flavor
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB) $(CHECK_LIBS) $(LDLIBS)
 
-build/tools/%: tests/tools/%.c $(LIB)
+build/tools/%: tests/tools/%.c $(LIB) build/flavor
 	@mkdir -p build/tools
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS)
 

@@ -92,7 +92,8 @@ enum {
     OPT_REGION = 1000, OPT_ENDPOINT, OPT_PROFILE, OPT_AKID, OPT_SECRET, OPT_TOKEN, OPT_LOG_LEVEL,
     OPT_CONNECT_TIMEOUT, OPT_REQUEST_TIMEOUT,
     OPT_PK, OPT_KEY, OPT_LINGER, OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_OVERSIZE, OPT_BACKOFF_BASE,
-    OPT_BACKOFF_CAP, OPT_MAX_ATTEMPTS, OPT_MAX_IN_FLIGHT, OPT_BUFFER_BYTES,
+    OPT_BACKOFF_CAP, OPT_MAX_ATTEMPTS, OPT_MAX_IN_FLIGHT, OPT_BUFFER_BYTES, OPT_SHARD_RATE, OPT_ORDERED,
+    OPT_REFRESH,
     OPT_JSON, OPT_SHARD, OPT_ITERATOR, OPT_LIMIT, OPT_MAX_RECORDS, OPT_FOLLOW, OPT_HELP
 };
 
@@ -117,8 +118,10 @@ static const char usage_text[] =
     "common options: --region R --endpoint-url URL --profile P --log-level LEVEL\n"
     "                --access-key-id ID --secret-access-key KEY --session-token T\n"
     "                --connect-timeout-ms N --request-timeout-ms N\n"
-    "put options:    --partition-key KEY | --key random|hash|fixed:KEY\n"
+    "put options:    --partition-key KEY\n"
+    "                --key random|hash|balanced|fixed:KEY|field:PATH|regex:ERE\n"
     "                --linger-ms N --batch-records N --batch-bytes N\n"
+    "                --shard-rate PCT --ordered --shard-refresh-ms N\n"
     "                --oversize split|truncate|drop --max-in-flight N --buffer-bytes N\n"
     "                --backoff-base-ms N --backoff-cap-ms N --max-attempts N\n"
     "see shardpipe(1)\n";
@@ -288,7 +291,7 @@ static int put_emit(void *arg, const char *data, size_t len, unsigned flags, uin
     }
     if (!(flags & SP_FRAME_PART) || (flags & SP_FRAME_LAST_PART))
         u->line_key_len = 0;
-    return sp_producer_put(u->p, key, klen, NULL, data, len, pos, NULL, err);
+    return sp_producer_put(u->p, key, klen, NULL, u->pk.kind == SP_PK_BALANCED, data, len, pos, NULL, err);
 }
 
 static void put_read(sp_loop *loop, int fd, unsigned events, void *arg);
@@ -392,6 +395,9 @@ static int cmd_put(int argc, char **argv)
         {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
         {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
         {"buffer-bytes", required_argument, NULL, OPT_BUFFER_BYTES},
+        {"shard-rate", required_argument, NULL, OPT_SHARD_RATE},
+        {"ordered", no_argument, NULL, OPT_ORDERED},
+        {"shard-refresh-ms", required_argument, NULL, OPT_REFRESH},
         {NULL, 0, NULL, 0}};
     struct common co = {0};
     co.level = SP_LOG_WARN;
@@ -403,6 +409,9 @@ static int cmd_put(int argc, char **argv)
     po.backoff.cap_ms = SP_BACKOFF_CAP_MS;
     po.max_in_flight = 8;
     po.budget_bytes = (size_t)64 << 20;
+    po.route = 1;
+    po.refresh_ms = 60000;
+    sp_throttle_cfg_default(&po.throttle);
     enum sp_oversize oversize = SP_OVERSIZE_SPLIT;
     const char *stream = NULL, *fixed_key = NULL, *key_spec = NULL;
     unsigned long long v;
@@ -461,6 +470,26 @@ static int cmd_put(int argc, char **argv)
                 return usage("--buffer-bytes must be at least 1MiB, not '%s'", optarg);
             po.budget_bytes = (size_t)v;
             break;
+        case OPT_SHARD_RATE: {
+            /* "80%" or "80": a share of each shard's write limit. */
+            char pct[16];
+            size_t n = strlen(optarg);
+            if (n == 0 || n >= sizeof pct)
+                return usage("--shard-rate must be 1%% to 1000%%, not '%s'", optarg);
+            memcpy(pct, optarg, n + 1);
+            if (pct[n - 1] == '%')
+                pct[n - 1] = '\0';
+            if (sp_parse_uint(pct, 1, 1000, &v) != 0)
+                return usage("--shard-rate must be 1%% to 1000%%, not '%s'", optarg);
+            po.throttle.share = (double)v / 100.0;
+            break;
+        }
+        case OPT_ORDERED: po.ordered = 1; break;
+        case OPT_REFRESH:
+            if (sp_parse_uint(optarg, 1000, 86400000, &v) != 0)
+                return usage("--shard-refresh-ms must be 1000 to 86400000, not '%s'", optarg);
+            po.refresh_ms = (uint32_t)v;
+            break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             return SP_EXIT_OK;
@@ -501,6 +530,7 @@ static int cmd_put(int argc, char **argv)
     }
     size_t cap = (size_t)sum.max_record_kib * 1024;
     size_t reserve = sp_partition_reserve(&u.pk);
+    po.throttle.max_record_bytes = cap;
     po.stream = stream;
     po.log = &cx.log;
     po.on_space = put_space;
@@ -508,7 +538,7 @@ static int cmd_put(int argc, char **argv)
     po.on_fatal = put_fatal;
     po.arg = &u;
     u.p = sp_producer_new(cx.loop, cx.k, &po, &err);
-    if (u.p == NULL)
+    if (u.p == NULL || sp_producer_start(u.p, &err) != SP_OK)
         goto out;
     if (sp_framer_init(&u.fr, cap - reserve, oversize, 0, put_emit, &u, &err) != SP_OK)
         goto out;
@@ -547,9 +577,12 @@ out:
         const sp_framer_stats *fs = &u.fr.stats;
         fprintf(stderr,
                 "shardpipe: put: records=%" PRIu64 " bytes=%" PRIu64 " requests=%" PRIu64 " retried=%" PRIu64
-                " failed=%" PRIu64 " split=%" PRIu64 " truncated=%" PRIu64 " dropped=%" PRIu64 "\n",
+                " failed=%" PRIu64 " split=%" PRIu64 " truncated=%" PRIu64 " dropped=%" PRIu64
+                " throttled=%" PRIu64 " wrong_shard=%" PRIu64 " key_fallbacks=%" PRIu64 " shards=%zu"
+                " p50_ms=%" PRIu64 " p99_ms=%" PRIu64 "\n",
                 st->records, st->bytes, st->requests, st->retried, st->failed, fs->split_lines,
-                fs->truncated, fs->dropped);
+                fs->truncated, fs->dropped, st->throttled, st->wrong_shard, u.key_fallbacks,
+                sp_producer_shards(u.p), sp_producer_latency_ms(u.p, 0.50), sp_producer_latency_ms(u.p, 0.99));
         if (rc == SP_EXIT_OK && st->failed > 0)
             rc = SP_EXIT_FAIL;
         sp_producer_free(u.p);
@@ -745,8 +778,7 @@ static int cmd_get(int argc, char **argv)
     unsigned long long v;
     int c;
     optind = 1;
-    /* "+": stop at the first non-option, so "--iterator at-sequence SEQ"
-     * can take its second word below. */
+    /* "--iterator at-sequence SEQ" takes its second word from argv below. */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int r = common_opt(c, optarg, &co);
         if (r < 0)

@@ -1,18 +1,40 @@
-/* The write pipeline. Records wait in `ready` (FIFO) until a batch takes
- * them; a batch leaves when it is full or its oldest record has waited
- * linger_ms. Entries that fail inside a response go to `retry` with a
- * backoff deadline and rejoin the front of `ready` when it passes, so only
- * the failed entries are ever resent. */
+/* The write pipeline.
+ *
+ * Every record is routed when it arrives: its hash (the ExplicitHashKey or
+ * MD5 of its key) picks an open shard from the shard map, and it waits in
+ * that shard's queue. A PutRecords batch collects records from many shard
+ * queues, each as far as its token bucket allows, and leaves when it is
+ * full or its oldest record has waited linger_ms. Entries that fail go
+ * back to the head of their shard's queue, and that shard pauses for a
+ * backoff (exponential, full jitter), so only failed entries are resent
+ * and a throttled shard slows down without holding up the others.
+ *
+ * With routing off (or before a map exists), records wait in one
+ * "unrouted" queue that no bucket limits. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "shardpipe/batch.h"
 #include "shardpipe/producer.h"
 
+#define LAT_BUCKETS 60001     /* 1 ms each, up to 60 s */
+#define TOKEN_TICK_MS 25      /* least wait for tokens: lets batches fill */
+#define ORDER_SET 1024        /* keys per batch in ordered mode (>= 500, power of 2) */
+
 struct queue {
     sp_record *head, *tail;
     size_t count;
-    size_t bytes;      /* Σ(pk + data) of the records in it */
+    size_t bytes;             /* Σ(pk + data) */
+};
+
+struct shardq {
+    char id[SP_SHARD_ID_MAX + 1];
+    struct queue q;
+    sp_bucket bucket;
+    int limited;              /* has a bucket (0 for the unrouted queue) */
+    uint64_t paused_until;    /* backoff after failures */
+    unsigned fail_streak;
+    size_t in_flight;         /* records of this shard in flight */
 };
 
 struct sp_producer {
@@ -20,19 +42,30 @@ struct sp_producer {
     sp_kinesis *k;
     sp_producer_opts o;
     char stream[SP_STREAM_NAME_MAX + 1];
-    struct queue ready;
-    struct queue retry;
-    sp_timer linger_timer;
-    sp_timer retry_timer;
+    sp_shardmap map;
+    struct shardq *sq;        /* parallel to map.shards */
+    size_t nsq;
+    struct shardq unrouted;
+    uint32_t gen;             /* bumped whenever a new map is installed */
+    size_t queued;            /* records waiting in all queues */
+    size_t queued_bytes;
+    size_t rr;                /* where the next batch starts collecting */
+    sp_timer wake;            /* linger, tokens, backoff */
+    sp_timer refresh;
+    int refreshing;
+    uint64_t last_refresh_ms;
     sp_batch batch;
     sp_rng rng;
-    size_t held;        /* bytes of memory held by records */
+    size_t held;              /* bytes of memory held by records */
     unsigned in_flight;
     struct inflight *flights;
     int flushing;
     int fatal;
     int was_full;
     int drained_sent;
+    sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
+    uint64_t *lat;            /* latency histogram */
+    uint64_t lat_n;
     sp_producer_stats stats;
 };
 
@@ -45,26 +78,7 @@ struct inflight {
 
 static void pump(sp_producer *p);
 
-static void flight_link(sp_producer *p, struct inflight *f)
-{
-    f->prev = NULL;
-    f->next = p->flights;
-    if (p->flights)
-        p->flights->prev = f;
-    p->flights = f;
-    p->in_flight++;
-}
-
-static void flight_unlink(sp_producer *p, struct inflight *f)
-{
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        p->flights = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
-    p->in_flight--;
-}
+/* ---- small pieces ---- */
 
 static void q_push(struct queue *q, sp_record *r)
 {
@@ -92,13 +106,87 @@ static sp_record *q_pop(struct queue *q)
     return r;
 }
 
+/* Puts the whole of `front` before q's records, keeping both orders. */
+static void q_prepend(struct queue *q, struct queue *front)
+{
+    if (front->head == NULL)
+        return;
+    front->tail->next = q->head;
+    if (q->tail == NULL)
+        q->tail = front->tail;
+    q->head = front->head;
+    q->count += front->count;
+    q->bytes += front->bytes;
+    memset(front, 0, sizeof *front);
+}
+
 static size_t rec_mem(const sp_record *r)
 {
     return sizeof *r + r->pk_len + r->len;
 }
 
+static size_t rec_bytes(const sp_record *r)
+{
+    return (size_t)r->pk_len + r->len;
+}
+
+static struct shardq *queue_at(sp_producer *p, size_t i)
+{
+    return i < p->nsq ? &p->sq[i] : &p->unrouted;
+}
+
+/* The shard queue a record belongs to under the current map. */
+static struct shardq *route(sp_producer *p, sp_record *r)
+{
+    long i = p->map.n ? sp_shardmap_lookup(&p->map, r->hash) : -1;
+    r->gen = p->gen;
+    r->shard = (int32_t)i;
+    return i < 0 ? &p->unrouted : &p->sq[i];
+}
+
+/* The queue of the shard a record was sent to, if the map is unchanged. */
+static struct shardq *sent_queue(sp_producer *p, const sp_record *r)
+{
+    if (r->gen != p->gen || r->shard < 0 || (size_t)r->shard >= p->nsq)
+        return r->gen == p->gen && r->shard < 0 ? &p->unrouted : NULL;
+    return &p->sq[r->shard];
+}
+
+static void enqueue(sp_producer *p, sp_record *r)
+{
+    q_push(&route(p, r)->q, r);
+    p->queued++;
+    p->queued_bytes += rec_bytes(r);
+}
+
+static void flight_link(sp_producer *p, struct inflight *f)
+{
+    f->prev = NULL;
+    f->next = p->flights;
+    if (p->flights)
+        p->flights->prev = f;
+    p->flights = f;
+    p->in_flight++;
+}
+
+static void flight_unlink(sp_producer *p, struct inflight *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        p->flights = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    p->in_flight--;
+}
+
 static void release(sp_producer *p, sp_record *r, int stored)
 {
+    if (stored && p->lat) {
+        uint64_t ms = sp_loop_now_ms(p->loop) - r->read_ms;
+        p->lat[ms < LAT_BUCKETS ? ms : LAT_BUCKETS - 1]++;
+        p->lat_n++;
+    }
     if (p->o.on_ack)
         p->o.on_ack(p->o.arg, r, stored);
     p->held -= rec_mem(r);
@@ -119,70 +207,182 @@ static void check_drained(sp_producer *p)
     }
 }
 
-static void on_linger(sp_loop *loop, void *arg)
-{
-    (void)loop;
-    pump(arg);
-}
+/* ---- shard map ---- */
 
-/* Moves retries whose backoff has passed to the front of `ready`, keeping
- * their order, and re-arms the timer for the next one. */
-static void on_retry_timer(sp_loop *loop, void *arg)
+static void on_refresh_timer(sp_loop *loop, void *arg);
+
+/* Installs a new map: buckets carry over for shards that remain, and
+ * every waiting record is routed again, keeping its order. */
+static void install_map(sp_producer *p, sp_shard *shards, size_t n)
 {
-    sp_producer *p = arg;
-    uint64_t now = sp_loop_now_ms(loop), next = UINT64_MAX;
-    struct queue due = {0}, wait = {0};
-    sp_record *r;
-    while ((r = q_pop(&p->retry)) != NULL) {
-        if (r->due_ms <= now) {
-            q_push(&due, r);
+    sp_err err;
+    sp_shardmap m = {0};
+    if (sp_shardmap_take(&m, shards, n, &err) != SP_OK) {
+        sp_log_warn(p->o.log, "shard map not used: %s", err.msg);
+        return;
+    }
+    struct shardq *sq = calloc(m.n ? m.n : 1, sizeof *sq);
+    if (sq == NULL) {
+        sp_log_error(p->o.log, "out of memory for the shard map");
+        sp_shardmap_free(&m);
+        return;
+    }
+    uint64_t now = sp_loop_now_ms(p->loop);
+    for (size_t i = 0; i < m.n; i++) {
+        snprintf(sq[i].id, sizeof sq[i].id, "%s", m.shards[i].id);
+        sq[i].limited = 1;
+        long old = p->map.n ? sp_shardmap_find(&p->map, m.shards[i].id) : -1;
+        if (old >= 0) {
+            sq[i].bucket = p->sq[old].bucket;
+            sq[i].paused_until = p->sq[old].paused_until;
+            sq[i].fail_streak = p->sq[old].fail_streak;
         } else {
-            q_push(&wait, r);
-            if (r->due_ms < next)
-                next = r->due_ms;
+            sp_bucket_init(&sq[i].bucket, &p->o.throttle, now);
         }
     }
-    p->retry = wait;
-    if (due.head) {
-        due.tail->next = p->ready.head;
-        if (p->ready.tail == NULL)
-            p->ready.tail = due.tail;
-        p->ready.head = due.head;
-        p->ready.count += due.count;
-        p->ready.bytes += due.bytes;
+    /* Collect every waiting record in order of the old queues. */
+    struct queue all = {0};
+    for (size_t i = 0; i <= p->nsq; i++) {
+        struct shardq *s = queue_at(p, i);
+        sp_record *r;
+        while ((r = q_pop(&s->q)) != NULL)
+            q_push(&all, r);
     }
-    if (next != UINT64_MAX) {
-        sp_err err;
-        if (sp_timer_start_at(loop, &p->retry_timer, next, &err) != SP_OK)
-            sp_log_error(p->o.log, "%s", err.msg);
+    struct shardq *old_sq = p->sq;
+    sp_shardmap old_map = p->map;
+    p->sq = sq;
+    p->nsq = m.n;
+    p->map = m;
+    p->gen++;
+    p->rr = 0;
+    p->queued = 0;
+    p->queued_bytes = 0;
+    sp_record *r;
+    while ((r = q_pop(&all)) != NULL)
+        enqueue(p, r);
+    free(old_sq);
+    sp_shardmap_free(&old_map);
+    p->stats.map_refreshes++;
+    sp_log_info(p->o.log, "shard map: %zu open shards", m.n);
+}
+
+static void on_listed(void *arg, sp_shard *shards, size_t n, const char *errmsg, int retryable)
+{
+    sp_producer *p = arg;
+    (void)retryable;
+    p->refreshing = 0;
+    p->last_refresh_ms = sp_loop_now_ms(p->loop);
+    if (errmsg) {
+        sp_log_warn(p->o.log, "listing shards failed, keeping the old map: %s", errmsg);
+    } else {
+        install_map(p, shards, n);
     }
     pump(p);
 }
 
-static void schedule_retry(sp_producer *p, sp_record *r, const char *why)
+static void refresh_now(sp_producer *p)
+{
+    if (p->refreshing || !p->o.route || p->fatal)
+        return;
+    sp_err err;
+    if (sp_shardmap_list(p->k, p->stream, "AT_LATEST", on_listed, p, &err) != SP_OK) {
+        sp_log_warn(p->o.log, "listing shards: %s", err.msg);
+        return;
+    }
+    p->refreshing = 1;
+}
+
+static void on_refresh_timer(sp_loop *loop, void *arg)
+{
+    sp_producer *p = arg;
+    sp_err err;
+    refresh_now(p);
+    if (sp_timer_start(loop, &p->refresh, p->o.refresh_ms, &err) != SP_OK)
+        sp_log_error(p->o.log, "%s", err.msg);
+}
+
+/* A stored record landed elsewhere than predicted: the shards changed. */
+static void wrong_shard(sp_producer *p)
+{
+    p->stats.wrong_shard++;
+    if (sp_loop_now_ms(p->loop) >= p->last_refresh_ms + 1000)
+        refresh_now(p);
+}
+
+/* ---- responses ---- */
+
+/* Sends a record again later, at the head of its shard's queue; the shard
+ * pauses for the backoff. `front` collects per shard to keep order. */
+static int give_up(sp_producer *p, sp_record *r, const char *why)
 {
     if (p->o.max_attempts && r->attempts >= p->o.max_attempts) {
         sp_log_error(p->o.log, "giving up on a record after %u attempts: %s", r->attempts, why);
         p->stats.failed++;
         release(p, r, 0);
-        return;
+        return 1;
     }
-    uint64_t now = sp_loop_now_ms(p->loop);
-    r->due_ms = now + sp_backoff_delay(&p->o.backoff, r->attempts, &p->rng);
-    p->stats.retried++;
-    q_push(&p->retry, r);
-    if (!p->retry_timer.armed || p->retry_timer.when > r->due_ms) {
-        sp_err err;
-        if (sp_timer_start_at(p->loop, &p->retry_timer, r->due_ms, &err) != SP_OK)
-            sp_log_error(p->o.log, "%s", err.msg);
+    return 0;
+}
+
+static void pause_shard(sp_producer *p, struct shardq *s)
+{
+    s->fail_streak++;
+    uint64_t until = sp_loop_now_ms(p->loop) + sp_backoff_delay(&p->o.backoff, s->fail_streak, &p->rng);
+    if (until > s->paused_until)
+        s->paused_until = until;
+}
+
+/* Requeues the failed records of one response: each goes back to the head
+ * of its (current) shard queue in the order it was sent, and each shard
+ * involved pauses once. */
+static void requeue(sp_producer *p, sp_record **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i] == NULL)
+            continue;
+        /* Gather this record's shard-mates from the rest of the list. */
+        struct shardq *s = route(p, recs[i]);
+        struct queue front = {0};
+        for (size_t j = i; j < n; j++) {
+            if (recs[j] == NULL)
+                continue;
+            if (j > i) {
+                sp_record *r = recs[j];
+                uint32_t g = r->gen;
+                int32_t sh = r->shard;
+                if (route(p, r) != s) {
+                    r->gen = g;
+                    r->shard = sh; /* not this shard: looked at in its turn */
+                    continue;
+                }
+            }
+            q_push(&front, recs[j]);
+            recs[j] = NULL;
+        }
+        p->queued += front.count;
+        p->queued_bytes += front.bytes;
+        q_prepend(&s->q, &front);
+        pause_shard(p, s);
     }
 }
 
 static void fail_all(sp_producer *p, struct inflight *f)
 {
     for (size_t i = 0; i < f->n; i++) {
+        if (f->recs[i] == NULL)
+            continue;
         p->stats.failed++;
         release(p, f->recs[i], 0);
+        f->recs[i] = NULL;
+    }
+}
+
+static void done_in_flight(sp_producer *p, struct inflight *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        struct shardq *s = sent_queue(p, f->recs[i]);
+        if (s && s->in_flight > 0)
+            s->in_flight--;
     }
 }
 
@@ -191,14 +391,27 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
     struct inflight *f = arg;
     sp_producer *p = f->p;
     flight_unlink(p, f);
+    done_in_flight(p, f);
     p->stats.requests++;
+    uint64_t now = sp_loop_now_ms(p->loop);
 
     if (res->klass != SP_KC_OK) {
         if (sp_kclass_retryable(res->klass) && !p->fatal) {
             sp_log_warn(p->o.log, "PutRecords of %zu records: %s %s (%s); retrying", f->n,
                         res->code, res->message, sp_kclass_name(res->klass));
-            for (size_t i = 0; i < f->n; i++)
-                schedule_retry(p, f->recs[i], res->code);
+            for (size_t i = 0; i < f->n; i++) {
+                if (res->klass == SP_KC_THROTTLE) {
+                    struct shardq *s = sent_queue(p, f->recs[i]);
+                    if (s && s->limited)
+                        sp_bucket_throttled(&s->bucket, &p->o.throttle, now);
+                    p->stats.throttled++;
+                }
+                if (give_up(p, f->recs[i], res->code))
+                    f->recs[i] = NULL;
+                else
+                    p->stats.retried++;
+            }
+            requeue(p, f->recs, f->n);
         } else {
             sp_err e;
             sp_kinesis_explain(p->k, "PutRecords", p->stream, res, &e);
@@ -221,8 +434,13 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
          * At-least-once: duplicates are possible, loss is not. */
         sp_log_warn(p->o.log, "%s; resending all %zu records of the batch",
                     out ? e.msg : "out of memory", f->n);
-        for (size_t i = 0; i < f->n; i++)
-            schedule_retry(p, f->recs[i], "unusable PutRecords response");
+        for (size_t i = 0; i < f->n; i++) {
+            if (give_up(p, f->recs[i], "unusable PutRecords response"))
+                f->recs[i] = NULL;
+            else
+                p->stats.retried++;
+        }
+        requeue(p, f->recs, f->n);
         free(out);
         free(f);
         pump(p);
@@ -230,75 +448,175 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
     }
     for (size_t i = 0; i < f->n; i++) {
         sp_record *r = f->recs[i];
+        struct shardq *s = sent_queue(p, r);
         if (out[i].code == NULL) {
+            if (s && s->limited) {
+                sp_bucket_ok(&s->bucket, &p->o.throttle, now);
+                s->fail_streak = 0;
+                if (out[i].shard_id && strcmp(out[i].shard_id, s->id) != 0)
+                    wrong_shard(p);
+            }
             p->stats.records++;
             p->stats.bytes += r->len;
             release(p, r, 1);
+            f->recs[i] = NULL;
             continue;
         }
         enum sp_kclass c = sp_kinesis_classify(400, out[i].code, out[i].message);
-        if (c == SP_KC_THROTTLE)
+        if (c == SP_KC_THROTTLE) {
             p->stats.throttled++;
+            if (s && s->limited)
+                sp_bucket_throttled(&s->bucket, &p->o.throttle, now);
+        }
         if (strcmp(out[i].code, "InternalFailure") == 0 || sp_kclass_retryable(c) ||
             strcmp(out[i].code, "MissingSequenceNumber") == 0) {
-            schedule_retry(p, r, out[i].code);
+            if (give_up(p, r, out[i].code))
+                f->recs[i] = NULL;
+            else
+                p->stats.retried++;
         } else {
             sp_log_error(p->o.log, "record refused by Kinesis: %s: %s", out[i].code,
                          out[i].message ? out[i].message : "");
             p->stats.failed++;
             release(p, r, 0);
+            f->recs[i] = NULL;
         }
     }
+    requeue(p, f->recs, f->n);
     free(out);
     free(f);
     pump(p);
 }
 
-static int should_send(sp_producer *p, uint64_t now)
+/* ---- sending ---- */
+
+static void on_wake(sp_loop *loop, void *arg)
 {
-    if (p->ready.count == 0)
-        return 0;
-    if (p->flushing)
-        return 1;
-    if (p->ready.count >= p->batch.max_records || p->ready.bytes >= p->batch.max_bytes)
-        return 1;
-    /* Retried records are old already, so they leave at once. */
-    return now >= p->ready.head->read_ms + p->o.linger_ms || p->ready.head->attempts > 0;
+    (void)loop;
+    pump(arg);
 }
 
-static void send_batch(sp_producer *p)
+/* Ordered mode: 1 when a record with this key hash is already in the batch
+ * being built; otherwise remembers it. */
+static int order_seen(sp_producer *p, sp_u128 h)
+{
+    size_t i = (size_t)(h.lo ^ h.hi) & (ORDER_SET - 1);
+    for (;;) {
+        sp_u128 *e = &p->order_set[i];
+        if (e->hi == 0 && e->lo == 0) {
+            *e = h;
+            if (e->hi == 0 && e->lo == 0)
+                e->lo = 1; /* hash 0 is stored as 1: a rare false "seen" is only conservative */
+            return 0;
+        }
+        if ((e->hi == h.hi && e->lo == h.lo) || (h.hi == 0 && h.lo == 0 && e->hi == 0 && e->lo == 1))
+            return 1;
+        i = (i + 1) & (ORDER_SET - 1);
+    }
+}
+
+/* Whether a batch should leave now. */
+static int should_send(sp_producer *p, uint64_t now)
+{
+    if (p->queued == 0)
+        return 0;
+    if (p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes)
+        return 1;
+    for (size_t i = 0; i <= p->nsq; i++) {
+        sp_record *h = queue_at(p, i)->q.head;
+        if (h && (h->attempts > 0 || now >= h->read_ms + p->o.linger_ms))
+            return 1;
+    }
+    return 0;
+}
+
+/* Fills the batch from the shard queues, round robin from p->rr, each
+ * shard as far as its bucket allows. Returns the records taken. */
+static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t now)
+{
+    size_t nq = p->nsq + 1;
+    if (p->o.ordered)
+        memset(p->order_set, 0, ORDER_SET * sizeof *p->order_set);
+    for (size_t k = 0; k < nq && f->n < cap; k++) {
+        size_t i = (p->rr + k) % nq;
+        struct shardq *s = queue_at(p, i);
+        if (s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0))
+            continue;
+        while (s->q.head && f->n < cap) {
+            sp_record *r = s->q.head;
+            if (!sp_batch_fits(&p->batch, r->pk_len, r->len))
+                goto full;
+            if (p->o.ordered && order_seen(p, r->hash))
+                break;
+            if (s->limited && !sp_bucket_take(&s->bucket, &p->o.throttle, now, rec_bytes(r)))
+                break;
+            if (sp_batch_add(&p->batch, r->bytes, r->pk_len, r->has_ehk ? &r->hash : NULL,
+                             r->bytes + r->pk_len, r->len) != SP_OK)
+                goto full;
+            q_pop(&s->q);
+            p->queued--;
+            p->queued_bytes -= rec_bytes(r);
+            r->attempts++;
+            s->in_flight++;
+            f->recs[f->n++] = r;
+        }
+    }
+full:
+    p->rr = (p->rr + 1) % nq;
+    return f->n;
+}
+
+/* Sends one batch; returns 0 when nothing could be taken. */
+static int send_batch(sp_producer *p, uint64_t now)
 {
     sp_err err;
-    size_t cap = p->ready.count < p->batch.max_records ? p->ready.count : p->batch.max_records;
+    size_t cap = p->queued < p->batch.max_records ? p->queued : p->batch.max_records;
     struct inflight *f = malloc(sizeof *f + cap * sizeof f->recs[0]);
     if (f == NULL) {
         sp_log_error(p->o.log, "out of memory building a batch; will try again");
-        return;
+        return 0;
     }
     f->p = p;
     f->n = 0;
     sp_batch_begin(&p->batch, p->stream);
-    while (p->ready.head && f->n < cap) {
-        sp_record *r = p->ready.head;
-        if (!sp_batch_fits(&p->batch, r->pk_len, r->len))
-            break;
-        if (sp_batch_add(&p->batch, r->bytes, r->pk_len, r->has_ehk ? &r->ehk : NULL,
-                         r->bytes + r->pk_len, r->len) != SP_OK)
-            break;
-        f->recs[f->n++] = q_pop(&p->ready);
-        r->attempts++;
-    }
-    if (f->n == 0 || sp_batch_finish(&p->batch, &err) != SP_OK ||
-        sp_kinesis_call(p->k, "PutRecords", &p->batch.body, on_put_response, f, &err) != SP_OK) {
-        if (f->n == 0)
-            snprintf(err.msg, sizeof err.msg, "out of memory");
-        sp_log_error(p->o.log, "could not send a batch: %s; retrying", err.msg);
-        for (size_t i = 0; i < f->n; i++)
-            schedule_retry(p, f->recs[i], err.msg);
+    if (collect(p, f, cap, now) == 0) {
         free(f);
-        return;
+        return 0;
+    }
+    if (sp_batch_finish(&p->batch, &err) != SP_OK ||
+        sp_kinesis_call(p->k, "PutRecords", &p->batch.body, on_put_response, f, &err) != SP_OK) {
+        sp_log_error(p->o.log, "could not send a batch: %s; retrying", err.msg);
+        done_in_flight(p, f);
+        requeue(p, f->recs, f->n);
+        free(f);
+        return 0;
     }
     flight_link(p, f);
+    return 1;
+}
+
+/* When the next batch could leave: the oldest record's linger deadline, a
+ * paused shard's end of backoff, or enough tokens for a blocked shard. */
+static uint64_t next_wake(sp_producer *p, uint64_t now)
+{
+    uint64_t when = UINT64_MAX;
+    for (size_t i = 0; i <= p->nsq; i++) {
+        struct shardq *s = queue_at(p, i);
+        sp_record *h = s->q.head;
+        if (h == NULL || (p->o.ordered && s->in_flight > 0))
+            continue;
+        uint64_t t = h->attempts > 0 ? now : h->read_ms + p->o.linger_ms;
+        if (s->paused_until > t)
+            t = s->paused_until;
+        if (s->limited) {
+            uint64_t w = sp_bucket_wait_ms(&s->bucket, &p->o.throttle, now, rec_bytes(h));
+            if (w > 0 && now + (w < TOKEN_TICK_MS ? TOKEN_TICK_MS : w) > t)
+                t = now + (w < TOKEN_TICK_MS ? TOKEN_TICK_MS : w);
+        }
+        if (t < when)
+            when = t;
+    }
+    return when;
 }
 
 static void pump(sp_producer *p)
@@ -308,21 +626,22 @@ static void pump(sp_producer *p)
         return;
     }
     uint64_t now = sp_loop_now_ms(p->loop);
-    while (p->in_flight < p->o.max_in_flight && should_send(p, now)) {
-        unsigned before = p->in_flight;
-        send_batch(p);
-        if (p->in_flight == before)
-            break; /* could not send; the retry timer brings us back */
-    }
-    if (p->ready.count > 0 && !should_send(p, now)) {
+    while (p->in_flight < p->o.max_in_flight && should_send(p, now))
+        if (!send_batch(p, now))
+            break;
+    sp_timer_stop(p->loop, &p->wake);
+    if (p->queued > 0 && p->in_flight < p->o.max_in_flight) {
+        uint64_t when = next_wake(p, now);
+        if (when <= now)
+            when = now + 1; /* only tokens or a paused shard can block at once */
         sp_err err;
-        if (sp_timer_start_at(p->loop, &p->linger_timer, p->ready.head->read_ms + p->o.linger_ms, &err) != SP_OK)
+        if (when != UINT64_MAX && sp_timer_start_at(p->loop, &p->wake, when, &err) != SP_OK)
             sp_log_error(p->o.log, "%s", err.msg);
-    } else {
-        sp_timer_stop(p->loop, &p->linger_timer);
     }
     check_drained(p);
 }
+
+/* ---- public ---- */
 
 sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opts *o, sp_err *err)
 {
@@ -341,10 +660,14 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "out of memory");
         return NULL;
     }
-    if (sp_rng_seed(&p->rng, err) != SP_OK) {
-        free(p);
-        return NULL;
+    p->lat = calloc(LAT_BUCKETS, sizeof *p->lat);
+    p->order_set = calloc(ORDER_SET, sizeof *p->order_set);
+    if (p->lat == NULL || p->order_set == NULL) {
+        sp_err_set(err, "out of memory");
+        goto fail;
     }
+    if (sp_rng_seed(&p->rng, err) != SP_OK)
+        goto fail;
     p->loop = loop;
     p->k = k;
     p->o = *o;
@@ -358,26 +681,54 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         p->o.backoff.base_ms = SP_BACKOFF_BASE_MS;
     if (p->o.backoff.cap_ms == 0)
         p->o.backoff.cap_ms = SP_BACKOFF_CAP_MS;
+    if (p->o.refresh_ms == 0)
+        p->o.refresh_ms = 60000;
+    if (p->o.throttle.share <= 0)
+        sp_throttle_cfg_default(&p->o.throttle);
+    snprintf(p->unrouted.id, sizeof p->unrouted.id, "unrouted");
     sp_batch_init(&p->batch, o->batch_records, o->batch_bytes);
-    sp_timer_init(&p->linger_timer, on_linger, p);
-    sp_timer_init(&p->retry_timer, on_retry_timer, p);
+    sp_timer_init(&p->wake, on_wake, p);
+    sp_timer_init(&p->refresh, on_refresh_timer, p);
     return p;
+fail:
+    free(p->lat);
+    free(p->order_set);
+    free(p);
+    return NULL;
+}
+
+int sp_producer_start(sp_producer *p, sp_err *err)
+{
+    if (!p->o.route)
+        return SP_OK;
+    sp_shard *shards;
+    size_t n;
+    sp_err lerr;
+    if (sp_shardmap_list_sync(p->k, p->stream, "AT_LATEST", &shards, &n, &lerr) != SP_OK) {
+        sp_log_warn(p->o.log, "cannot list shards, so records are not routed or throttled per shard: %s",
+                    lerr.msg);
+    } else {
+        install_map(p, shards, n);
+    }
+    p->last_refresh_ms = sp_loop_now_ms(p->loop);
+    return sp_timer_start(p->loop, &p->refresh, p->o.refresh_ms, err);
 }
 
 void sp_producer_abandon(sp_producer *p)
 {
-    sp_timer_stop(p->loop, &p->linger_timer);
-    sp_timer_stop(p->loop, &p->retry_timer);
+    sp_timer_stop(p->loop, &p->wake);
+    sp_timer_stop(p->loop, &p->refresh);
     p->fatal = 1; /* nothing more is sent */
-    sp_record *r;
-    while ((r = q_pop(&p->ready)) != NULL) {
-        p->stats.failed++;
-        release(p, r, 0);
+    for (size_t i = 0; i <= p->nsq; i++) {
+        struct shardq *s = queue_at(p, i);
+        sp_record *r;
+        while ((r = q_pop(&s->q)) != NULL) {
+            p->stats.failed++;
+            release(p, r, 0);
+        }
     }
-    while ((r = q_pop(&p->retry)) != NULL) {
-        p->stats.failed++;
-        release(p, r, 0);
-    }
+    p->queued = 0;
+    p->queued_bytes = 0;
     /* The HTTP layer drops these requests without calling back. */
     while (p->flights) {
         struct inflight *f = p->flights;
@@ -393,11 +744,48 @@ void sp_producer_free(sp_producer *p)
         return;
     sp_producer_abandon(p);
     sp_batch_free(&p->batch);
+    sp_shardmap_free(&p->map);
+    free(p->sq);
+    free(p->lat);
+    free(p->order_set);
     free(p);
 }
 
+/* Midpoint of a shard's range: an ExplicitHashKey that lands inside it. */
+static sp_u128 midpoint(const sp_shard *s)
+{
+    sp_u128 d;
+    d.lo = s->end.lo - s->start.lo;
+    d.hi = s->end.hi - s->start.hi - (s->end.lo < s->start.lo);
+    d.lo = (d.lo >> 1) | (d.hi << 63);
+    d.hi >>= 1;
+    sp_u128 m;
+    m.lo = s->start.lo + d.lo;
+    m.hi = s->start.hi + d.hi + (m.lo < s->start.lo);
+    return m;
+}
+
+/* The shard that will drain soonest: least queued work per unit of rate. */
+static long least_loaded(sp_producer *p)
+{
+    long best = -1;
+    double best_t = 0;
+    for (size_t i = 0; i < p->nsq; i++) {
+        struct shardq *s = &p->sq[i];
+        double tb = (double)(s->q.bytes + s->in_flight * 64) / sp_bucket_bytes_rate(&s->bucket);
+        double tr = (double)(s->q.count + s->in_flight) / sp_bucket_records_rate(&s->bucket);
+        double t = tb > tr ? tb : tr;
+        if (best < 0 || t < best_t) {
+            best = (long)i;
+            best_t = t;
+        }
+    }
+    return best;
+}
+
 int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128 *ehk,
-                    const void *data, size_t len, uint64_t pos, void *source, sp_err *err)
+                    int balanced, const void *data, size_t len, uint64_t pos, void *source,
+                    sp_err *err)
 {
     if (pk_len == 0 || pk_len > UINT16_MAX || len > UINT32_MAX)
         return sp_err_set(err, "record of %zu bytes with a %zu-byte key cannot be sent", len, pk_len);
@@ -410,22 +798,28 @@ int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128
     r->read_ms = sp_loop_now_ms(p->loop);
     r->len = (uint32_t)len;
     r->pk_len = (uint16_t)pk_len;
-    if (ehk) {
+    long b = balanced ? least_loaded(p) : -1;
+    if (b >= 0) {
         r->has_ehk = 1;
-        r->ehk = *ehk;
+        r->hash = midpoint(&p->map.shards[b]);
+    } else if (ehk) {
+        r->has_ehk = 1;
+        r->hash = *ehk;
+    } else {
+        r->hash = sp_hashkey(pk, pk_len);
     }
     memcpy(r->bytes, pk, pk_len);
     if (len)
         memcpy(r->bytes + pk_len, data, len);
     p->held += rec_mem(r);
-    q_push(&p->ready, r);
+    enqueue(p, r);
     p->drained_sent = 0;
     if (sp_producer_full(p))
         p->was_full = 1;
-    /* Only a full batch is worth a pump here; otherwise the linger timer
-     * sends. This keeps the per-record cost to a compare. */
-    if (p->ready.count >= p->batch.max_records || p->ready.bytes >= p->batch.max_bytes ||
-        !p->linger_timer.armed)
+    /* Pump only when a batch may be full, or when no timer will come:
+     * this keeps the per-record cost to a few compares. */
+    if (!p->wake.armed || ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
+                           p->wake.when > r->read_ms + TOKEN_TICK_MS))
         pump(p);
     return SP_OK;
 }
@@ -448,10 +842,31 @@ void sp_producer_flush(sp_producer *p)
 
 int sp_producer_idle(const sp_producer *p)
 {
-    return p->ready.count == 0 && p->retry.count == 0 && p->in_flight == 0;
+    return p->queued == 0 && p->in_flight == 0;
 }
 
 const sp_producer_stats *sp_producer_stats_get(const sp_producer *p)
 {
     return &p->stats;
+}
+
+uint64_t sp_producer_latency_ms(const sp_producer *p, double q)
+{
+    if (p->lat_n == 0)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)p->lat_n);
+    if (want >= p->lat_n)
+        want = p->lat_n - 1;
+    uint64_t seen = 0;
+    for (uint64_t i = 0; i < LAT_BUCKETS; i++) {
+        seen += p->lat[i];
+        if (seen > want)
+            return i;
+    }
+    return LAT_BUCKETS - 1;
+}
+
+size_t sp_producer_shards(const sp_producer *p)
+{
+    return p->nsq;
 }

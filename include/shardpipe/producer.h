@@ -15,18 +15,20 @@
 #include "shardpipe/loop.h"
 #include "shardpipe/rng.h"
 #include "shardpipe/shardmap.h"
+#include "shardpipe/throttle.h"
 
 typedef struct sp_record {
     struct sp_record *next;
     uint64_t pos;            /* source position to checkpoint once stored */
     void *source;            /* whom to acknowledge */
     uint64_t read_ms;        /* when it was read (latency) */
-    uint64_t due_ms;         /* not before (retry backoff) */
+    sp_u128 hash;            /* routing hash: the ExplicitHashKey or MD5(key) */
     uint32_t attempts;       /* sends so far */
     uint32_t len;            /* data bytes */
+    uint32_t gen;            /* shard-map generation `shard` refers to */
+    int32_t shard;           /* predicted shard index, -1: unrouted */
     uint16_t pk_len;
     uint8_t has_ehk;
-    sp_u128 ehk;
     char bytes[];            /* partition key, then data */
 } sp_record;
 
@@ -37,6 +39,8 @@ typedef struct sp_producer_stats {
     uint64_t retried;        /* entries sent again */
     uint64_t throttled;      /* entries refused with ProvisionedThroughputExceeded */
     uint64_t failed;         /* entries given up on */
+    uint64_t wrong_shard;    /* stored in another shard than predicted */
+    uint64_t map_refreshes;  /* shard maps installed */
 } sp_producer_stats;
 
 /* stored: 1 when Kinesis stored it, 0 when it was given up. */
@@ -53,6 +57,11 @@ typedef struct sp_producer_opts {
     unsigned max_attempts;   /* 0: retry retryable errors without limit */
     unsigned max_in_flight;  /* default 8 */
     size_t budget_bytes;     /* default 64 MiB */
+    sp_throttle_cfg throttle;/* share of each shard's limit, AIMD, record cap */
+    int ordered;             /* per key order: one request per shard in flight,
+                                one record per key per request */
+    int route;               /* list shards, route and throttle per shard */
+    uint32_t refresh_ms;     /* shard map refresh period, default 60000 */
     const sp_log *log;
     sp_ack_fn on_ack;        /* may be NULL */
     sp_event_fn on_space;    /* buffered bytes fell below the budget again */
@@ -64,6 +73,12 @@ typedef struct sp_producer_opts {
 typedef struct sp_producer sp_producer;
 
 sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opts *o, sp_err *err);
+
+/* Lists the shards (waiting for the answer) and starts the periodic
+ * refresh. A stream whose shards cannot be listed (no ListShards
+ * permission, say) is written without routing, with a warning. Call
+ * before anything else is on the loop. No-op when routing is off. */
+int sp_producer_start(sp_producer *p, sp_err *err);
 /* Gives up on every record still held, in flight included: each is
  * counted as failed and acknowledged as not stored. For shutdown, when the
  * loop will not run again. */
@@ -71,12 +86,14 @@ void sp_producer_abandon(sp_producer *p);
 /* Abandons what is left, then frees. */
 void sp_producer_free(sp_producer *p);
 
-/* Copies one record in. ehk may be NULL. The caller has already applied
+/* Copies one record in. ehk may be NULL; balanced: the producer picks the
+ * shard with the most spare capacity and sets the ExplicitHashKey. The caller has already applied
  * the record cap. Never refuses for lack of budget: callers check
  * sp_producer_full and stop reading, so at most one read's worth of
  * records passes the budget. */
 int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128 *ehk,
-                    const void *data, size_t len, uint64_t pos, void *source, sp_err *err);
+                    int balanced, const void *data, size_t len, uint64_t pos, void *source,
+                    sp_err *err);
 
 int sp_producer_full(const sp_producer *p);
 size_t sp_producer_buffered(const sp_producer *p);
@@ -87,5 +104,12 @@ void sp_producer_flush(sp_producer *p);
 int sp_producer_idle(const sp_producer *p);
 
 const sp_producer_stats *sp_producer_stats_get(const sp_producer *p);
+
+/* Read-to-acknowledged latency of stored records, at quantile q (0..1),
+ * in milliseconds (1 ms resolution, capped at 60 s). */
+uint64_t sp_producer_latency_ms(const sp_producer *p, double q);
+
+/* Number of shards routed to (0: routing off or not started). */
+size_t sp_producer_shards(const sp_producer *p);
 
 #endif
