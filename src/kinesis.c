@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "shardpipe/backoff.h"
 #include "shardpipe/kinesis.h"
+#include "shardpipe/rng.h"
 #include "shardpipe/sigv4.h"
 
 struct sp_kinesis {
@@ -444,17 +446,52 @@ static void on_sync(void *arg, const sp_kinesis_result *res)
     sp_loop_stop(s->loop);
 }
 
+static void on_sync_sleep(sp_loop *loop, void *arg)
+{
+    (void)arg;
+    sp_loop_stop(loop);
+}
+
+/* Start-up calls are retried a few times, so that one throttle or one
+ * dropped connection does not end a run before it began. */
+#define SYNC_ATTEMPTS 5
+
 int sp_kinesis_call_sync(sp_kinesis *k, const char *op, sp_buf *body,
                          sp_kinesis_result *out, sp_err *err)
 {
-    struct sync_state s = {out, 0, k->loop};
-    memset(out, 0, sizeof *out);
-    if (sp_kinesis_call(k, op, body, on_sync, &s, err) != SP_OK)
+    sp_rng rng;
+    sp_backoff bo = {SP_BACKOFF_BASE_MS * 2, 3000};
+    if (sp_rng_seed(&rng, err) != SP_OK)
         return SP_ERR;
-    while (!s.done)
-        if (sp_loop_run(k->loop, err) != SP_OK)
+    for (unsigned attempt = 1;; attempt++) {
+        sp_buf copy;
+        sp_buf_init(&copy, body->max);
+        if (sp_buf_append(&copy, body->data ? body->data : "", body->len) != SP_OK) {
+            sp_buf_free(&copy);
+            return sp_err_set(err, "out of memory");
+        }
+        struct sync_state s = {out, 0, k->loop};
+        memset(out, 0, sizeof *out);
+        if (sp_kinesis_call(k, op, &copy, on_sync, &s, err) != SP_OK) {
+            sp_buf_free(&copy);
             return SP_ERR;
-    return SP_OK;
+        }
+        sp_buf_free(&copy);
+        while (!s.done)
+            if (sp_loop_run(k->loop, err) != SP_OK)
+                return SP_ERR;
+        if (!sp_kclass_retryable(out->klass) || attempt >= SYNC_ATTEMPTS)
+            return SP_OK;
+        uint32_t delay = sp_backoff_delay(&bo, attempt, &rng);
+        sp_log_warn(k->log, "%s: %s %s; retrying in %u ms", op, out->code, out->message, delay);
+        sp_kinesis_result_free(out);
+        sp_timer t;
+        sp_timer_init(&t, on_sync_sleep, NULL);
+        if (sp_timer_start(k->loop, &t, delay, err) != SP_OK || sp_loop_run(k->loop, err) != SP_OK) {
+            sp_timer_stop(k->loop, &t);
+            return SP_ERR;
+        }
+    }
 }
 
 void sp_kinesis_result_free(sp_kinesis_result *r)
