@@ -1,0 +1,29 @@
+/* What every source (file, socket, stdin) shares: the sink it hands
+ * framed records to, and the acknowledgement that comes back.
+ *
+ * A record carries an opaque (token, tag) pair. The pipeline hands both
+ * back through the source's ack function once the record is stored or
+ * definitely given up, so a file source can advance its checkpoint and a
+ * socket source can ignore it. A token must stay valid until every record
+ * that carries it has been acknowledged. */
+#ifndef SHARDPIPE_SOURCE_H
+#define SHARDPIPE_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "shardpipe/err.h"
+
+typedef void (*sp_ack_token_fn)(void *token, uint64_t tag, int stored);
+
+typedef struct sp_sink {
+    /* One framed record (flags: SP_FRAME_*). Returning SP_ERR stops the
+     * source with that error. The sink copies data. */
+    int (*record)(void *arg, const char *data, size_t len, unsigned flags,
+                  sp_ack_token_fn ack, void *token, uint64_t tag, sp_err *err);
+    /* 1 while the pipeline's memory budget is full: stream sources stop
+     * reading, datagram sources count what they drop. */
+    int (*full)(void *arg);
+    void *arg;
+} sp_sink;
+
+#endif
