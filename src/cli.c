@@ -291,7 +291,9 @@ static int put_emit(void *arg, const char *data, size_t len, unsigned flags, uin
     }
     if (!(flags & SP_FRAME_PART) || (flags & SP_FRAME_LAST_PART))
         u->line_key_len = 0;
-    return sp_producer_put(u->p, key, klen, NULL, u->pk.kind == SP_PK_BALANCED, data, len, pos, NULL, err);
+    (void)pos; /* standard input cannot be resumed: nothing to checkpoint */
+    sp_put_rec rec = {key, klen, NULL, u->pk.kind == SP_PK_BALANCED, data, len, NULL, NULL, 0};
+    return sp_producer_put(u->p, &rec, err);
 }
 
 static void put_read(sp_loop *loop, int fd, unsigned events, void *arg);

@@ -56,12 +56,12 @@ struct sp_producer {
     uint64_t last_refresh_ms;
     sp_batch batch;
     sp_rng rng;
-    size_t held;              /* bytes of memory held by records */
+    sp_budget own_budget;     /* when no shared one was given */
+    sp_budget *budget;
     unsigned in_flight;
     struct inflight *flights;
     int flushing;
     int fatal;
-    int was_full;
     int drained_sent;
     sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
     uint64_t *lat;            /* latency histogram */
@@ -187,15 +187,15 @@ static void release(sp_producer *p, sp_record *r, int stored)
         p->lat[ms < LAT_BUCKETS ? ms : LAT_BUCKETS - 1]++;
         p->lat_n++;
     }
-    if (p->o.on_ack)
-        p->o.on_ack(p->o.arg, r, stored);
-    p->held -= rec_mem(r);
+    if (r->ack)
+        r->ack(r->token, r->tag, stored);
+    /* The budget may be shared: whoever frees the byte that ends "full"
+     * announces it, whichever producer filled it. */
+    int was_full = sp_producer_full(p);
+    p->budget->used -= rec_mem(r);
     free(r);
-    if (p->was_full && !sp_producer_full(p)) {
-        p->was_full = 0;
-        if (p->o.on_space)
-            p->o.on_space(p->o.arg);
-    }
+    if (was_full && !sp_producer_full(p) && p->o.on_space)
+        p->o.on_space(p->o.arg);
 }
 
 static void check_drained(sp_producer *p)
@@ -677,6 +677,8 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         p->o.max_in_flight = 8;
     if (p->o.budget_bytes == 0)
         p->o.budget_bytes = (size_t)64 << 20;
+    p->own_budget.limit = p->o.budget_bytes;
+    p->budget = p->o.budget ? p->o.budget : &p->own_budget;
     if (p->o.backoff.base_ms == 0)
         p->o.backoff.base_ms = SP_BACKOFF_BASE_MS;
     if (p->o.backoff.cap_ms == 0)
@@ -783,39 +785,36 @@ static long least_loaded(sp_producer *p)
     return best;
 }
 
-int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128 *ehk,
-                    int balanced, const void *data, size_t len, uint64_t pos, void *source,
-                    sp_err *err)
+int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
 {
-    if (pk_len == 0 || pk_len > UINT16_MAX || len > UINT32_MAX)
-        return sp_err_set(err, "record of %zu bytes with a %zu-byte key cannot be sent", len, pk_len);
-    sp_record *r = malloc(sizeof *r + pk_len + len);
+    if (in->pk_len == 0 || in->pk_len > UINT16_MAX || in->len > UINT32_MAX)
+        return sp_err_set(err, "record of %zu bytes with a %zu-byte key cannot be sent", in->len, in->pk_len);
+    sp_record *r = malloc(sizeof *r + in->pk_len + in->len);
     if (r == NULL)
-        return sp_err_set(err, "out of memory for a %zu-byte record", len);
+        return sp_err_set(err, "out of memory for a %zu-byte record", in->len);
     memset(r, 0, sizeof *r);
-    r->pos = pos;
-    r->source = source;
+    r->ack = in->ack;
+    r->token = in->token;
+    r->tag = in->tag;
     r->read_ms = sp_loop_now_ms(p->loop);
-    r->len = (uint32_t)len;
-    r->pk_len = (uint16_t)pk_len;
-    long b = balanced ? least_loaded(p) : -1;
+    r->len = (uint32_t)in->len;
+    r->pk_len = (uint16_t)in->pk_len;
+    long b = in->balanced ? least_loaded(p) : -1;
     if (b >= 0) {
         r->has_ehk = 1;
         r->hash = midpoint(&p->map.shards[b]);
-    } else if (ehk) {
+    } else if (in->ehk) {
         r->has_ehk = 1;
-        r->hash = *ehk;
+        r->hash = *in->ehk;
     } else {
-        r->hash = sp_hashkey(pk, pk_len);
+        r->hash = sp_hashkey(in->pk, in->pk_len);
     }
-    memcpy(r->bytes, pk, pk_len);
-    if (len)
-        memcpy(r->bytes + pk_len, data, len);
-    p->held += rec_mem(r);
+    memcpy(r->bytes, in->pk, in->pk_len);
+    if (in->len)
+        memcpy(r->bytes + in->pk_len, in->data, in->len);
+    p->budget->used += rec_mem(r);
     enqueue(p, r);
     p->drained_sent = 0;
-    if (sp_producer_full(p))
-        p->was_full = 1;
     /* Pump only when a batch may be full, or when no timer will come:
      * this keeps the per-record cost to a few compares. */
     if (!p->wake.armed || ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
@@ -826,12 +825,12 @@ int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128
 
 int sp_producer_full(const sp_producer *p)
 {
-    return p->held >= p->o.budget_bytes;
+    return p->budget->used >= p->budget->limit;
 }
 
 size_t sp_producer_buffered(const sp_producer *p)
 {
-    return p->held;
+    return p->budget->used;
 }
 
 void sp_producer_flush(sp_producer *p)

@@ -15,12 +15,14 @@
 #include "shardpipe/loop.h"
 #include "shardpipe/rng.h"
 #include "shardpipe/shardmap.h"
+#include "shardpipe/source.h"
 #include "shardpipe/throttle.h"
 
 typedef struct sp_record {
     struct sp_record *next;
-    uint64_t pos;            /* source position to checkpoint once stored */
-    void *source;            /* whom to acknowledge */
+    sp_ack_token_fn ack;     /* the source's acknowledgement, may be NULL */
+    void *token;             /* passed back to ack */
+    uint64_t tag;
     uint64_t read_ms;        /* when it was read (latency) */
     sp_u128 hash;            /* routing hash: the ExplicitHashKey or MD5(key) */
     uint32_t attempts;       /* sends so far */
@@ -43,10 +45,15 @@ typedef struct sp_producer_stats {
     uint64_t map_refreshes;  /* shard maps installed */
 } sp_producer_stats;
 
-/* stored: 1 when Kinesis stored it, 0 when it was given up. */
-typedef void (*sp_ack_fn)(void *arg, const sp_record *r, int stored);
 typedef void (*sp_event_fn)(void *arg);
 typedef void (*sp_fatal_fn)(void *arg, const char *msg);
+
+/* The memory budget for buffered records, shared by every producer of a
+ * process: sources pause while it is full. */
+typedef struct sp_budget {
+    size_t used;
+    size_t limit;
+} sp_budget;
 
 typedef struct sp_producer_opts {
     const char *stream;
@@ -63,7 +70,7 @@ typedef struct sp_producer_opts {
     int route;               /* list shards, route and throttle per shard */
     uint32_t refresh_ms;     /* shard map refresh period, default 60000 */
     const sp_log *log;
-    sp_ack_fn on_ack;        /* may be NULL */
+    sp_budget *budget;       /* shared with other producers; NULL: own, of budget_bytes */
     sp_event_fn on_space;    /* buffered bytes fell below the budget again */
     sp_event_fn on_drained;  /* after sp_producer_flush: everything settled */
     sp_fatal_fn on_fatal;    /* a non-retryable error: the run cannot go on */
@@ -86,14 +93,24 @@ void sp_producer_abandon(sp_producer *p);
 /* Abandons what is left, then frees. */
 void sp_producer_free(sp_producer *p);
 
-/* Copies one record in. ehk may be NULL; balanced: the producer picks the
- * shard with the most spare capacity and sets the ExplicitHashKey. The caller has already applied
- * the record cap. Never refuses for lack of budget: callers check
- * sp_producer_full and stop reading, so at most one read's worth of
- * records passes the budget. */
-int sp_producer_put(sp_producer *p, const char *pk, size_t pk_len, const sp_u128 *ehk,
-                    int balanced, const void *data, size_t len, uint64_t pos, void *source,
-                    sp_err *err);
+/* One record handed to the producer (copied). */
+typedef struct sp_put_rec {
+    const char *pk;
+    size_t pk_len;
+    const sp_u128 *ehk;      /* NULL, or an ExplicitHashKey */
+    int balanced;            /* pick the shard with the most spare capacity and
+                                set the ExplicitHashKey (ignores ehk) */
+    const void *data;
+    size_t len;
+    sp_ack_token_fn ack;     /* called once stored (1) or given up (0); may be NULL */
+    void *token;
+    uint64_t tag;
+} sp_put_rec;
+
+/* Copies one record in. The caller has already applied the record cap.
+ * Never refuses for lack of budget: callers check sp_producer_full and
+ * stop reading, so at most one read's worth passes the budget. */
+int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err);
 
 int sp_producer_full(const sp_producer *p);
 size_t sp_producer_buffered(const sp_producer *p);
