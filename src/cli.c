@@ -13,6 +13,7 @@
 #include "shardpipe/base64.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/cli.h"
+#include "shardpipe/flow.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/partition.h"
@@ -243,24 +244,15 @@ static int describe_summary(struct ctx *c, const char *stream, sp_stream_summary
 
 struct put {
     struct ctx *c;
-    sp_producer *p;
-    sp_framer fr;
-    sp_partition pk;
-    sp_rng rng;
-    int fd;
-    int fd_flags;             /* to restore: stdin is shared with the shell */
-    int reading;              /* the watch is active */
-    int eof;
+    sp_flow *flow;
     int signals;              /* SIGINT/SIGTERM received */
     int fatal;
     char fatal_msg[SP_ERR_MSG_MAX];
-    char line_key[SP_PK_MAX_BYTES];
-    size_t line_key_len;      /* key of the split line in progress, 0: none */
-    uint64_t key_fallbacks;   /* field/regex found nothing: random key used */
 };
 
-static void put_fatal(void *arg, const char *msg)
+static void put_fatal(void *arg, sp_flow *f, const char *msg)
 {
+    (void)f;
     struct put *u = arg;
     if (!u->fatal) {
         u->fatal = 1;
@@ -269,102 +261,15 @@ static void put_fatal(void *arg, const char *msg)
     sp_loop_stop(u->c->loop);
 }
 
-static int put_emit(void *arg, const char *data, size_t len, unsigned flags, uint64_t pos, sp_err *err)
+static void put_input_done(void *arg, sp_flow *f)
 {
-    struct put *u = arg;
-    char keybuf[SP_PK_MAX_BYTES];
-    const char *key = keybuf;
-    size_t klen;
-    /* The pieces of a split line share one key, so they land in one shard
-     * and a reader finds them together and in order. */
-    if ((flags & SP_FRAME_PART) && u->line_key_len) {
-        key = u->line_key;
-        klen = u->line_key_len;
-    } else {
-        int fallback;
-        klen = sp_partition_key(&u->pk, &u->rng, data, len, keybuf, &fallback);
-        u->key_fallbacks += (uint64_t)fallback;
-        if (flags & SP_FRAME_PART) {
-            memcpy(u->line_key, keybuf, klen);
-            u->line_key_len = klen;
-        }
-    }
-    if (!(flags & SP_FRAME_PART) || (flags & SP_FRAME_LAST_PART))
-        u->line_key_len = 0;
-    (void)pos; /* standard input cannot be resumed: nothing to checkpoint */
-    sp_put_rec rec = {key, klen, NULL, u->pk.kind == SP_PK_BALANCED, data, len, NULL, NULL, 0};
-    return sp_producer_put(u->p, &rec, err);
+    (void)arg;
+    sp_flow_flush(f);
 }
 
-static void put_read(sp_loop *loop, int fd, unsigned events, void *arg);
-
-static void set_reading(struct put *u, int on)
+static void put_drained(void *arg, sp_flow *f)
 {
-    if (u->eof || on == u->reading)
-        return;
-    sp_err err;
-    if (sp_loop_watch(u->c->loop, u->fd, on ? SP_EV_READ : 0, put_read, u, &err) != SP_OK) {
-        put_fatal(u, err.msg);
-        return;
-    }
-    u->reading = on;
-}
-
-static void put_end_input(struct put *u)
-{
-    if (u->eof)
-        return;
-    sp_err err;
-    if (sp_framer_finish(&u->fr, &err) != SP_OK)
-        put_fatal(u, err.msg);
-    sp_loop_unwatch(u->c->loop, u->fd);
-    u->reading = 0;
-    u->eof = 1;
-    sp_producer_flush(u->p);
-}
-
-static void put_read(sp_loop *loop, int fd, unsigned events, void *arg)
-{
-    (void)loop;
-    (void)events;
-    struct put *u = arg;
-    char buf[65536];
-    sp_err err;
-    /* A bounded number of reads per wake-up, so timers and responses are
-     * served even when input never runs dry. */
-    for (int i = 0; i < 16 && !u->eof; i++) {
-        if (sp_producer_full(u->p)) {
-            set_reading(u, 0);
-            return;
-        }
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            snprintf(err.msg, sizeof err.msg, "reading standard input: %s", strerror(errno));
-            put_fatal(u, err.msg);
-            return;
-        }
-        if (n == 0) {
-            put_end_input(u);
-            return;
-        }
-        if (sp_framer_feed(&u->fr, buf, (size_t)n, &err) != SP_OK) {
-            put_fatal(u, err.msg);
-            return;
-        }
-    }
-}
-
-static void put_space(void *arg)
-{
-    set_reading(arg, 1);
-}
-
-static void put_drained(void *arg)
-{
+    (void)f;
     struct put *u = arg;
     sp_loop_stop(u->c->loop);
 }
@@ -378,7 +283,7 @@ static void put_signal(sp_loop *loop, int signo, void *arg)
         return;
     }
     sp_log_info(&u->c->log, "signal %d: no more input; sending what was read (again to abort)", signo);
-    put_end_input(u);
+    sp_flow_stop_input(u->flow);
 }
 
 static int cmd_put(int argc, char **argv)
@@ -508,57 +413,55 @@ static int cmd_put(int argc, char **argv)
     if (po.backoff.base_ms > po.backoff.cap_ms)
         return usage("--backoff-base-ms must not exceed --backoff-cap-ms%s", "");
 
-    struct put u;
-    memset(&u, 0, sizeof u);
+    sp_partition check;
     sp_err err;
-    if (sp_kinesis_check_stream_name(stream, &err) != SP_OK ||
-        (fixed_key && sp_partition_fixed(&u.pk, fixed_key, &err) != SP_OK) ||
-        (key_spec && sp_partition_parse(key_spec, &u.pk, &err) != SP_OK))
+    if (sp_kinesis_check_stream_name(stream, &err) != SP_OK)
         return usage("%s", err.msg);
+    char keyspec[SP_PK_MAX_BYTES + 8];
+    snprintf(keyspec, sizeof keyspec, "%s%s", fixed_key ? "fixed:" : "",
+             fixed_key ? fixed_key : key_spec ? key_spec : "random");
+    if (sp_partition_parse(keyspec, &check, &err) != SP_OK)
+        return usage("%s", err.msg);
+    sp_partition_free(&check);
+
+    sp_source_cfg src = {0};
+    src.kind = SP_SRC_STDIN;
+    sp_flow_cfg fc = {0};
+    fc.name = (char *)"put";
+    fc.stream = (char *)stream;
+    fc.sources = &src;
+    fc.nsources = 1;
+    fc.key = keyspec;
+    fc.linger_ms = po.linger_ms;
+    fc.batch_records = po.batch_records;
+    fc.batch_bytes = po.batch_bytes;
+    fc.oversize = oversize;
+    fc.shard_rate = po.throttle.share;
+    fc.ordered = po.ordered;
 
     struct ctx cx;
-    int rc = SP_EXIT_FAIL;
-    u.fd = STDIN_FILENO;
-    u.fd_flags = -1;
+    struct put u;
+    memset(&u, 0, sizeof u);
     u.c = &cx;
-    if (ctx_setup(&cx, &co, &err) != SP_OK || sp_rng_seed(&u.rng, &err) != SP_OK)
+    sp_budget budget = {0, po.budget_bytes};
+    int rc = SP_EXIT_FAIL;
+    if (ctx_setup(&cx, &co, &err) != SP_OK)
         goto out;
-    sp_stream_summary sum;
-    if (describe_summary(&cx, stream, &sum, &err) != SP_OK)
+    sp_flow_opts fo = {0};
+    fo.cfg = &fc;
+    fo.producer = po;
+    fo.budget = &budget;
+    fo.log = &cx.log;
+    fo.on_fatal = put_fatal;
+    fo.on_drained = put_drained;
+    fo.on_input_done = put_input_done;
+    fo.arg = &u;
+    u.flow = sp_flow_new(cx.loop, cx.k, &fo, &err);
+    if (u.flow == NULL)
         goto out;
-    if (strcmp(sum.status, "ACTIVE") != 0 && strcmp(sum.status, "UPDATING") != 0) {
-        sp_err_set(&err, "stream '%s' is %s, not ACTIVE", stream, sum.status);
-        goto out;
-    }
-    size_t cap = (size_t)sum.max_record_kib * 1024;
-    size_t reserve = sp_partition_reserve(&u.pk);
-    po.throttle.max_record_bytes = cap;
-    po.stream = stream;
-    po.log = &cx.log;
-    po.on_space = put_space;
-    po.on_drained = put_drained;
-    po.on_fatal = put_fatal;
-    po.arg = &u;
-    u.p = sp_producer_new(cx.loop, cx.k, &po, &err);
-    if (u.p == NULL || sp_producer_start(u.p, &err) != SP_OK)
-        goto out;
-    if (sp_framer_init(&u.fr, cap - reserve, oversize, 0, put_emit, &u, &err) != SP_OK)
-        goto out;
-    sp_log_info(&cx.log, "stream %s: record cap %zu bytes (key %zu + data %zu)", stream, cap, reserve, cap - reserve);
-
-    u.fd_flags = fcntl(u.fd, F_GETFL);
-    if (u.fd_flags < 0) {
-        sp_err_set(&err, "standard input: %s", strerror(errno));
-        goto out;
-    }
-    if (!(u.fd_flags & O_NONBLOCK) && fcntl(u.fd, F_SETFL, u.fd_flags | O_NONBLOCK) < 0) {
-        sp_err_set(&err, "standard input: %s", strerror(errno));
-        goto out;
-    }
     if (sp_loop_signal(cx.loop, SIGINT, put_signal, &u, &err) != SP_OK ||
         sp_loop_signal(cx.loop, SIGTERM, put_signal, &u, &err) != SP_OK)
         goto out;
-    set_reading(&u, 1);
     if (sp_loop_run(cx.loop, &err) != SP_OK)
         goto out;
     if (u.fatal) {
@@ -569,28 +472,19 @@ static int cmd_put(int argc, char **argv)
 out:
     if (rc != SP_EXIT_OK)
         fprintf(stderr, "shardpipe: error: %s\n", err.msg);
-    if (u.fd_flags >= 0)
-        (void)fcntl(u.fd, F_SETFL, u.fd_flags);
-    if (u.p) {
+    if (u.flow) {
         /* Whatever is still held (after a fatal error or a second signal)
          * is reported as failed, never dropped silently. */
-        sp_producer_abandon(u.p);
-        const sp_producer_stats *st = sp_producer_stats_get(u.p);
-        const sp_framer_stats *fs = &u.fr.stats;
-        fprintf(stderr,
-                "shardpipe: put: records=%" PRIu64 " bytes=%" PRIu64 " requests=%" PRIu64 " retried=%" PRIu64
-                " failed=%" PRIu64 " split=%" PRIu64 " truncated=%" PRIu64 " dropped=%" PRIu64
-                " throttled=%" PRIu64 " wrong_shard=%" PRIu64 " key_fallbacks=%" PRIu64 " shards=%zu"
-                " p50_ms=%" PRIu64 " p99_ms=%" PRIu64 "\n",
-                st->records, st->bytes, st->requests, st->retried, st->failed, fs->split_lines,
-                fs->truncated, fs->dropped, st->throttled, st->wrong_shard, u.key_fallbacks,
-                sp_producer_shards(u.p), sp_producer_latency_ms(u.p, 0.50), sp_producer_latency_ms(u.p, 0.99));
-        if (rc == SP_EXIT_OK && st->failed > 0)
+        sp_buf line;
+        sp_buf_init(&line, 0);
+        sp_flow_abandon(u.flow);
+        sp_flow_stats(u.flow, &line);
+        fprintf(stderr, "shardpipe: put: %s\n", line.data ? line.data : "");
+        sp_buf_free(&line);
+        if (rc == SP_EXIT_OK && sp_flow_failed(u.flow) > 0)
             rc = SP_EXIT_FAIL;
-        sp_producer_free(u.p);
+        sp_flow_free(u.flow);
     }
-    sp_framer_free(&u.fr);
-    sp_partition_free(&u.pk);
     ctx_free(&cx);
     return rc;
 }

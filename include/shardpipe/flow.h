@@ -1,0 +1,64 @@
+/* A flow: sources -> framing -> partition keys -> one producer for one
+ * stream. `put` runs one flow with standard input as its source; `run`
+ * runs every flow of the configuration. The flow routes acknowledgements
+ * back to the sources (files advance their checkpoints) and applies the
+ * shared memory budget to all of its sources. */
+#ifndef SHARDPIPE_FLOW_H
+#define SHARDPIPE_FLOW_H
+
+#include <stdint.h>
+
+#include "shardpipe/buf.h"
+#include "shardpipe/checkpoint.h"
+#include "shardpipe/config.h"
+#include "shardpipe/kinesis.h"
+#include "shardpipe/log.h"
+#include "shardpipe/loop.h"
+#include "shardpipe/producer.h"
+
+typedef struct sp_flow sp_flow;
+
+typedef struct sp_flow_opts {
+    const sp_flow_cfg *cfg;      /* copied what is needed; need not outlive the flow */
+    sp_producer_opts producer;   /* knobs not in the flow configuration (backoff,
+                                    attempts, in flight, refresh); stream, batch,
+                                    linger, rate and order come from cfg */
+    sp_budget *budget;           /* shared by every flow */
+    sp_ckpt *ckpt;               /* NULL: no checkpoints */
+    uint32_t file_poll_ms;
+    uint32_t partial_flush_ms;
+    const sp_log *log;
+    /* Events for the owner. */
+    void (*on_fatal)(void *arg, sp_flow *f, const char *msg);
+    void (*on_drained)(void *arg, sp_flow *f);     /* after sp_flow_flush: all settled */
+    void (*on_input_done)(void *arg, sp_flow *f);  /* every source has ended (stdin EOF) */
+    void (*on_space)(void *arg);                   /* the shared budget has room again */
+    void *arg;
+} sp_flow_opts;
+
+/* Checks the stream (DescribeStreamSummary: it must be ACTIVE; its record
+ * cap), lists its shards and opens the sources. Waits for the answers: call
+ * before the loop runs other work. */
+sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err *err);
+
+const char *sp_flow_name(const sp_flow *f);
+void sp_flow_pause(sp_flow *f, int paused);
+/* Stops reading input (files keep their checkpoints; stdin passes on what
+ * it has). */
+void sp_flow_stop_input(sp_flow *f);
+/* Sends without lingering from now on; on_drained fires when all is settled. */
+void sp_flow_flush(sp_flow *f);
+int sp_flow_idle(const sp_flow *f);
+/* Copies acknowledged positions into the checkpoint set. */
+void sp_flow_checkpoint(sp_flow *f);
+/* Appends "records=N bytes=N ..." counters. */
+void sp_flow_stats(const sp_flow *f, sp_buf *out);
+/* Failed records so far (given up or abandoned). */
+uint64_t sp_flow_failed(const sp_flow *f);
+/* Gives up on everything still held: counted as failed, acknowledged to
+ * the sources as not stored. For shutdown, when the loop will not run again. */
+void sp_flow_abandon(sp_flow *f);
+/* Abandons what is left, then frees. */
+void sp_flow_free(sp_flow *f);
+
+#endif

@@ -1,0 +1,349 @@
+/* A flow: sources -> partition keys -> producer, and acknowledgements back.
+ * The pieces of one split line share a key (so they land in one shard, in
+ * order); the key of a split in progress is remembered per origin (the
+ * record's token), since pieces from several files or clients interleave. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shardpipe/flow.h"
+#include "shardpipe/partition.h"
+#include "shardpipe/source_stdin.h"
+
+#define SPLITS 64
+
+struct split_key {
+    void *origin;
+    int used;
+    size_t len;
+    char key[SP_PK_MAX_BYTES];
+};
+
+struct src {
+    enum sp_source_kind kind;
+    void *s;
+};
+
+struct sp_flow {
+    sp_loop *loop;
+    sp_kinesis *k;
+    sp_flow_opts o;
+    char name[128];
+    char stream[SP_STREAM_NAME_MAX + 1];
+    sp_partition pk;
+    sp_rng rng;
+    sp_producer *p;
+    struct src *srcs;
+    size_t nsrcs;
+    size_t inputs_open;      /* sources that have not ended */
+    int paused;
+    uint64_t key_fallbacks;
+    sp_framer_stats fstats;  /* of ended stdin sources */
+    struct split_key splits[SPLITS];
+};
+
+static struct split_key *split_slot(sp_flow *f, void *origin, int create)
+{
+    size_t h = ((uintptr_t)origin >> 4) % SPLITS;
+    for (size_t i = 0; i < SPLITS; i++) {
+        struct split_key *s = &f->splits[(h + i) % SPLITS];
+        if (s->used && s->origin == origin)
+            return s;
+        if (!s->used && create) {
+            s->used = 1;
+            s->origin = origin;
+            s->len = 0;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static int sink_record(void *arg, const char *data, size_t len, unsigned flags,
+                       sp_ack_token_fn ack, void *token, uint64_t tag, sp_err *err)
+{
+    sp_flow *f = arg;
+    char keybuf[SP_PK_MAX_BYTES];
+    const char *key = keybuf;
+    size_t klen = 0;
+    struct split_key *sk = (flags & SP_FRAME_PART) ? split_slot(f, token, 1) : NULL;
+    if (sk && sk->len) {
+        key = sk->key;
+        klen = sk->len;
+    } else {
+        int fallback;
+        klen = sp_partition_key(&f->pk, &f->rng, data, len, keybuf, &fallback);
+        f->key_fallbacks += (uint64_t)fallback;
+        if (sk) {
+            memcpy(sk->key, keybuf, klen);
+            sk->len = klen;
+        }
+    }
+    sp_put_rec rec = {key, klen, NULL, f->pk.kind == SP_PK_BALANCED, data, len, ack, token, tag};
+    int rc = sp_producer_put(f->p, &rec, err);
+    if (sk && (flags & SP_FRAME_LAST_PART))
+        sk->used = 0;
+    return rc;
+}
+
+static int sink_full(void *arg)
+{
+    sp_flow *f = arg;
+    return sp_producer_full(f->p);
+}
+
+static void input_ended(sp_flow *f)
+{
+    if (f->inputs_open > 0 && --f->inputs_open == 0 && f->o.on_input_done)
+        f->o.on_input_done(f->o.arg, f);
+}
+
+static void on_stdin_eof(void *arg)
+{
+    input_ended(arg);
+}
+
+static void on_source_error(void *arg, const char *msg)
+{
+    sp_flow *f = arg;
+    if (f->o.on_fatal)
+        f->o.on_fatal(f->o.arg, f, msg);
+}
+
+static void on_fatal(void *arg, const char *msg)
+{
+    sp_flow *f = arg;
+    if (f->o.on_fatal)
+        f->o.on_fatal(f->o.arg, f, msg);
+}
+
+static void on_drained(void *arg)
+{
+    sp_flow *f = arg;
+    if (f->o.on_drained)
+        f->o.on_drained(f->o.arg, f);
+}
+
+static void on_space(void *arg)
+{
+    sp_flow *f = arg;
+    if (f->o.on_space)
+        f->o.on_space(f->o.arg);
+    else
+        sp_flow_pause(f, 0);
+}
+
+static int describe(sp_flow *f, sp_stream_summary *sum, sp_err *err)
+{
+    sp_buf body;
+    sp_buf_init(&body, 0);
+    sp_kinesis_body_stream(&body, f->stream);
+    sp_kinesis_result res;
+    int rc = sp_kinesis_call_sync(f->k, "DescribeStreamSummary", &body, &res, err);
+    sp_buf_free(&body);
+    if (rc != SP_OK)
+        return SP_ERR;
+    if (res.klass != SP_KC_OK)
+        rc = sp_kinesis_explain(f->k, "DescribeStreamSummary", f->stream, &res, err);
+    else
+        rc = sp_kinesis_parse_summary(res.json, sum, err);
+    sp_kinesis_result_free(&res);
+    if (rc == SP_OK && strcmp(sum->status, "ACTIVE") != 0 && strcmp(sum->status, "UPDATING") != 0)
+        rc = sp_err_set(err, "stream '%s' is %s, not ACTIVE", f->stream, sum->status);
+    return rc;
+}
+
+static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc, size_t max_data,
+                       sp_err *err)
+{
+    struct src *s = &f->srcs[f->nsrcs];
+    s->kind = sc->kind;
+    switch (sc->kind) {
+    case SP_SRC_STDIN: {
+        sp_stdin_source_opts so = {0};
+        so.fd = STDIN_FILENO;
+        so.max_record = max_data;
+        so.oversize = c->oversize;
+        so.sink = (sp_sink){sink_record, sink_full, f};
+        so.on_eof = on_stdin_eof;
+        so.on_error = on_source_error;
+        so.arg = f;
+        so.log = f->o.log;
+        s->s = sp_stdin_source_new(f->loop, &so, err);
+        break;
+    }
+    default:
+        return sp_err_set(err, "flow %s: this source type is not available yet", f->name);
+    }
+    if (s->s == NULL)
+        return sp_err_prefix(err, "flow %s", f->name);
+    f->nsrcs++;
+    f->inputs_open++;
+    return SP_OK;
+}
+
+sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err *err)
+{
+    const sp_flow_cfg *c = o->cfg;
+    sp_flow *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        sp_err_set(err, "out of memory");
+        return NULL;
+    }
+    f->loop = loop;
+    f->k = k;
+    f->o = *o;
+    f->o.cfg = NULL; /* not kept: the configuration may be reloaded */
+    snprintf(f->name, sizeof f->name, "%s", c->name ? c->name : c->stream);
+    snprintf(f->stream, sizeof f->stream, "%s", c->stream);
+    if (sp_partition_parse(c->key ? c->key : "random", &f->pk, err) != SP_OK ||
+        sp_rng_seed(&f->rng, err) != SP_OK)
+        goto fail;
+    sp_stream_summary sum;
+    if (describe(f, &sum, err) != SP_OK)
+        goto fail;
+    size_t cap = (size_t)sum.max_record_kib * 1024;
+    size_t reserve = sp_partition_reserve(&f->pk);
+    sp_producer_opts po = o->producer;
+    po.stream = f->stream;
+    po.batch_records = c->batch_records;
+    po.batch_bytes = c->batch_bytes;
+    po.linger_ms = c->linger_ms;
+    po.ordered = c->ordered;
+    po.route = 1;
+    if (po.throttle.share <= 0)
+        sp_throttle_cfg_default(&po.throttle);
+    if (c->shard_rate > 0)
+        po.throttle.share = c->shard_rate;
+    po.throttle.max_record_bytes = cap;
+    po.budget = o->budget;
+    po.log = o->log;
+    po.on_space = on_space;
+    po.on_drained = on_drained;
+    po.on_fatal = on_fatal;
+    po.arg = f;
+    f->p = sp_producer_new(loop, k, &po, err);
+    if (f->p == NULL || sp_producer_start(f->p, err) != SP_OK)
+        goto fail;
+    sp_log_info(o->log, "flow %s: stream %s, record cap %zu bytes (key %zu + data %zu), %zu shards",
+                f->name, f->stream, cap, reserve, cap - reserve, sp_producer_shards(f->p));
+    f->srcs = calloc(c->nsources ? c->nsources : 1, sizeof *f->srcs);
+    if (f->srcs == NULL) {
+        sp_err_set(err, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < c->nsources; i++)
+        if (open_source(f, c, &c->sources[i], cap - reserve, err) != SP_OK)
+            goto fail;
+    return f;
+fail:
+    sp_flow_free(f);
+    return NULL;
+}
+
+const char *sp_flow_name(const sp_flow *f)
+{
+    return f->name;
+}
+
+void sp_flow_pause(sp_flow *f, int paused)
+{
+    if (paused == f->paused)
+        return;
+    f->paused = paused;
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        struct src *s = &f->srcs[i];
+        if (s->kind == SP_SRC_STDIN)
+            sp_stdin_source_pause(s->s, paused);
+    }
+}
+
+void sp_flow_stop_input(sp_flow *f)
+{
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        struct src *s = &f->srcs[i];
+        if (s->kind == SP_SRC_STDIN && !sp_stdin_source_done(s->s))
+            sp_stdin_source_stop(s->s); /* calls input_ended */
+    }
+}
+
+void sp_flow_flush(sp_flow *f)
+{
+    sp_producer_flush(f->p);
+}
+
+int sp_flow_idle(const sp_flow *f)
+{
+    return f->p == NULL || sp_producer_idle(f->p);
+}
+
+void sp_flow_checkpoint(sp_flow *f)
+{
+    (void)f; /* file sources write their positions here */
+}
+
+static void add_framer_stats(sp_framer_stats *to, const sp_framer_stats *from)
+{
+    to->lines += from->lines;
+    to->records += from->records;
+    to->split_lines += from->split_lines;
+    to->truncated += from->truncated;
+    to->dropped += from->dropped;
+    to->bytes_discarded += from->bytes_discarded;
+}
+
+void sp_flow_stats(const sp_flow *f, sp_buf *out)
+{
+    sp_framer_stats fs = f->fstats;
+    for (size_t i = 0; i < f->nsrcs; i++)
+        if (f->srcs[i].kind == SP_SRC_STDIN)
+            add_framer_stats(&fs, sp_stdin_source_stats(f->srcs[i].s));
+    sp_producer_stats ps = {0};
+    uint64_t p50 = 0, p99 = 0;
+    size_t shards = 0;
+    if (f->p) {
+        ps = *sp_producer_stats_get(f->p);
+        p50 = sp_producer_latency_ms(f->p, 0.50);
+        p99 = sp_producer_latency_ms(f->p, 0.99);
+        shards = sp_producer_shards(f->p);
+    }
+    sp_buf_printf(out,
+                  "records=%llu bytes=%llu requests=%llu retried=%llu failed=%llu split=%llu truncated=%llu "
+                  "dropped=%llu throttled=%llu wrong_shard=%llu key_fallbacks=%llu shards=%zu p50_ms=%llu p99_ms=%llu",
+                  (unsigned long long)ps.records, (unsigned long long)ps.bytes,
+                  (unsigned long long)ps.requests, (unsigned long long)ps.retried,
+                  (unsigned long long)ps.failed, (unsigned long long)fs.split_lines,
+                  (unsigned long long)fs.truncated, (unsigned long long)fs.dropped,
+                  (unsigned long long)ps.throttled, (unsigned long long)ps.wrong_shard,
+                  (unsigned long long)f->key_fallbacks, shards, (unsigned long long)p50,
+                  (unsigned long long)p99);
+}
+
+uint64_t sp_flow_failed(const sp_flow *f)
+{
+    return f->p ? sp_producer_stats_get(f->p)->failed : 0;
+}
+
+void sp_flow_abandon(sp_flow *f)
+{
+    if (f->p)
+        sp_producer_abandon(f->p);
+}
+
+void sp_flow_free(sp_flow *f)
+{
+    if (f == NULL)
+        return;
+    /* Producer first: giving up records acknowledges them to their sources. */
+    if (f->p)
+        sp_producer_abandon(f->p);
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        struct src *s = &f->srcs[i];
+        if (s->kind == SP_SRC_STDIN)
+            sp_stdin_source_free(s->s);
+    }
+    free(f->srcs);
+    sp_producer_free(f->p);
+    sp_partition_free(&f->pk);
+    free(f);
+}
