@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shardpipe/agent.h"
 #include "shardpipe/base64.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/cli.h"
@@ -115,6 +116,8 @@ static const char usage_text[] =
     "       shardpipe describe STREAM [--json] [options]\n"
     "       shardpipe get STREAM [--shard ID] [--iterator TYPE [ARG]] [--limit N]\n"
     "                     [--max-records N] [--follow] [--json] [options]\n"
+    "       shardpipe run -c FILE [--log-level LEVEL]\n"
+    "       shardpipe check-config FILE\n"
     "       shardpipe version\n"
     "common options: --region R --endpoint-url URL --profile P --log-level LEVEL\n"
     "                --access-key-id ID --secret-access-key KEY --session-token T\n"
@@ -750,6 +753,46 @@ static int cmd_get(int argc, char **argv)
     return rc;
 }
 
+/* ---- run, check-config ---- */
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0}};
+    sp_agent_opts ao = {0};
+    ao.log_timestamps = 1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': ao.config_path = optarg; break;
+        case OPT_LOG_LEVEL:
+            if (sp_log_level_parse(optarg, &ao.log_level) != SP_OK)
+                return usage("--log-level must be error, warn, info or debug, not '%s'", optarg);
+            ao.log_level_set = 1;
+            break;
+        case OPT_HELP: return fputs(usage_text, stdout), SP_EXIT_OK;
+        default: return usage(NULL, NULL);
+        }
+    }
+    if (optind != argc)
+        return usage("run takes no arguments (got '%s'); name the configuration with -c", argv[optind]);
+    if (ao.config_path == NULL)
+        return usage("run needs -c FILE (e.g. /etc/shardpipe/shardpipe.json)%s", "");
+    return sp_agent_run(&ao) == 0 ? SP_EXIT_OK : SP_EXIT_FAIL;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    if (argc != 2)
+        return usage("check-config takes exactly one FILE%s", "");
+    sp_log lg = {SP_LOG_WARN, NULL, 0};
+    return sp_agent_check_config(argv[1], &lg) == 0 ? SP_EXIT_OK : SP_EXIT_FAIL;
+}
+
 /* ---- dispatch ---- */
 
 int sp_cli_main(int argc, char **argv)
@@ -765,6 +808,10 @@ int sp_cli_main(int argc, char **argv)
         return cmd_describe(argc - 1, argv + 1);
     if (strcmp(cmd, "get") == 0)
         return cmd_get(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "check-config") == 0)
+        return cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("shardpipe %s\n", SP_VERSION);
         return SP_EXIT_OK;

@@ -182,7 +182,7 @@ static void flight_unlink(sp_producer *p, struct inflight *f)
 
 static void release(sp_producer *p, sp_record *r, int stored)
 {
-    if (stored && p->lat) {
+    if (stored == SP_ACK_STORED && p->lat) {
         uint64_t ms = sp_loop_now_ms(p->loop) - r->read_ms;
         p->lat[ms < LAT_BUCKETS ? ms : LAT_BUCKETS - 1]++;
         p->lat_n++;
@@ -366,13 +366,13 @@ static void requeue(sp_producer *p, sp_record **recs, size_t n)
     }
 }
 
-static void fail_all(sp_producer *p, struct inflight *f)
+static void fail_all(sp_producer *p, struct inflight *f, int how)
 {
     for (size_t i = 0; i < f->n; i++) {
         if (f->recs[i] == NULL)
             continue;
         p->stats.failed++;
-        release(p, f->recs[i], 0);
+        release(p, f->recs[i], how);
         f->recs[i] = NULL;
     }
 }
@@ -415,7 +415,9 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         } else {
             sp_err e;
             sp_kinesis_explain(p->k, "PutRecords", p->stream, res, &e);
-            fail_all(p, f);
+            /* Not stored and not refused on its own merits: a restart must
+             * read these again, so they are abandoned, not failed. */
+            fail_all(p, f, SP_ACK_ABANDONED);
             if (!p->fatal) {
                 p->fatal = 1;
                 if (p->o.on_fatal)
@@ -726,7 +728,7 @@ void sp_producer_abandon(sp_producer *p)
         sp_record *r;
         while ((r = q_pop(&s->q)) != NULL) {
             p->stats.failed++;
-            release(p, r, 0);
+            release(p, r, SP_ACK_ABANDONED);
         }
     }
     p->queued = 0;
@@ -735,7 +737,7 @@ void sp_producer_abandon(sp_producer *p)
     while (p->flights) {
         struct inflight *f = p->flights;
         flight_unlink(p, f);
-        fail_all(p, f);
+        fail_all(p, f, SP_ACK_ABANDONED);
         free(f);
     }
 }

@@ -13,6 +13,14 @@
 #include <stdint.h>
 #include "shardpipe/err.h"
 
+/* stored: SP_ACK_STORED, SP_ACK_FAILED (refused for good: counted, and a
+ * checkpoint may move past it, or it would hold back everything forever),
+ * or SP_ACK_ABANDONED (not sent, at shutdown: a checkpoint must not move
+ * past it, so that a restart reads it again). */
+#define SP_ACK_STORED 1
+#define SP_ACK_FAILED 0
+#define SP_ACK_ABANDONED (-1)
+
 typedef void (*sp_ack_token_fn)(void *token, uint64_t tag, int stored);
 
 typedef struct sp_sink {

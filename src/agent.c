@@ -1,0 +1,351 @@
+/* The agent. States: RUNNING -> (SIGHUP) RELOADING -> RUNNING, and
+ * RUNNING/RELOADING -> (SIGTERM) STOPPING -> exit. Reloading and stopping
+ * both first stop input and flush every flow, so nothing buffered is lost
+ * across a reload; the shutdown deadline bounds how long a stop waits. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shardpipe/agent.h"
+#include "shardpipe/checkpoint.h"
+#include "shardpipe/config.h"
+#include "shardpipe/flow.h"
+#include "shardpipe/http.h"
+#include "shardpipe/kinesis.h"
+
+#define CHECKPOINT_EVERY_MS 1000
+
+enum state { RUNNING, RELOADING, STOPPING };
+
+struct agent {
+    const sp_agent_opts *o;
+    sp_log log;
+    sp_loop *loop;
+    sp_http *http;
+    sp_kinesis *k;
+    sp_config cfg;
+    sp_config next_cfg;          /* waiting while RELOADING */
+    int have_next;
+    sp_ckpt ckpt;
+    int have_ckpt;
+    sp_budget budget;
+    sp_flow **flows;
+    size_t nflows;
+    enum state state;
+    int exit_code;
+    sp_timer ckpt_timer;
+    sp_timer deadline;
+};
+
+static void agent_save(struct agent *a)
+{
+    if (!a->have_ckpt)
+        return;
+    for (size_t i = 0; i < a->nflows; i++)
+        sp_flow_checkpoint(a->flows[i]);
+    sp_err err;
+    if (sp_ckpt_save(&a->ckpt, &err) != SP_OK)
+        sp_log_error(&a->log, "saving checkpoints: %s", err.msg);
+}
+
+static void on_ckpt_timer(sp_loop *loop, void *arg)
+{
+    struct agent *a = arg;
+    sp_err err;
+    agent_save(a);
+    if (sp_timer_start(loop, &a->ckpt_timer, CHECKPOINT_EVERY_MS, &err) != SP_OK)
+        sp_log_error(&a->log, "%s", err.msg);
+}
+
+static void free_flows(struct agent *a)
+{
+    for (size_t i = 0; i < a->nflows; i++)
+        sp_flow_free(a->flows[i]);
+    free(a->flows);
+    a->flows = NULL;
+    a->nflows = 0;
+}
+
+static int all_idle(const struct agent *a)
+{
+    for (size_t i = 0; i < a->nflows; i++)
+        if (!sp_flow_idle(a->flows[i]))
+            return 0;
+    return 1;
+}
+
+static int start_flows(struct agent *a, sp_err *err);
+
+/* Every flow has delivered what it held: finish the stop or the reload. */
+static void settled(struct agent *a)
+{
+    sp_timer_stop(a->loop, &a->deadline);
+    agent_save(a);
+    if (a->state == STOPPING) {
+        sp_loop_stop(a->loop);
+        return;
+    }
+    /* RELOADING: swap in the new configuration. Checkpoints were saved
+     * above; anything the old flows still hold (deadline passed) is given up
+     * without touching them, so files resume from what was stored. */
+    free_flows(a);
+    sp_config_free(&a->cfg);
+    a->cfg = a->next_cfg;
+    memset(&a->next_cfg, 0, sizeof a->next_cfg);
+    a->have_next = 0;
+    a->state = RUNNING;
+    sp_err err;
+    if (start_flows(a, &err) != SP_OK) {
+        sp_log_error(&a->log, "after reload: %s", err.msg);
+        a->exit_code = 1;
+        a->state = STOPPING;
+        sp_loop_stop(a->loop);
+        return;
+    }
+    sp_log_info(&a->log, "configuration reloaded: %zu flows", a->nflows);
+}
+
+static void on_flow_drained(void *arg, sp_flow *f)
+{
+    (void)f;
+    struct agent *a = arg;
+    if (a->state != RUNNING && all_idle(a))
+        settled(a);
+}
+
+static void on_deadline(sp_loop *loop, void *arg)
+{
+    (void)loop;
+    struct agent *a = arg;
+    sp_log_warn(&a->log, "shutdown deadline passed with records still buffered; "
+                         "files resume from their checkpoints, other input is lost");
+    settled(a);
+}
+
+/* Stops input everywhere and flushes, then settles (now or when drained). */
+static void wind_down(struct agent *a, enum state to)
+{
+    a->state = to;
+    for (size_t i = 0; i < a->nflows; i++)
+        sp_flow_stop_input(a->flows[i]);
+    for (size_t i = 0; i < a->nflows; i++)
+        sp_flow_flush(a->flows[i]);
+    sp_err err;
+    if (sp_timer_start(a->loop, &a->deadline, a->cfg.shutdown_timeout_ms, &err) != SP_OK)
+        sp_log_error(&a->log, "%s", err.msg);
+    if (all_idle(a))
+        settled(a);
+}
+
+static void on_flow_fatal(void *arg, sp_flow *f, const char *msg)
+{
+    struct agent *a = arg;
+    sp_log_error(&a->log, "flow %s: %s", sp_flow_name(f), msg);
+    a->exit_code = 1;
+    if (a->state != STOPPING)
+        wind_down(a, STOPPING);
+}
+
+static void on_input_done(void *arg, sp_flow *f)
+{
+    struct agent *a = arg;
+    sp_flow_flush(f);
+    (void)a;
+}
+
+static void on_space(void *arg)
+{
+    struct agent *a = arg;
+    if (a->budget.used < a->budget.limit)
+        for (size_t i = 0; i < a->nflows; i++)
+            sp_flow_pause(a->flows[i], 0);
+}
+
+static int start_flows(struct agent *a, sp_err *err)
+{
+    a->budget.limit = a->cfg.memory_budget;
+    a->flows = calloc(a->cfg.nflows ? a->cfg.nflows : 1, sizeof *a->flows);
+    if (a->flows == NULL)
+        return sp_err_set(err, "out of memory");
+    for (size_t i = 0; i < a->cfg.nflows; i++) {
+        sp_flow_opts fo = {0};
+        fo.cfg = &a->cfg.flows[i];
+        fo.producer.backoff.base_ms = SP_BACKOFF_BASE_MS;
+        fo.producer.backoff.cap_ms = SP_BACKOFF_CAP_MS;
+        fo.producer.max_in_flight = 8;
+        fo.producer.refresh_ms = 60000;
+        fo.budget = &a->budget;
+        fo.ckpt = a->have_ckpt ? &a->ckpt : NULL;
+        fo.file_poll_ms = a->cfg.file_poll_ms;
+        fo.partial_flush_ms = a->cfg.partial_line_flush_ms;
+        fo.log = &a->log;
+        fo.on_fatal = on_flow_fatal;
+        fo.on_drained = on_flow_drained;
+        fo.on_input_done = on_input_done;
+        fo.on_space = on_space;
+        fo.arg = a;
+        sp_flow *f = sp_flow_new(a->loop, a->k, &fo, err);
+        if (f == NULL)
+            return SP_ERR;
+        a->flows[a->nflows++] = f;
+    }
+    return SP_OK;
+}
+
+static void on_signal(sp_loop *loop, int signo, void *arg)
+{
+    struct agent *a = arg;
+    sp_err err;
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        if (a->state == STOPPING) {
+            sp_log_warn(&a->log, "second signal: stopping now");
+            settled(a);
+            return;
+        }
+        sp_log_info(&a->log, "signal %d: stopping; delivering what is buffered (up to %u ms)", signo,
+                    a->cfg.shutdown_timeout_ms);
+        if (a->have_next) {
+            sp_config_free(&a->next_cfg);
+            a->have_next = 0;
+        }
+        wind_down(a, STOPPING);
+        return;
+    case SIGHUP:
+        if (a->state != RUNNING) {
+            sp_log_warn(&a->log, "SIGHUP ignored: already %s", a->state == STOPPING ? "stopping" : "reloading");
+            return;
+        }
+        if (sp_config_load(a->o->config_path, &a->log, &a->next_cfg, &err) != SP_OK) {
+            sp_log_error(&a->log, "reload refused, keeping the running configuration: %s", err.msg);
+            return;
+        }
+        a->have_next = 1;
+        sp_log_info(&a->log, "SIGHUP: reloading %s after delivering what is buffered", a->o->config_path);
+        wind_down(a, RELOADING);
+        return;
+    case SIGUSR1:
+        for (size_t i = 0; i < a->nflows; i++) {
+            sp_buf b;
+            sp_buf_init(&b, 0);
+            sp_flow_stats(a->flows[i], &b);
+            sp_log_error(&a->log, "stats: flow %s: %s buffered=%zu", sp_flow_name(a->flows[i]),
+                         b.data ? b.data : "", a->budget.used);
+            sp_buf_free(&b);
+        }
+        return;
+    }
+    (void)loop;
+}
+
+static int open_checkpoints(struct agent *a, sp_err *err)
+{
+    sp_err cerr;
+    if (sp_ckpt_open(&a->ckpt, a->cfg.checkpoint_file, &cerr) != SP_OK) {
+        /* Keep the damaged file for a person to look at, start fresh. */
+        char aside[4096];
+        snprintf(aside, sizeof aside, "%s.corrupt-%lld", a->cfg.checkpoint_file, (long long)time(NULL));
+        if (rename(a->cfg.checkpoint_file, aside) == 0)
+            sp_log_error(&a->log, "%s; moved it to %s and starting from the configured positions",
+                         cerr.msg, aside);
+        else
+            sp_log_error(&a->log, "%s; starting from the configured positions", cerr.msg);
+        sp_ckpt_close(&a->ckpt);
+        if (sp_ckpt_open(&a->ckpt, a->cfg.checkpoint_file, err) != SP_OK)
+            return SP_ERR;
+    }
+    a->have_ckpt = 1;
+    return SP_OK;
+}
+
+int sp_agent_check_config(const char *path, const sp_log *lg)
+{
+    sp_config c;
+    sp_err err;
+    if (sp_config_load(path, lg, &c, &err) != SP_OK) {
+        fprintf(stderr, "shardpipe: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s: valid, %zu flow%s\n", path, c.nflows, c.nflows == 1 ? "" : "s");
+    sp_config_free(&c);
+    return 0;
+}
+
+int sp_agent_run(const sp_agent_opts *o)
+{
+    struct agent a;
+    memset(&a, 0, sizeof a);
+    a.o = o;
+    a.log.level = o->log_level_set ? o->log_level : SP_LOG_INFO;
+    a.log.timestamps = o->log_timestamps;
+    a.exit_code = 0;
+    sp_err err;
+    int rc = 1;
+    sp_timer_init(&a.ckpt_timer, on_ckpt_timer, &a);
+    sp_timer_init(&a.deadline, on_deadline, &a);
+    if (sp_config_load(o->config_path, &a.log, &a.cfg, &err) != SP_OK)
+        goto out;
+    if (!o->log_level_set)
+        a.log.level = a.cfg.log_level;
+    sp_creds_opts co = {0};
+    co.access_key_id = a.cfg.access_key_id;
+    co.secret_access_key = a.cfg.secret_access_key;
+    co.profile = a.cfg.profile;
+    char region[SP_REGION_MAX + 1];
+    if (sp_region_resolve(&co, a.cfg.region, region, sizeof region, &err) != SP_OK)
+        goto out;
+    a.loop = sp_loop_new(&err);
+    if (a.loop == NULL)
+        goto out;
+    a.http = sp_http_new(a.loop, NULL, &err);
+    if (a.http == NULL)
+        goto out;
+    sp_kinesis_opts ko = {0};
+    ko.region = region;
+    ko.endpoint = a.cfg.endpoint;
+    ko.creds = co;
+    ko.log = &a.log;
+    a.k = sp_kinesis_new(a.loop, a.http, &ko, &err);
+    if (a.k == NULL)
+        goto out;
+    if (open_checkpoints(&a, &err) != SP_OK || start_flows(&a, &err) != SP_OK)
+        goto out;
+    if (sp_loop_signal(a.loop, SIGTERM, on_signal, &a, &err) != SP_OK ||
+        sp_loop_signal(a.loop, SIGINT, on_signal, &a, &err) != SP_OK ||
+        sp_loop_signal(a.loop, SIGHUP, on_signal, &a, &err) != SP_OK ||
+        sp_loop_signal(a.loop, SIGUSR1, on_signal, &a, &err) != SP_OK ||
+        sp_timer_start(a.loop, &a.ckpt_timer, CHECKPOINT_EVERY_MS, &err) != SP_OK)
+        goto out;
+    sp_log_info(&a.log, "running %zu flows from %s (region %s, endpoint %s, credentials from %s)", a.nflows,
+                o->config_path, region, sp_kinesis_endpoint(a.k), sp_kinesis_creds_source(a.k));
+    if (sp_loop_run(a.loop, &err) != SP_OK)
+        goto out;
+    rc = a.exit_code;
+    err.msg[0] = '\0';
+out:
+    if (rc != 0 && err.msg[0])
+        sp_log_error(&a.log, "%s", err.msg);
+    if (a.loop) {
+        sp_timer_stop(a.loop, &a.ckpt_timer);
+        sp_timer_stop(a.loop, &a.deadline);
+    }
+    /* Save before abandoning: abandoned records were not stored, and their
+     * acknowledgements must not move a checkpoint that is written later. */
+    agent_save(&a);
+    for (size_t i = 0; i < a.nflows; i++)
+        sp_flow_abandon(a.flows[i]);
+    free_flows(&a);
+    if (a.have_ckpt)
+        sp_ckpt_close(&a.ckpt);
+    if (a.have_next)
+        sp_config_free(&a.next_cfg);
+    sp_config_free(&a.cfg);
+    sp_kinesis_free(a.k);
+    sp_http_free(a.http);
+    sp_loop_free(a.loop);
+    return rc;
+}
