@@ -8,6 +8,7 @@
 
 #include "shardpipe/flow.h"
 #include "shardpipe/partition.h"
+#include "shardpipe/source_socket.h"
 #include "shardpipe/source_stdin.h"
 
 #define SPLITS 64
@@ -172,13 +173,35 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
         s->s = sp_stdin_source_new(f->loop, &so, err);
         break;
     }
+    case SP_SRC_TCP:
+    case SP_SRC_UDP:
+    case SP_SRC_UNIX: {
+        sp_socket_source_opts so = {0};
+        so.kind = sc->kind;
+        so.bind = sc->bind;
+        so.port = sc->port;
+        so.path = sc->path;
+        so.max_line = sc->max_line && sc->max_line < max_data ? sc->max_line : max_data;
+        so.oversize = c->oversize;
+        so.truncated_terminator = c->truncated_terminator;
+        so.max_clients = sc->max_clients;
+        so.udp_lines = sc->udp_lines;
+        so.sink = (sp_sink){sink_record, sink_full, f};
+        so.log = f->o.log;
+        so.name = f->name;
+        so.on_fail = on_source_error;
+        so.fail_arg = f;
+        s->s = sp_socket_source_new(f->loop, &so, err);
+        break;
+    }
     default:
         return sp_err_set(err, "flow %s: this source type is not available yet", f->name);
     }
     if (s->s == NULL)
         return sp_err_prefix(err, "flow %s", f->name);
     f->nsrcs++;
-    f->inputs_open++;
+    if (sc->kind == SP_SRC_STDIN)
+        f->inputs_open++; /* the others only end when stopped */
     return SP_OK;
 }
 
@@ -248,13 +271,16 @@ const char *sp_flow_name(const sp_flow *f)
 
 void sp_flow_pause(sp_flow *f, int paused)
 {
-    if (paused == f->paused)
-        return;
+    /* Forwarded every time: sources also pause themselves when they see
+     * the budget full, without the flow knowing. */
     f->paused = paused;
     for (size_t i = 0; i < f->nsrcs; i++) {
         struct src *s = &f->srcs[i];
+        sp_err err;
         if (s->kind == SP_SRC_STDIN)
             sp_stdin_source_pause(s->s, paused);
+        else if (s->kind != SP_SRC_FILE && sp_socket_source_pause(s->s, paused, &err) != SP_OK)
+            sp_log_error(f->o.log, "flow %s: %s", f->name, err.msg);
     }
 }
 
@@ -262,8 +288,11 @@ void sp_flow_stop_input(sp_flow *f)
 {
     for (size_t i = 0; i < f->nsrcs; i++) {
         struct src *s = &f->srcs[i];
+        sp_err err;
         if (s->kind == SP_SRC_STDIN && !sp_stdin_source_done(s->s))
             sp_stdin_source_stop(s->s); /* calls input_ended */
+        else if (s->kind != SP_SRC_STDIN && s->kind != SP_SRC_FILE && sp_socket_source_stop(s->s, &err) != SP_OK)
+            sp_log_error(f->o.log, "flow %s: %s", f->name, err.msg);
     }
 }
 
@@ -295,9 +324,18 @@ static void add_framer_stats(sp_framer_stats *to, const sp_framer_stats *from)
 void sp_flow_stats(const sp_flow *f, sp_buf *out)
 {
     sp_framer_stats fs = f->fstats;
-    for (size_t i = 0; i < f->nsrcs; i++)
-        if (f->srcs[i].kind == SP_SRC_STDIN)
+    uint64_t dropped_datagrams = 0;
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        if (f->srcs[i].kind == SP_SRC_STDIN) {
             add_framer_stats(&fs, sp_stdin_source_stats(f->srcs[i].s));
+        } else if (f->srcs[i].kind != SP_SRC_FILE) {
+            sp_socket_source_stats ss = sp_socket_source_stats_get(f->srcs[i].s);
+            fs.split_lines += ss.split;
+            fs.truncated += ss.truncated;
+            fs.dropped += ss.dropped_oversize;
+            dropped_datagrams += ss.dropped_datagrams;
+        }
+    }
     sp_producer_stats ps = {0};
     uint64_t p50 = 0, p99 = 0;
     size_t shards = 0;
@@ -317,6 +355,8 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
                   (unsigned long long)ps.throttled, (unsigned long long)ps.wrong_shard,
                   (unsigned long long)f->key_fallbacks, shards, (unsigned long long)p50,
                   (unsigned long long)p99);
+    if (dropped_datagrams)
+        sp_buf_printf(out, " dropped_datagrams=%llu", (unsigned long long)dropped_datagrams);
 }
 
 uint64_t sp_flow_failed(const sp_flow *f)
@@ -341,6 +381,8 @@ void sp_flow_free(sp_flow *f)
         struct src *s = &f->srcs[i];
         if (s->kind == SP_SRC_STDIN)
             sp_stdin_source_free(s->s);
+        else if (s->kind != SP_SRC_FILE)
+            sp_socket_source_free(s->s);
     }
     free(f->srcs);
     sp_producer_free(f->p);

@@ -1,9 +1,20 @@
 /* Bytes to records: splits a byte stream into lines (newline stripped) and
  * applies the record size cap with an oversize policy. Memory is bounded by
- * the cap: a line longer than the cap is never held whole. */
+ * the cap: a line longer than the cap is never held whole.
+ *
+ * Optional, set after init and before the first byte is fed:
+ * - multi-line records (sp_framer_set_multiline): a line matching a start
+ *   pattern begins a record and the lines after it that do not match are
+ *   appended, joined with '\n'. The cap and the oversize policy apply to
+ *   the joined record. Memory: at most the cap for the record plus the cap
+ *   for the line being classified.
+ * - header lines (sp_framer_skip_lines): the first N lines are dropped.
+ * - a truncation terminator: bytes put at the end of a truncated record,
+ *   inside the cap. */
 #ifndef SHARDPIPE_FRAMER_H
 #define SHARDPIPE_FRAMER_H
 
+#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "shardpipe/err.h"
@@ -22,7 +33,7 @@ const char *sp_oversize_name(enum sp_oversize p);
 #define SP_FRAME_PART 0x1u        /* one piece of a split line */
 #define SP_FRAME_LAST_PART 0x2u   /* the final piece of a split line */
 #define SP_FRAME_TRUNCATED 0x4u   /* the line was cut to fit */
-#define SP_FRAME_UNTERMINATED 0x8u /* the input ended without a newline */
+#define SP_FRAME_UNTERMINATED 0x8u /* ended by finish or flush_pending, not a newline */
 
 /* Called once per record. `pos` is the input offset from which a restart
  * must resume once this record and every earlier one are stored: just past
@@ -33,13 +44,18 @@ const char *sp_oversize_name(enum sp_oversize p);
 typedef int (*sp_framer_emit_fn)(void *arg, const char *data, size_t len,
                                  unsigned flags, uint64_t pos, sp_err *err);
 
+/* In multi-line mode split_lines, truncated and dropped count joined
+ * records, not input lines. */
 typedef struct sp_framer_stats {
-    uint64_t lines;           /* input lines ended by a newline or by finish (incl. oversize ones) */
+    uint64_t lines;           /* input lines ended by a newline, finish or flush
+                                 (incl. oversize ones, not skipped ones) */
     uint64_t records;         /* records emitted */
     uint64_t split_lines;     /* lines that were split */
     uint64_t truncated;       /* lines that were truncated */
     uint64_t dropped;         /* lines that were dropped */
     uint64_t bytes_discarded; /* input bytes discarded by truncate/drop */
+    uint64_t skipped_lines;   /* header lines dropped by sp_framer_skip_lines */
+    uint64_t flushed;         /* records emitted early by sp_framer_flush_pending */
 } sp_framer_stats;
 
 typedef struct sp_framer {
@@ -52,10 +68,22 @@ typedef struct sp_framer {
     int discarding;           /* skipping to the end of an oversize line */
     int in_split;             /* a split line has emitted pieces already */
     uint64_t offset;          /* input offset of the next byte fed */
-    uint64_t line_start;      /* input offset where the current line began */
+    uint64_t line_start;      /* input offset where the current line (multi-line:
+                                 record) began */
     sp_framer_emit_fn emit;
     void *arg;
     sp_framer_stats stats;
+    char *term;               /* truncation terminator, NULL: none */
+    size_t term_len;
+    uint64_t skip;            /* header lines still to drop */
+    /* multi-line mode */
+    const regex_t *start_re;  /* borrowed; NULL: one line, one record */
+    char *lbuf;               /* the current line while it is unclassified, <= max */
+    size_t llen, lcap;
+    int lclass;               /* 0: unclassified, 1: its bytes go to the record */
+    int rec;                  /* 0: none open, 1: started by a start line, 2: a lone line */
+    uint64_t rec_lines;       /* lines in the open record */
+    uint64_t lstart;          /* input offset where the current line began */
 } sp_framer;
 
 /* max: the largest data length of one record (the stream's record cap less
@@ -72,11 +100,51 @@ int sp_framer_set_max(sp_framer *f, size_t max, sp_err *err);
 int sp_framer_feed(sp_framer *f, const void *p, size_t n, sp_err *err);
 
 /* End of input: a final line without a newline is emitted (flag
- * SP_FRAME_UNTERMINATED); an empty remainder emits nothing. */
+ * SP_FRAME_UNTERMINATED); an empty remainder emits nothing. In multi-line
+ * mode the open record is emitted too (flag SP_FRAME_UNTERMINATED only when
+ * its last line had no newline). A header line still being skipped counts
+ * as skipped. Input may continue afterwards, as after flush_pending. */
 int sp_framer_finish(sp_framer *f, sp_err *err);
 
-/* Bytes held for a line whose newline has not arrived yet. */
+/* The partial-line timeout: emits what is held as if the input ended here
+ * (see finish), so a line whose newline is late, or a multi-line record
+ * whose next start line is late, is not held forever. Its pos is the
+ * offset of the next byte. When the rest of a cut line arrives later it
+ * is a line of its own (in multi-line mode it is classified afresh, and a
+ * line that does not match starts no record). A header line being skipped
+ * is left alone. Emits nothing when nothing is held. */
+int sp_framer_flush_pending(sp_framer *f, sp_err *err);
+
+/* Bytes held for a line (multi-line: a record and the line being
+ * classified) that has not been emitted yet. */
 size_t sp_framer_pending(const sp_framer *f);
+
+/* 1 when flush_pending would emit or end something: bytes are held, an
+ * oversize line is being discarded, or a multi-line record is open (it may
+ * be empty). */
+int sp_framer_holding(const sp_framer *f);
+
+/* Multi-line mode: start is a compiled pattern (the caller keeps it alive
+ * and unchanged while the framer is used; REG_NOSUB is fine). A line that
+ * matches starts a record; the lines after it that do not match are
+ * appended joined by '\n'; the record is emitted when the next start line
+ * arrives (its pos is where that line begins), at finish, or at
+ * flush_pending. A line that does not match while no record is open (the
+ * lines before the first start line) is a record of its own. The pattern
+ * sees the first max bytes of a line, newline stripped. Call before
+ * feeding; start NULL returns to one line, one record. */
+int sp_framer_set_multiline(sp_framer *f, const regex_t *start, sp_err *err);
+
+/* Drops the next n lines of input (a file's header), counted in
+ * stats.skipped_lines. Call before feeding. */
+void sp_framer_skip_lines(sp_framer *f, uint64_t n);
+
+/* Bytes put at the end of a record cut by SP_OVERSIZE_TRUNCATE; the
+ * record, terminator included, stays within the cap (the first max - n
+ * bytes of data are kept). n must be smaller than the cap; should the cap
+ * be lowered later to n or less, the record is the terminator cut to the
+ * cap. n 0 removes it. The bytes are copied. */
+int sp_framer_set_truncated_terminator(sp_framer *f, const char *t, size_t n, sp_err *err);
 
 void sp_framer_free(sp_framer *f);
 
