@@ -33,7 +33,7 @@
 #define RECORD_MAX (10 * MIB)            /* largest Kinesis record, and so the longest line */
 #define FLOWS_MAX 1024
 #define SOURCES_MAX 256
-#define NAME_LEN_MAX 128
+#define NAME_LEN_MAX 127                 /* flow.c keeps 127 bytes of a name */
 #define TERMINATOR_MAX 1024
 #define HEADER_LINES_MAX 1000000ULL
 #define CLIENTS_MAX 10000ULL
@@ -287,8 +287,9 @@ static int check_dir(const cx *x, const char *p, const char *dir)
 /* A file glob: absolute, with a file name part, and the directory it
  * starts from (the part before the first metacharacter) must exist. A
  * missing directory is almost always a typo; at run time it would just
- * never yield a file. '{' counts as a metacharacter because agent.json
- * patterns are Java globs. */
+ * never yield a file. Files are found with glob(3), which has no {a,b}:
+ * a Java glob from agent.json that uses it would match nothing, so it is
+ * refused. */
 static int check_glob(const cx *x, const char *p, const char *glob)
 {
     if (check_abs(x, p, glob) != SP_OK)
@@ -298,7 +299,10 @@ static int check_glob(const cx *x, const char *p, const char *glob)
         return fail(x, p, "is longer than %d bytes", PATH_MAX - 1);
     if (glob[n - 1] == '/')
         return fail(x, p, "'%.200s' names a directory; add a file name or pattern such as *.log", glob);
-    size_t lim = strcspn(glob, "*?[{");
+    if (strchr(glob, '{') != NULL)
+        return fail(x, p, "'%.200s': {a,b} alternatives are not supported (glob(3) has *, ? and [...]); "
+                          "use one %s per alternative", glob, x->agent ? "flow" : "source");
+    size_t lim = strcspn(glob, "*?[");
     size_t cut = 0;
     for (size_t i = 0; i < lim; i++)
         if (glob[i] == '/')
@@ -1189,6 +1193,27 @@ static int agent_unknown(const cx *x, const char *p)
                       "and the two dialects cannot be mixed)", x->why);
 }
 
+/* Named as the agent names its flows, "kinesis:STREAM:PATTERN": the
+ * checkpoints then survive a reordering of the flows, and a duplicate is
+ * the agent's duplicate. Names are kept short enough for the flow and
+ * its checkpoints; a longer one ends in a hash of the whole, so that two
+ * long ids stay apart. */
+static char *agent_flow_name(const char *stream, const char *pattern)
+{
+    size_t n = strlen(stream) + strlen(pattern) + 10;
+    char *id = malloc(n);
+    if (id == NULL)
+        return NULL;
+    snprintf(id, n, "kinesis:%s:%s", stream, pattern);
+    if (strlen(id) <= NAME_LEN_MAX)
+        return id;
+    uint64_t h = 0xcbf29ce484222325ULL;         /* FNV-1a: stable, no key needed */
+    for (const char *c = id; *c != '\0'; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    snprintf(id + NAME_LEN_MAX - 17, 18, "~%016llx", (unsigned long long)h);
+    return id;
+}
+
 static int agent_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
 {
     char fp[KPATH], p[KPATH];
@@ -1311,13 +1336,9 @@ static int agent_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
         return SP_ERR;
     if (set_default_str(x, fp, &f->key, "random") != SP_OK)
         return SP_ERR;
-    /* Named as the agent names its flows: checkpoints then survive a
-     * reordering of the flows, and a duplicate is the agent's duplicate. */
-    size_t n = strlen(f->stream) + strlen(pattern) + 10;
-    f->name = malloc(n);
+    f->name = agent_flow_name(f->stream, pattern);
     if (f->name == NULL)
         return fail(x, fp, "out of memory");
-    snprintf(f->name, n, "kinesis:%s:%s", f->stream, pattern);
     return SP_OK;
 }
 
