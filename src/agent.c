@@ -233,7 +233,7 @@ static void on_signal(sp_loop *loop, int signo, void *arg)
             sp_buf b;
             sp_buf_init(&b, 0);
             sp_flow_stats(a->flows[i], &b);
-            sp_log_error(&a->log, "stats: flow %s: %s buffered=%zu", sp_flow_name(a->flows[i]),
+            sp_log_stats(&a->log, "flow %s: %s buffered=%zu", sp_flow_name(a->flows[i]),
                          b.data ? b.data : "", a->budget.used);
             sp_buf_free(&b);
         }

@@ -17,10 +17,8 @@ int sp_log_level_parse(const char *s, enum sp_log_level *out)
     return SP_ERR;
 }
 
-void sp_log_msg(const sp_log *lg, enum sp_log_level lvl, const char *fmt, ...)
+static void vlog(const sp_log *lg, const char *label, const char *fmt, va_list ap)
 {
-    if (lg != NULL && lvl > lg->level)
-        return;
     FILE *out = (lg && lg->out) ? lg->out : stderr;
     /* One buffer, one write: lines from one process never interleave. */
     char line[2048];
@@ -31,13 +29,10 @@ void sp_log_msg(const sp_log *lg, enum sp_log_level lvl, const char *fmt, ...)
         if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm) != NULL)
             n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ ", &tm);
     }
-    int k = snprintf(line + n, sizeof line - n, "shardpipe: %s: ", level_names[lvl]);
+    int k = snprintf(line + n, sizeof line - n, "shardpipe: %s: ", label);
     if (k > 0 && (size_t)k < sizeof line - n)
         n += (size_t)k;
-    va_list ap;
-    va_start(ap, fmt);
     k = vsnprintf(line + n, sizeof line - n, fmt, ap);
-    va_end(ap);
     if (k > 0)
         n = (size_t)k < sizeof line - n ? n + (size_t)k : sizeof line - 1;
     if (n < sizeof line - 1)
@@ -46,4 +41,22 @@ void sp_log_msg(const sp_log *lg, enum sp_log_level lvl, const char *fmt, ...)
         line[sizeof line - 2] = '\n', n = sizeof line - 1;
     fwrite(line, 1, n, out);
     fflush(out);
+}
+
+void sp_log_msg(const sp_log *lg, enum sp_log_level lvl, const char *fmt, ...)
+{
+    if (lg != NULL && lvl > lg->level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lg, level_names[lvl], fmt, ap);
+    va_end(ap);
+}
+
+void sp_log_stats(const sp_log *lg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(lg, "stats", fmt, ap);
+    va_end(ap);
 }

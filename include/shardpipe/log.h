@@ -17,6 +17,8 @@ typedef struct sp_log {
 
 int sp_log_level_parse(const char *s, enum sp_log_level *out);
 void sp_log_msg(const sp_log *lg, enum sp_log_level lvl, const char *fmt, ...) SP_PRINTF(3, 4);
+/* Always written, whatever the level, labelled "stats" (SIGUSR1's line). */
+void sp_log_stats(const sp_log *lg, const char *fmt, ...) SP_PRINTF(2, 3);
 
 #define sp_log_error(lg, ...) sp_log_msg((lg), SP_LOG_ERROR, __VA_ARGS__)
 #define sp_log_warn(lg, ...) sp_log_msg((lg), SP_LOG_WARN, __VA_ARGS__)
