@@ -276,7 +276,7 @@ static void on_response(void *arg, const sp_http_response *r)
     sp_kinesis_result res;
     memset(&res, 0, sizeof res);
     res.status = r->status;
-    res.request_id = r->request_id ? r->request_id : "";
+    snprintf(res.request_id, sizeof res.request_id, "%s", r->request_id ? r->request_id : "");
     if (r->status == 0) {
         res.klass = SP_KC_RETRY;
         snprintf(res.code, sizeof res.code, "TransportError");
@@ -504,7 +504,7 @@ void sp_kinesis_result_free(sp_kinesis_result *r)
 int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
                        const sp_kinesis_result *res, sp_err *err)
 {
-    const char *rid = res->request_id && res->request_id[0] ? res->request_id : NULL;
+    const char *rid = res->request_id[0] ? res->request_id : NULL;
     char tail[200] = "";
     if (rid)
         snprintf(tail, sizeof tail, " (request id %s)", rid);

@@ -1,7 +1,10 @@
 /* framer: exact records, flags and positions for each oversize policy at
  * the lengths around the cap; the same output however the input is cut
  * into chunks (compared with a simple whole-input model); bytes passed
- * through untouched; memory bounded by the cap; emit failures. */
+ * through untouched; memory bounded by the cap; emit failures. The
+ * extensions: partial-line flush, multi-line records, header lines and
+ * the truncation terminator, by hand and against a second model. */
+#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -512,9 +515,9 @@ START_TEST(test_stats_mixed)
         enum sp_oversize pol;
         sp_framer_stats want;
     } t[] = {
-        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0}},
-        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7}},
-        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15}},
+        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0, 0, 0}},
+        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7, 0, 0}},
+        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15, 0, 0}},
     };
     for (size_t i = 0; i < 3; i++) {
         coll c;
@@ -837,6 +840,610 @@ START_TEST(test_set_max)
 }
 END_TEST
 
+/* ---- extensions: flush, terminator, header lines, multi-line ---- */
+
+typedef struct fopts {
+    const regex_t *re;      /* multi-line start pattern, NULL: off */
+    const char *term;       /* truncation terminator, NULL: none */
+    uint64_t skip;          /* header lines */
+} fopts;
+
+static void fr_init(sp_framer *f, size_t max, enum sp_oversize pol, uint64_t start,
+                    coll *c, const fopts *o)
+{
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_framer_init(f, max, pol, start, collect, c, &err), SP_OK);
+    if (o == NULL)
+        return;
+    if (o->re)
+        ck_assert_int_eq(sp_framer_set_multiline(f, o->re, &err), SP_OK);
+    if (o->term)
+        ck_assert_int_eq(sp_framer_set_truncated_terminator(f, o->term, strlen(o->term), &err), SP_OK);
+    sp_framer_skip_lines(f, o->skip);
+}
+
+/* run() with options; memory stays within the record and the line held
+ * apart for classification. */
+static void run_o(const char *in, size_t n, size_t max, enum sp_oversize pol,
+                  uint64_t start, const size_t *sizes, size_t nsizes,
+                  coll *c, sp_framer_stats *st, const fopts *o)
+{
+    sp_framer f;
+    sp_err err = {{0}};
+    fr_init(&f, max, pol, start, c, o);
+    size_t off = 0, k = 0;
+    while (off < n) {
+        size_t len = nsizes ? sizes[k++ % nsizes] : n;
+        if (len > n - off)
+            len = n - off;
+        ck_assert_int_eq(sp_framer_feed(&f, in + off, len, &err), SP_OK);
+        ck_assert_uint_le(sp_framer_pending(&f), 2 * max);
+        ck_assert(f.cap <= max || f.cap <= 256);
+        ck_assert(f.lcap <= max || f.lcap <= 256);
+        off += len;
+    }
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(sp_framer_pending(&f), 0);
+    ck_assert(!sp_framer_holding(&f));
+    *st = f.stats;
+    sp_framer_free(&f);
+}
+
+static int line_matches(const regex_t *re, const char *p, size_t n)
+{
+    regmatch_t m[1];
+    m[0].rm_so = 0;
+    m[0].rm_eo = (regoff_t)n;
+    return regexec(re, n ? p : "", 1, m, REG_STARTEND) == 0;
+}
+
+/* One unit (a line, or a joined multi-line record) through the policy. */
+static void model_unit(const char *p, size_t L, uint64_t s, uint64_t e, unsigned u,
+                       size_t max, enum sp_oversize pol, const char *term,
+                       coll *c, sp_framer_stats *st)
+{
+    size_t tl = term ? strlen(term) : 0;
+    if (L <= max) {
+        add(c, p, L, u, e, 0);
+    } else if (pol == SP_OVERSIZE_SPLIT) {
+        size_t m = (L + max - 1) / max;
+        for (size_t i = 0; i + 1 < m; i++)
+            add(c, p + i * max, max, SP_FRAME_PART, s, 0);
+        add(c, p + (m - 1) * max, L - (m - 1) * max,
+            SP_FRAME_PART | SP_FRAME_LAST_PART | u, e, 0);
+        st->split_lines++;
+    } else if (pol == SP_OVERSIZE_TRUNCATE) {
+        char *t = malloc(max);
+        ck_assert_ptr_nonnull(t);
+        memcpy(t, p, max - tl);
+        memcpy(t + max - tl, term ? term : "", tl);
+        add(c, t, max, SP_FRAME_TRUNCATED | u, e, 0);
+        free(t);
+        st->truncated++;
+        st->bytes_discarded += L - (max - tl);
+    } else {
+        st->dropped++;
+        st->bytes_discarded += L;
+    }
+}
+
+/* The second model, whole input at once: skip the header, classify each
+ * line on its first max bytes, join, apply the policy. */
+static void model_o(const char *in, size_t n, size_t max, enum sp_oversize pol,
+                    uint64_t start, coll *c, sp_framer_stats *st, const fopts *o)
+{
+    memset(st, 0, sizeof *st);
+    size_t ls = 0;
+    uint64_t skip = o->skip;
+    char *rb = NULL;                /* the open record */
+    size_t rl = 0, rs = 0;
+    int open = 0;
+    while (ls < n) {
+        const char *nl = memchr(in + ls, '\n', n - ls);
+        size_t L = nl ? (size_t)(nl - (in + ls)) : n - ls;
+        size_t next = ls + L + (nl ? 1 : 0);
+        unsigned u = nl ? 0 : SP_FRAME_UNTERMINATED;
+        if (skip > 0) {
+            skip--;
+            st->skipped_lines++;
+            ls = next;
+            continue;
+        }
+        st->lines++;
+        if (o->re == NULL) {
+            model_unit(in + ls, L, start + ls, start + next, u, max, pol, o->term, c, st);
+            ls = next;
+            continue;
+        }
+        int m = line_matches(o->re, in + ls, L < max ? L : max);
+        if (m && open) {
+            model_unit(rb, rl, start + rs, start + ls, 0, max, pol, o->term, c, st);
+            open = 0;
+        }
+        if (!open) {
+            free(rb);
+            rb = malloc(n + 1);
+            ck_assert_ptr_nonnull(rb);
+            rl = 0;
+            rs = ls;
+            open = m ? 1 : 2;
+        } else {
+            rb[rl++] = '\n';
+        }
+        memcpy(rb + rl, in + ls, L);
+        rl += L;
+        if (open == 2 || !nl) {
+            model_unit(rb, rl, start + rs, start + next, u, max, pol, o->term, c, st);
+            open = 0;
+        }
+        ls = next;
+    }
+    if (open)
+        model_unit(rb, rl, start + rs, start + n, 0, max, pol, o->term, c, st);
+    free(rb);
+    st->records = c->n;
+}
+
+static void assert_stats_x(const sp_framer_stats *a, const sp_framer_stats *b, const char *what)
+{
+    assert_stats(a, b, what);
+    ck_assert_msg(a->skipped_lines == b->skipped_lines, "%s: skipped_lines %llu, want %llu",
+                  what, (unsigned long long)a->skipped_lines,
+                  (unsigned long long)b->skipped_lines);
+}
+
+static regex_t *re_new(const char *pat)
+{
+    regex_t *re = malloc(sizeof *re);
+    ck_assert_ptr_nonnull(re);
+    ck_assert_int_eq(regcomp(re, pat, REG_EXTENDED | REG_NOSUB), 0);
+    return re;
+}
+
+static void re_free(regex_t *re)
+{
+    regfree(re);
+    free(re);
+}
+
+/* Feeds s, emitting nothing else. */
+static void feed_s(sp_framer *f, const char *s)
+{
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_framer_feed(f, s, strlen(s), &err), SP_OK);
+}
+
+static void flush_p(sp_framer *f)
+{
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_framer_flush_pending(f, &err), SP_OK);
+}
+
+START_TEST(test_flush_pending)
+{
+    sp_framer f;
+    coll c;
+
+    /* A partial line goes out on flush; the rest of it is its own record
+     * and positions stay consistent (resuming at 5 yields "ef"). */
+    coll_init(&c);
+    fr_init(&f, 8, SP_OVERSIZE_SPLIT, 0, &c, NULL);
+    ck_assert(!sp_framer_holding(&f));
+    flush_p(&f);
+    ck_assert_uint_eq(c.n, 0);
+    feed_s(&f, "ab\ncd");
+    ck_assert(sp_framer_holding(&f));
+    flush_p(&f);
+    ck_assert(!sp_framer_holding(&f));
+    flush_p(&f);                        /* nothing more */
+    feed_s(&f, "ef\ngh");
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "ab", 0, 3);
+    assert_rec(&c, 1, "cd", U, 5);
+    assert_rec(&c, 2, "ef", 0, 8);
+    ck_assert_uint_eq(f.stats.flushed, 1);
+    ck_assert_uint_eq(f.stats.lines, 3);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* Split: the held piece ends the line; the rest starts a new one. */
+    coll_init(&c);
+    fr_init(&f, 4, SP_OVERSIZE_SPLIT, 0, &c, NULL);
+    feed_s(&f, "abcdefgh");
+    flush_p(&f);
+    feed_s(&f, "ij\n");
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 0, "abcd", P, 0);
+    assert_rec(&c, 1, "efgh", PL | U, 8);
+    assert_rec(&c, 2, "ij", 0, 11);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* Truncate: the kept part goes out; the rest is a line of its own. */
+    coll_init(&c);
+    fr_init(&f, 4, SP_OVERSIZE_TRUNCATE, 0, &c, NULL);
+    feed_s(&f, "abcdefg");
+    flush_p(&f);
+    feed_s(&f, "xy\n");
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "abcd", T | U, 7);
+    assert_rec(&c, 1, "xy", 0, 10);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* Drop: nothing to emit, but the line is ended. */
+    coll_init(&c);
+    fr_init(&f, 4, SP_OVERSIZE_DROP, 0, &c, NULL);
+    feed_s(&f, "abcdefg");
+    ck_assert(sp_framer_holding(&f));
+    ck_assert_uint_eq(sp_framer_pending(&f), 0);
+    flush_p(&f);
+    ck_assert(!sp_framer_holding(&f));
+    feed_s(&f, "xy\n");
+    ck_assert_uint_eq(c.n, 1);
+    assert_rec(&c, 0, "xy", 0, 10);
+    ck_assert_uint_eq(f.stats.dropped, 1);
+    ck_assert_uint_eq(f.stats.flushed, 0);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* A failing emit in flush is passed up. */
+    coll_init(&c);
+    c.fail_at = 0;
+    sp_err err = {{0}};
+    fr_init(&f, 4, SP_OVERSIZE_SPLIT, 0, &c, NULL);
+    feed_s(&f, "ab");
+    ck_assert_int_eq(sp_framer_flush_pending(&f, &err), SP_ERR);
+    ck_assert_str_eq(err.msg, "emit failed at 0");
+    sp_framer_free(&f);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_terminator)
+{
+    sp_framer f;
+    sp_err err = {{0}};
+    coll c;
+    sp_framer_stats st;
+    fopts o = {NULL, "...", 0};
+    static const size_t one[] = {1}, three[] = {3};
+
+    for (int chunk = 0; chunk < 3; chunk++) {
+        const char *in = "0123456789\nabcdefgh\nabcdefghi\nxy";
+        coll_init(&c);
+        run_o(in, strlen(in), 8, SP_OVERSIZE_TRUNCATE, 0, chunk == 1 ? one : three,
+              chunk == 0 ? 0 : 1, &c, &st, &o);
+        ck_assert_uint_eq(c.n, 4);
+        assert_rec(&c, 0, "01234...", T, 11);
+        assert_rec(&c, 1, "abcdefgh", 0, 20);      /* fits: no terminator */
+        assert_rec(&c, 2, "abcde...", T, 30);
+        assert_rec(&c, 3, "xy", U, 32);
+        ck_assert_uint_eq(st.truncated, 2);
+        ck_assert_uint_eq(st.bytes_discarded, 5 + 4);
+        coll_free(&c);
+    }
+
+    /* Unterminated at finish and at flush. */
+    coll_init(&c);
+    fr_init(&f, 4, SP_OVERSIZE_TRUNCATE, 0, &c, &(fopts){NULL, "~", 0});
+    feed_s(&f, "abcdefg");
+    flush_p(&f);
+    assert_rec(&c, 0, "abc~", T | U, 7);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* The terminator must leave room for data. */
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 3, SP_OVERSIZE_TRUNCATE, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_truncated_terminator(&f, "abc", 3, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "terminator"));
+    ck_assert_int_eq(sp_framer_set_truncated_terminator(&f, "ab", 2, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_truncated_terminator(&f, "", 0, &err), SP_OK);
+    ck_assert_ptr_null(f.term);
+    /* A cap lowered to the terminator's length or less: the terminator cut. */
+    ck_assert_int_eq(sp_framer_set_truncated_terminator(&f, "<>", 2, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_max(&f, 1, &err), SP_OK);
+    feed_s(&f, "xyz\nq\n");
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "<", T, 4);
+    assert_rec(&c, 1, "q", 0, 6);
+    /* Lowered while bytes are held (normalize). */
+    ck_assert_int_eq(sp_framer_set_max(&f, 10, &err), SP_OK);
+    feed_s(&f, "abcdefg");
+    ck_assert_int_eq(sp_framer_set_max(&f, 5, &err), SP_OK);
+    feed_s(&f, "hij\n");
+    assert_rec(&c, 2, "abc<>", T, 17);
+    sp_framer_free(&f);
+    sp_framer_free(&f);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_skip_lines)
+{
+    coll c;
+    sp_framer_stats st;
+    static const size_t one[] = {1};
+    for (int chunk = 0; chunk < 2; chunk++) {
+        const char *in = "h1\nheader two\na\nb";
+        coll_init(&c);
+        run_o(in, strlen(in), 8, SP_OVERSIZE_SPLIT, 100, one, (size_t)chunk, &c, &st,
+              &(fopts){NULL, NULL, 2});
+        ck_assert_uint_eq(c.n, 2);
+        assert_rec(&c, 0, "a", 0, 116);
+        assert_rec(&c, 1, "b", U, 117);
+        ck_assert_uint_eq(st.skipped_lines, 2);
+        ck_assert_uint_eq(st.lines, 2);
+        ck_assert_uint_eq(st.bytes_discarded, 0);   /* header lines are not oversize drops */
+        coll_free(&c);
+    }
+
+    /* Fewer lines than the header: all skipped, the cut one at finish. */
+    coll_init(&c);
+    run_o("h1\nh2", 5, 8, SP_OVERSIZE_SPLIT, 0, NULL, 0, &c, &st, &(fopts){NULL, NULL, 5});
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert_uint_eq(st.skipped_lines, 2);
+    coll_free(&c);
+
+    /* A header line is never flushed: its rest is still skipped. */
+    sp_framer f;
+    coll_init(&c);
+    fr_init(&f, 8, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){NULL, NULL, 1});
+    feed_s(&f, "hea");
+    flush_p(&f);
+    ck_assert(!sp_framer_holding(&f));
+    feed_s(&f, "der\nx\n");
+    ck_assert_uint_eq(c.n, 1);
+    assert_rec(&c, 0, "x", 0, 9);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* An oversize header line is skipped whole, whatever the policy. */
+    coll_init(&c);
+    run_o("0123456789\nx\n", 13, 4, SP_OVERSIZE_SPLIT, 0, one, 1, &c, &st,
+          &(fopts){NULL, NULL, 1});
+    ck_assert_uint_eq(c.n, 1);
+    assert_rec(&c, 0, "x", 0, 13);
+    coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_multiline_basic)
+{
+    regex_t *re = re_new("^[0-9]");
+    coll c;
+    sp_framer_stats st;
+    static const size_t sizes[] = {1, 2, 3, 5, 1000};
+    const char *in = "pre1\npre2\n1 start\n  a\n  b\n2 next\n3 third\n  c\n";
+    /*                 0     5     10       18   22   26      33       41   45 */
+    for (size_t k = 0; k < 5; k++) {
+        coll_init(&c);
+        run_o(in, strlen(in), 64, SP_OVERSIZE_SPLIT, 0, &sizes[k], 1, &c, &st,
+              &(fopts){re, NULL, 0});
+        ck_assert_uint_eq(c.n, 5);
+        assert_rec(&c, 0, "pre1", 0, 5);            /* before the first start line */
+        assert_rec(&c, 1, "pre2", 0, 10);
+        assert_rec(&c, 2, "1 start\n  a\n  b", 0, 26);  /* pos: where "2 next" begins */
+        assert_rec(&c, 3, "2 next", 0, 33);
+        assert_rec(&c, 4, "3 third\n  c", 0, 45);    /* at finish */
+        ck_assert_uint_eq(st.lines, 8);
+        ck_assert_uint_eq(st.records, 5);
+        coll_free(&c);
+    }
+
+    /* The open record waits for the next start line or a flush. */
+    sp_framer f;
+    coll_init(&c);
+    fr_init(&f, 64, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+    feed_s(&f, "1 a\n b\n");
+    ck_assert_uint_eq(c.n, 0);
+    ck_assert(sp_framer_holding(&f));
+    ck_assert_uint_eq(sp_framer_pending(&f), 6);
+    flush_p(&f);
+    assert_rec(&c, 0, "1 a\n b", 0, 7);
+    ck_assert(!sp_framer_holding(&f));
+    /* After a flush a continuation line has no record to join. */
+    feed_s(&f, " c\n d\n2 x\n e");
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 1, " c", 0, 10);
+    assert_rec(&c, 2, " d", 0, 13);
+    /* A line cut by flush: classified on what is there... */
+    flush_p(&f);
+    assert_rec(&c, 3, "2 x\n e", U, 19);
+    /* ...and its rest is classified afresh: "5" starts a record. */
+    feed_s(&f, "5\n f\n");
+    flush_p(&f);
+    assert_rec(&c, 4, "5\n f", 0, 24);
+    /* An undecided partial line that is a start line: the open record
+     * ends where it begins, and it is flushed on its own. */
+    feed_s(&f, "7 y\n g\n8 z");
+    flush_p(&f);
+    ck_assert_uint_eq(c.n, 7);
+    assert_rec(&c, 5, "7 y\n g", 0, 31);
+    assert_rec(&c, 6, "8 z", U, 34);
+    ck_assert_uint_eq(f.stats.flushed, 5);
+    sp_framer_free(&f);
+
+    /* An empty start line still makes a record. */
+    coll_free(&c);
+
+    regex_t *empty = re_new("^$");
+    coll_init(&c);
+    run_o("\na\n\n", 4, 8, SP_OVERSIZE_SPLIT, 0, NULL, 0, &c, &st, &(fopts){empty, NULL, 0});
+    ck_assert_uint_eq(c.n, 2);
+    assert_rec(&c, 0, "\na", 0, 3);
+    assert_rec(&c, 1, "", 0, 4);
+    coll_free(&c);
+    re_free(empty);
+
+    /* Mode changes only between records. */
+    sp_err err = {{0}};
+    coll_init(&c);
+    fr_init(&f, 64, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+    feed_s(&f, "1\n");
+    ck_assert_int_eq(sp_framer_set_multiline(&f, NULL, &err), SP_ERR);
+    flush_p(&f);
+    ck_assert_int_eq(sp_framer_set_multiline(&f, NULL, &err), SP_OK);
+    feed_s(&f, "a\nb\n");
+    ck_assert_uint_eq(c.n, 3);
+    assert_rec(&c, 2, "b", 0, 6);
+    sp_framer_free(&f);
+    coll_free(&c);
+    re_free(re);
+}
+END_TEST
+
+START_TEST(test_multiline_oversize)
+{
+    regex_t *re = re_new("^S");
+    coll c;
+    sp_framer_stats st;
+    static const size_t one[] = {1};
+    const char *in = "S abc\n def\nS\n";      /* joined "S abc\n def": 10 bytes */
+    for (int chunk = 0; chunk < 2; chunk++) {
+        coll_init(&c);
+        run_o(in, strlen(in), 8, SP_OVERSIZE_SPLIT, 0, one, (size_t)chunk, &c, &st,
+              &(fopts){re, NULL, 0});
+        ck_assert_uint_eq(c.n, 3);
+        assert_rec(&c, 0, "S abc\n d", P, 0);
+        assert_rec(&c, 1, "ef", PL, 11);
+        assert_rec(&c, 2, "S", 0, 13);
+        ck_assert_uint_eq(st.split_lines, 1);
+        coll_free(&c);
+
+        coll_init(&c);
+        run_o(in, strlen(in), 8, SP_OVERSIZE_TRUNCATE, 0, one, (size_t)chunk, &c, &st,
+              &(fopts){re, "..", 0});
+        ck_assert_uint_eq(c.n, 2);
+        assert_rec(&c, 0, "S abc\n..", T, 11);
+        assert_rec(&c, 1, "S", 0, 13);
+        ck_assert_uint_eq(st.bytes_discarded, 4);
+        coll_free(&c);
+
+        coll_init(&c);
+        run_o(in, strlen(in), 8, SP_OVERSIZE_DROP, 0, one, (size_t)chunk, &c, &st,
+              &(fopts){re, NULL, 0});
+        ck_assert_uint_eq(c.n, 1);
+        assert_rec(&c, 0, "S", 0, 13);
+        ck_assert_uint_eq(st.dropped, 1);
+        ck_assert_uint_eq(st.bytes_discarded, 10);
+        coll_free(&c);
+    }
+
+    /* A line longer than the cap is classified on its first max bytes. */
+    regex_t *tail = re_new("E$");
+    coll_init(&c);
+    run_o("xxxE\nabcdefE\ny\n", 15, 4, SP_OVERSIZE_SPLIT, 0, NULL, 0, &c, &st,
+          &(fopts){tail, NULL, 0});
+    /* "xxxE" starts; "abcdefE" does not match in "abcd" and joins. */
+    ck_assert_uint_eq(c.n, 4);
+    assert_rec(&c, 0, "xxxE", P, 0);
+    assert_rec(&c, 1, "\nabc", P, 0);
+    assert_rec(&c, 2, "defE", P, 0);
+    assert_rec(&c, 3, "\ny", PL, 15);
+    coll_free(&c);
+    re_free(tail);
+
+    /* Memory: a huge continuation line fed byte by byte stays bounded. */
+    sp_framer f;
+    coll_init(&c);
+    c.keep = 0;
+    fr_init(&f, 1000, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+    feed_s(&f, "S\n");
+    for (int i = 0; i < 200000; i++) {
+        feed_s(&f, "x");
+        ck_assert_uint_le(sp_framer_pending(&f), 2000);
+    }
+    ck_assert_uint_le(f.cap, 1000);
+    ck_assert_uint_le(f.lcap, 1000);
+    ck_assert_uint_eq(c.n, 200);
+    sp_framer_free(&f);
+    coll_free(&c);
+    re_free(re);
+}
+END_TEST
+
+static char *random_ml_input(sp_rng *r, size_t max, size_t nlines, size_t *outlen)
+{
+    size_t cap = nlines * (3 * max + 3) + 1, n = 0;
+    char *s = malloc(cap);
+    ck_assert_ptr_nonnull(s);
+    for (size_t i = 0; i < nlines; i++) {
+        size_t L = (size_t)sp_rng_below(r, sp_rng_below(r, 4) == 0 ? 3 * max + 1 : max / 2 + 2);
+        for (size_t k = 0; k < L; k++) {
+            unsigned pick = (unsigned)sp_rng_below(r, 6);
+            if (pick == 0)
+                s[n++] = 'S';
+            else if (pick == 1)
+                s[n++] = 'E';
+            else {
+                unsigned char b = (unsigned char)sp_rng_below(r, 255);
+                s[n++] = (char)(b >= '\n' ? b + 1 : b);
+            }
+        }
+        if (i + 1 < nlines || sp_rng_below(r, 2))
+            s[n++] = '\n';
+    }
+    *outlen = n;
+    return s;
+}
+
+/* Every option set, policy and chunking gives the second model's records;
+ * with no options the second model agrees with the first. */
+START_TEST(test_extensions_chunking_equivalence)
+{
+    static const size_t maxes[] = {3, 5, 16, 100};
+    regex_t *res[] = {re_new("^S"), re_new("E$"), re_new("S.*E")};
+    sp_rng r;
+    sp_rng_seed_with(&r, 77);
+    for (size_t mi = 0; mi < sizeof maxes / sizeof maxes[0]; mi++) {
+        size_t max = maxes[mi];
+        for (int round = 0; round < 4; round++) {
+            size_t n;
+            char *in = random_ml_input(&r, max, 50, &n);
+            fopts o = {round > 0 ? res[round - 1] : NULL, max > 3 ? ".." : "!",
+                       sp_rng_below(&r, 3)};
+            size_t rnd[32];
+            for (size_t k = 0; k < 32; k++)
+                rnd[k] = 1 + (size_t)sp_rng_below(&r, 2 * max + 3);
+            const size_t fixed[] = {1, 2, max - 1, max, max + 1, 4096};
+            for (int pol = SP_OVERSIZE_SPLIT; pol <= SP_OVERSIZE_DROP; pol++) {
+                coll want, got;
+                sp_framer_stats wst, gst;
+                char what[96];
+                coll_init(&want);
+                model_o(in, n, max, (enum sp_oversize)pol, 5, &want, &wst, &o);
+                if (round == 0 && o.skip == 0 && pol != SP_OVERSIZE_TRUNCATE) {
+                    coll w1;
+                    sp_framer_stats s1;
+                    coll_init(&w1);
+                    model(in, n, max, (enum sp_oversize)pol, 5, &w1, &s1);
+                    assert_same(&want, &w1, "models agree");
+                    coll_free(&w1);
+                }
+                for (size_t k = 0; k <= sizeof fixed / sizeof fixed[0]; k++) {
+                    coll_init(&got);
+                    if (k < sizeof fixed / sizeof fixed[0])
+                        run_o(in, n, max, (enum sp_oversize)pol, 5, &fixed[k], 1, &got, &gst, &o);
+                    else
+                        run_o(in, n, max, (enum sp_oversize)pol, 5, rnd, 32, &got, &gst, &o);
+                    snprintf(what, sizeof what, "max %zu round %d %s chunking %zu", max, round,
+                             sp_oversize_name((enum sp_oversize)pol), k);
+                    assert_same(&got, &want, what);
+                    assert_stats_x(&gst, &wst, what);
+                    coll_free(&got);
+                }
+                coll_free(&want);
+            }
+            free(in);
+        }
+    }
+    for (size_t i = 0; i < 3; i++)
+        re_free(res[i]);
+}
+END_TEST
+
 static Suite *framer_suite(void)
 {
     Suite *s = suite_create("framer");
@@ -858,6 +1465,12 @@ static Suite *framer_suite(void)
     tcase_add_test(tc, test_many_lines_one_chunk);
     tcase_add_test(tc, test_emit_failure);
     tcase_add_test(tc, test_set_max);
+    tcase_add_test(tc, test_flush_pending);
+    tcase_add_test(tc, test_terminator);
+    tcase_add_test(tc, test_skip_lines);
+    tcase_add_test(tc, test_multiline_basic);
+    tcase_add_test(tc, test_multiline_oversize);
+    tcase_add_test(tc, test_extensions_chunking_equivalence);
     suite_add_tcase(s, tc);
     return s;
 }

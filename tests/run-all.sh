@@ -6,7 +6,7 @@
 # "N passed, M failed" (", K skipped" when some were). A skip is never a pass.
 # Exit status: non-zero if anything failed or if no test ran at all.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 PY=/usr/bin/python3          # Debian's, which has python3-botocore
 PY_TIMEOUT=${SHARDPIPE_TEST_TIMEOUT:-1800}   # seconds per Python module
 tally=$(mktemp) out=$(mktemp) rcf=$(mktemp)
@@ -37,8 +37,8 @@ if [ -f tests/sigv4_botocore.py ]; then
     # Its own count if it prints one we know, else the exit status as one test.
     if line=$(grep -E '^\[python\] passed=[0-9]+ failed=[0-9]+ skipped=[0-9]+$' "$out" | tail -n 1) && [ -n "$line" ]; then
         echo "$line" | sed -E 's/.*passed=([0-9]+) failed=([0-9]+) skipped=([0-9]+)/\1 \2 \3/' >>"$tally"
-    elif line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1) && [ -n "$line" ]; then
-        p=$(echo "$line" | sed -E 's/^([A-Za-z]+: )?([0-9]+) passed.*/\2/')
+    elif line=$(grep -E '^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1) && [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed.*/\2/')
         f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
         s=0
         case $line in *skipped*) s=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped.*/\1/') ;; esac
@@ -64,6 +64,7 @@ for t in tests/integration/test_*.py; do
     run_py "$t"
 done
 
+# shellcheck disable=SC2046  # three numbers, split on purpose
 set -- $(awk '{p += $1; f += $2; s += $3} END {print p+0, f+0, s+0}' "$tally")
 summary="$1 passed, $2 failed"
 [ "$3" -gt 0 ] && summary="$summary, $3 skipped"

@@ -63,7 +63,7 @@ typedef struct sp_kinesis_result {
     long status;              /* 0: transport failure */
     char code[96];            /* error code, "" on success */
     char message[SP_ERR_MSG_MAX]; /* error or transport message */
-    const char *request_id;   /* "" when absent */
+    char request_id[128];     /* "" when absent */
     json_object *json;        /* parsed body of a success (borrowed; NULL on failure) */
 } sp_kinesis_result;
 

@@ -279,7 +279,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         target = self.headers.get("X-Amz-Target") or ""
         op = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
-        st.counts[op or "?"] += 1
+        with st.log_lock:
+            st.counts[op or "?"] += 1
         try:
             auth = parse_authorization(self.headers)
             if st.verifier:
@@ -389,7 +390,8 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "GET" and what == "records":
             out = st.model.dump(query.get("stream"))
         elif method == "GET" and what == "stats":
-            out = {"requests": dict(st.counts), "pending": st.faults.pending()}
+            with st.log_lock:
+                out = {"requests": dict(st.counts), "pending": st.faults.pending()}
         elif method == "POST" and what == "script":
             if isinstance(arg, dict):
                 out = {"queued": st.faults.add(arg.get("op", "PutRecords"), arg.get("actions", []))}
@@ -399,7 +401,7 @@ class Handler(BaseHTTPRequestHandler):
             st.faults.clear()
             with st.log_lock:
                 st.log.clear()
-            st.counts.clear()
+                st.counts.clear()
             st.model.clear(streams=bool(arg and arg.get("streams")))
             out = {}
         elif method == "POST" and what == "config":

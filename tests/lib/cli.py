@@ -12,8 +12,9 @@ import tempfile
 from emulators import ACCESS_KEY, REGION, ROOT, SECRET_KEY
 
 SHARDPIPE = os.environ.get("SHARDPIPE", os.path.join(ROOT, "shardpipe"))
+# The contract's counters, in this order; more "key=value" may follow them.
 STATS_RE = re.compile(r"^shardpipe: put: records=(\d+) bytes=(\d+) requests=(\d+) retried=(\d+) "
-                      r"failed=(\d+) split=(\d+) truncated=(\d+) dropped=(\d+)$")
+                      r"failed=(\d+) split=(\d+) truncated=(\d+) dropped=(\d+)((?: [a-z0-9_]+=\d+)*)$")
 STATS_KEYS = ("records", "bytes", "requests", "retried", "failed", "split", "truncated", "dropped")
 
 
@@ -28,7 +29,13 @@ class Result:
         """The counters of put's last stderr line, or None if it is missing."""
         lines = [l for l in self.err.splitlines() if l.strip()]
         m = STATS_RE.match(lines[-1]) if lines else None
-        return dict(zip(STATS_KEYS, map(int, m.groups()))) if m else None
+        if not m:
+            return None
+        stats = dict(zip(STATS_KEYS, map(int, m.groups()[:8])))
+        for kv in m.group(9).split():
+            k, v = kv.split("=")
+            stats.setdefault(k, int(v))
+        return stats
 
     def json_lines(self):
         return [json.loads(l) for l in self.stdout.splitlines() if l.strip()]

@@ -9,6 +9,7 @@ inspect them: an implementation independent of shardpipe's own.
         emu.create_stream("s", 4)
         emu.list_shards("s")
 """
+import atexit
 import hashlib
 import os
 import signal
@@ -132,6 +133,34 @@ def assert_loopback_only(pgid, what):
     return socks
 
 
+_live = set()   # process groups of servers not stopped yet
+
+
+def _kill_live():
+    for pgid in list(_live):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        _live.discard(pgid)
+
+
+def _on_sigterm(signo, frame):
+    # A test run killed by `timeout` must not leave emulators behind (they
+    # run in their own sessions, so they would outlive us).
+    _kill_live()
+    signal.signal(signo, signal.SIG_DFL)
+    os.kill(os.getpid(), signo)
+
+
+atexit.register(_kill_live)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:      # not the main thread
+        pass
+
+
 class Server:
     """Common part: run a command in its own process group, wait for its port,
     check it is loopback-only, kill the whole group on stop()."""
@@ -160,6 +189,7 @@ class Server:
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        _live.add(self.proc.pid)
         try:
             self._wait_ready()
             assert_loopback_only(self.proc.pid, self.name)
@@ -208,6 +238,8 @@ class Server:
                 self.proc.wait()
             except ProcessLookupError:
                 pass
+        if self.proc is not None:
+            _live.discard(self.proc.pid)
         if self._log is not None:
             self._log.close()
             self._log = None
