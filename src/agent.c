@@ -35,6 +35,7 @@ struct agent {
     sp_flow **flows;
     size_t nflows;
     enum state state;
+    int settling;                /* inside settled() */
     int exit_code;
     sp_timer ckpt_timer;
     sp_timer deadline;
@@ -82,11 +83,16 @@ static int start_flows(struct agent *a, sp_err *err);
 /* Every flow has delivered what it held: finish the stop or the reload. */
 static void settled(struct agent *a)
 {
+    /* Reached from several places (drained callbacks, the deadline, the
+     * end of wind_down); only the first one while winding down acts. */
+    if (a->state == RUNNING || a->settling)
+        return;
+    a->settling = 1;
     sp_timer_stop(a->loop, &a->deadline);
     agent_save(a);
     if (a->state == STOPPING) {
         sp_loop_stop(a->loop);
-        return;
+        return; /* settling stays set: nothing more happens */
     }
     /* RELOADING: swap in the new configuration. Checkpoints were saved
      * above; anything the old flows still hold (deadline passed) is given up
@@ -97,6 +103,7 @@ static void settled(struct agent *a)
     memset(&a->next_cfg, 0, sizeof a->next_cfg);
     a->have_next = 0;
     a->state = RUNNING;
+    a->settling = 0;
     sp_err err;
     if (start_flows(a, &err) != SP_OK) {
         sp_log_error(&a->log, "after reload: %s", err.msg);
@@ -106,6 +113,10 @@ static void settled(struct agent *a)
         return;
     }
     sp_log_info(&a->log, "configuration reloaded: %zu flows", a->nflows);
+    /* A stop requested while the new flows were starting ended only the
+     * nested run that waited for their answers: ask again. */
+    if (a->state == STOPPING && a->settling)
+        sp_loop_stop(a->loop);
 }
 
 static void on_flow_drained(void *arg, sp_flow *f)
@@ -136,7 +147,7 @@ static void wind_down(struct agent *a, enum state to)
     sp_err err;
     if (sp_timer_start(a->loop, &a->deadline, a->cfg.shutdown_timeout_ms, &err) != SP_OK)
         sp_log_error(&a->log, "%s", err.msg);
-    if (all_idle(a))
+    if (a->state == to && all_idle(a))
         settled(a);
 }
 
@@ -204,7 +215,9 @@ static void on_signal(sp_loop *loop, int signo, void *arg)
     case SIGINT:
         if (a->state == STOPPING) {
             sp_log_warn(&a->log, "second signal: stopping now");
+            a->settling = 0;
             settled(a);
+            sp_loop_stop(a->loop);
             return;
         }
         sp_log_info(&a->log, "signal %d: stopping; delivering what is buffered (up to %u ms)", signo,

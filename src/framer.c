@@ -367,14 +367,24 @@ static int end_record(sp_framer *f, uint64_t pos, unsigned flags, sp_err *err)
 
 /* ---- multi-line mode ---- */
 
-static int ml_match(const sp_framer *f, const char *p, size_t n)
+/* Matches the n bytes at p (lbuf itself, or input to copy there). The
+ * subject is NUL-terminated although REG_STARTEND bounds it: sanitizer
+ * interceptors of regexec read up to a NUL. */
+static int ml_match(sp_framer *f, const char *p, size_t n, int *match, sp_err *err)
 {
     regmatch_t m[1];
-    if (n > INT_MAX)            /* regoff_t is an int */
-        n = INT_MAX;
+    if (n > INT_MAX - 1)        /* regoff_t is an int */
+        n = INT_MAX - 1;
+    int own = p == f->lbuf;     /* grow may move it */
+    if (grow(&f->lbuf, &f->lcap, n + 1, f->max + 1, err) != SP_OK)
+        return SP_ERR;
+    if (!own && n > 0)
+        memcpy(f->lbuf, p, n);
+    f->lbuf[n] = '\0';
     m[0].rm_so = 0;
     m[0].rm_eo = (regoff_t)n;
-    return regexec(f->start_re, p, 1, m, REG_STARTEND) == 0;
+    *match = regexec(f->start_re, f->lbuf, 1, m, REG_STARTEND) == 0;
+    return SP_OK;
 }
 
 static int ml_end(sp_framer *f, uint64_t pos, unsigned flags, sp_err *err)
@@ -389,7 +399,9 @@ static int ml_end(sp_framer *f, uint64_t pos, unsigned flags, sp_err *err)
  * its own. Its bytes are then fed by the caller. */
 static int ml_classify(sp_framer *f, const char *p, size_t n, sp_err *err)
 {
-    int start = ml_match(f, n > 0 ? p : "", n);
+    int start;
+    if (ml_match(f, p, n, &start, err) != SP_OK)
+        return SP_ERR;
     if (start && f->rec != 0 && ml_end(f, f->lstart, 0, err) != SP_OK)
         return SP_ERR;
     if (f->rec == 0) {
@@ -405,7 +417,7 @@ static int ml_classify(sp_framer *f, const char *p, size_t n, sp_err *err)
 
 static int lhold(sp_framer *f, const char *p, size_t n, sp_err *err)
 {
-    if (grow(&f->lbuf, &f->lcap, f->llen + n, f->max, err) != SP_OK)
+    if (grow(&f->lbuf, &f->lcap, f->llen + n, f->max + 1, err) != SP_OK)
         return SP_ERR;
     if (n > 0)
         memcpy(f->lbuf + f->llen, p, n);
@@ -475,10 +487,13 @@ static int flush_all(sp_framer *f, sp_err *err)
 {
     if (normalize(f, err) != SP_OK)
         return SP_ERR;
-    if (f->start_re != NULL)
+    if (f->start_re != NULL) {
+        f->cut = f->lclass || f->llen > 0;
         return ml_flush(f, err);
+    }
     if (!f->discarding && f->len == 0)
         return SP_OK;
+    f->cut = 1;
     return end_record(f, f->offset, SP_FRAME_UNTERMINATED, err);
 }
 
@@ -505,6 +520,14 @@ int sp_framer_feed(sp_framer *f, const void *data, size_t n, sp_err *err)
     while (i < n) {
         const char *nl = memchr(s + i, '\n', n - i);
         size_t end = nl != NULL ? (size_t)(nl - s) : n;
+        if (f->cut) {
+            f->cut = 0;
+            if (end == i) {     /* the rest of a cut line is its newline alone */
+                f->line_start = f->lstart = base + end + 1;
+                i = end + 1;
+                continue;
+            }
+        }
         int rc = f->start_re != NULL
             ? ml_segment(f, s + i, end - i, nl != NULL, base + end + 1, err)
             : segment(f, s + i, end - i, nl != NULL, base + end + 1, err);

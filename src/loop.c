@@ -293,6 +293,10 @@ static int have_work(const sp_loop *l)
 int sp_loop_run(sp_loop *l, sp_err *err)
 {
     struct epoll_event evs[64];
+    /* Runs may nest (a start-up call waiting for its answer from inside a
+     * callback): a stop ends the innermost run only. */
+    int outer_stop = l->stop;
+    int rc = SP_OK;
     l->stop = 0;
     while (!l->stop) {
         if (!have_work(l))
@@ -310,7 +314,8 @@ int sp_loop_run(sp_loop *l, sp_err *err)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return sp_err_set(err, "epoll_wait: %s", strerror(errno));
+            rc = sp_err_set(err, "epoll_wait: %s", strerror(errno));
+            break;
         }
         sp_loop_update_time(l);
         for (int i = 0; i < n && !l->stop; i++) {
@@ -335,5 +340,6 @@ int sp_loop_run(sp_loop *l, sp_err *err)
         }
         run_timers(l);
     }
-    return SP_OK;
+    l->stop = outer_stop;
+    return rc;
 }

@@ -352,11 +352,17 @@ static uint64_t end_pos(int fd, uint64_t size)
     return limit == 0 ? 0 : size;
 }
 
-static uint64_t initial_pos(sp_file_source *s, int fd, const char *path, const struct stat *st)
+/* Where reading starts: a matching checkpoint entry, else the configured
+ * position for a file found at start-up (initial), else the beginning. A
+ * file found later may have an entry too (it could not be opened at
+ * start-up), so it is looked up as well. */
+static uint64_t start_pos(sp_file_source *s, int fd, const char *path, const struct stat *st,
+                          int initial)
 {
     sp_ckpt_entry *e = s->ckpt ? sp_ckpt_find(s->ckpt, s->flow, (uint64_t)st->st_dev,
                                               (uint64_t)st->st_ino) : NULL;
-    const char *where = s->start == SP_START_BEGINNING ? "the beginning" : "the end";
+    const char *where = !initial ? "the beginning (new file)"
+                        : s->start == SP_START_BEGINNING ? "the beginning" : "the end";
     if (e != NULL) {
         sp_err err;
         int m = sp_ckpt_matches(fd, e, &err);
@@ -372,6 +378,10 @@ static uint64_t initial_pos(sp_file_source *s, int fd, const char *path, const s
         else
             sp_log_warn(s->log, "flow %s: %s: checking the checkpoint: %s; starting at %s",
                         s->flow, path, err.msg, where);
+    }
+    if (!initial) {
+        sp_log_info(s->log, "flow %s: new file %s: reading from the beginning", s->flow, path);
+        return 0;
     }
     if (s->start == SP_START_BEGINNING)
         return 0;
@@ -400,15 +410,13 @@ static void open_file(sp_file_source *s, const char *path, int initial)
         close(fd);
         return;
     }
-    uint64_t start = initial ? initial_pos(s, fd, path, &st) : 0;
+    uint64_t start = start_pos(s, fd, path, &st, initial);
     t = tfile_new(s, path, fd, (uint64_t)st.st_dev, (uint64_t)st.st_ino, start, &err);
     if (t == NULL) {
         close(fd);
         sp_log_error(s->log, "%s", err.msg);
         return;
     }
-    if (!initial)
-        sp_log_info(s->log, "flow %s: new file %s: reading from the beginning", s->flow, path);
     ckpt_note(s, t, start);
 }
 
@@ -468,16 +476,23 @@ static void watch_dirs(sp_file_source *s)
     globfree(&g);
 }
 
+struct fid {
+    uint64_t dev, ino;
+};
+
 /* Drops the entries of this flow for paths this glob matches whose file
- * was not found: their data cannot be resumed any more. */
-static void ckpt_gc(sp_file_source *s)
+ * the scan did not find (ids): their data cannot be resumed any more. */
+static void ckpt_gc(sp_file_source *s, const struct fid *ids, size_t nids)
 {
     size_t i = s->ckpt->n;
     while (i-- > 0) {
         sp_ckpt_entry *e = &s->ckpt->entries[i];
+        size_t k = 0;
         if (strcmp(e->flow, s->flow) != 0 || fnmatch(s->glob, e->path, FNM_PATHNAME | FNM_PERIOD) != 0)
             continue;
-        if (find_open(s, e->dev, e->ino) != NULL)
+        while (k < nids && (ids[k].dev != e->dev || ids[k].ino != e->ino))
+            k++;
+        if (k < nids)
             continue;
         sp_log_info(s->log, "flow %s: %s (inode %" PRIu64 ") is gone: dropping its checkpoint",
                     s->flow, e->path, e->ino);
@@ -492,17 +507,25 @@ static void scan(sp_file_source *s, int initial)
 {
     glob_t g;
     uint64_t now = now_ms(s);
+    struct fid *ids = NULL;         /* initial: what the glob found, for ckpt_gc */
+    size_t nids = 0;
     s->gen++;
     watch_dirs(s);
     int rc = glob(s->glob, 0, NULL, &g);
     if (rc != 0 && rc != GLOB_NOMATCH)
         sp_log_warn(s->log, "flow %s: %s: %s", s->flow, s->glob,
                     rc == GLOB_NOSPACE ? "out of memory" : "cannot read a directory");
+    if (rc == 0 && initial && s->ckpt && (ids = calloc(g.gl_pathc, sizeof *ids)) == NULL)
+        sp_log_warn(s->log, "flow %s: out of memory: old checkpoint entries are kept", s->flow);
     for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
         const char *path = g.gl_pathv[i];
         struct stat st;
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
+        if (ids != NULL) {
+            ids[nids].dev = (uint64_t)st.st_dev;
+            ids[nids++].ino = (uint64_t)st.st_ino;
+        }
         struct tfile *t = find_open(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
         if (t == NULL) {
             open_file(s, path, initial);
@@ -532,8 +555,10 @@ static void scan(sp_file_source *s, int initial)
         sp_log_info(s->log, "flow %s: %s is gone from its path (rotated or deleted): "
                     "reading it to its end", s->flow, t->path);
     }
-    if (initial && s->ckpt)
-        ckpt_gc(s);
+    /* Nothing found may be a directory not mounted yet: keep the entries. */
+    if (ids != NULL && nids > 0)
+        ckpt_gc(s, ids, nids);
+    free(ids);
 }
 
 /* ---- reading ---- */
@@ -583,8 +608,8 @@ static int truncated(sp_file_source *s, struct tfile *t, uint64_t size)
 static int close_gone(sp_file_source *s, struct tfile *t, const char *why)
 {
     sp_err err;
-    sp_log_info(s->log, "flow %s: %s: %s, read to its end at offset %" PRIu64 ": closing",
-                s->flow, t->path, why, t->off);
+    sp_log_info(s->log, "flow %s: %s (inode %" PRIu64 "): %s, read to its end at offset %"
+                PRIu64 ": closing", s->flow, t->path, t->ino, why, t->off);
     if (sp_framer_finish(&t->fr, &err) != SP_OK) {
         fail(s, err.msg);
         return READ_CLOSED;
@@ -710,17 +735,21 @@ static void on_flush(sp_loop *loop, void *arg)
     struct tfile *t = arg;
     sp_file_source *s = t->src;
     sp_err err;
-    if (s == NULL || !t->open || s->stopped)
-        return;
-    if (s->paused || s->full_wait) {
-        arm_flush(s, t);            /* not while the pipeline is full */
+    if (s == NULL || !t->open || s->stopped || s->paused)
+        return;                     /* sp_file_source_pause(s, 0) re-arms */
+    if (!s->full_wait) {
+        /* What the file holds may complete the line: read it first. */
+        int r = read_file(s, t);
+        if (r == READ_CLOSED || s->stopped || s->paused)
+            return;
+        if (r == READ_MORE)
+            soon(s, &s->work_timer, 0);
+    }
+    if (s->full_wait) {             /* not while the pipeline is full */
+        if (sp_timer_start(s->loop, &t->flush_timer, FULL_RECHECK_MS, &err) != SP_OK)
+            sp_log_error(s->log, "flow %s: %s", s->flow, err.msg);
         return;
     }
-    /* What the file holds may complete the line: read it first. */
-    if (read_file(s, t) == READ_CLOSED || s->stopped || s->paused || s->full_wait)
-        return;
-    if (t->want_read)
-        soon(s, &s->work_timer, 0);
     if (now_ms(s) - t->grew_at < s->flush_ms) {
         arm_flush(s, t);
         return;
@@ -957,8 +986,11 @@ fail:
 void sp_file_source_pause(sp_file_source *s, int paused)
 {
     s->paused = paused != 0;
-    if (!s->paused && !s->stopped)
-        soon(s, &s->work_timer, 0);
+    if (s->paused || s->stopped)
+        return;
+    soon(s, &s->work_timer, 0);
+    for (struct tfile *t = s->files; t; t = t->next)
+        arm_flush(s, t);
 }
 
 int sp_file_source_checkpoint(sp_file_source *s, sp_err *err)
