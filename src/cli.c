@@ -225,24 +225,6 @@ static void ctx_free(struct ctx *c)
     sp_loop_free(c->loop);
 }
 
-static int describe_summary(struct ctx *c, const char *stream, sp_stream_summary *s, sp_err *err)
-{
-    sp_buf body;
-    sp_buf_init(&body, 0);
-    sp_kinesis_body_stream(&body, stream);
-    sp_kinesis_result res;
-    int rc = sp_kinesis_call_sync(c->k, "DescribeStreamSummary", &body, &res, err);
-    sp_buf_free(&body);
-    if (rc != SP_OK)
-        return SP_ERR;
-    if (res.klass != SP_KC_OK)
-        rc = sp_kinesis_explain(c->k, "DescribeStreamSummary", stream, &res, err);
-    else
-        rc = sp_kinesis_parse_summary(res.json, s, err);
-    sp_kinesis_result_free(&res);
-    return rc;
-}
-
 /* ---- put ---- */
 
 struct put {
@@ -590,7 +572,7 @@ static int cmd_describe(int argc, char **argv)
     sp_shard *sh = NULL;
     size_t n = 0;
     sp_stream_summary sum;
-    if (ctx_setup(&cx, &co, &err) == SP_OK && describe_summary(&cx, stream, &sum, &err) == SP_OK &&
+    if (ctx_setup(&cx, &co, &err) == SP_OK && sp_kinesis_describe_summary(cx.k, stream, &sum, &err) == SP_OK &&
         sp_shardmap_list_sync(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
         /* Servers that ignore ShardFilter list closed shards too. */
         size_t open = 0;

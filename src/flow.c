@@ -136,22 +136,11 @@ static void on_space(void *arg)
 
 static int describe(sp_flow *f, sp_stream_summary *sum, sp_err *err)
 {
-    sp_buf body;
-    sp_buf_init(&body, 0);
-    sp_kinesis_body_stream(&body, f->stream);
-    sp_kinesis_result res;
-    int rc = sp_kinesis_call_sync(f->k, "DescribeStreamSummary", &body, &res, err);
-    sp_buf_free(&body);
-    if (rc != SP_OK)
+    if (sp_kinesis_describe_summary(f->k, f->stream, sum, err) != SP_OK)
         return SP_ERR;
-    if (res.klass != SP_KC_OK)
-        rc = sp_kinesis_explain(f->k, "DescribeStreamSummary", f->stream, &res, err);
-    else
-        rc = sp_kinesis_parse_summary(res.json, sum, err);
-    sp_kinesis_result_free(&res);
-    if (rc == SP_OK && strcmp(sum->status, "ACTIVE") != 0 && strcmp(sum->status, "UPDATING") != 0)
-        rc = sp_err_set(err, "stream '%s' is %s, not ACTIVE", f->stream, sum->status);
-    return rc;
+    if (strcmp(sum->status, "ACTIVE") != 0 && strcmp(sum->status, "UPDATING") != 0)
+        return sp_err_set(err, "stream '%s' is %s, not ACTIVE", f->stream, sum->status);
+    return SP_OK;
 }
 
 static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc, size_t max_data,

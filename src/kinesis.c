@@ -632,6 +632,24 @@ int sp_kinesis_parse_summary(json_object *j, sp_stream_summary *out, sp_err *err
     return SP_OK;
 }
 
+int sp_kinesis_describe_summary(sp_kinesis *k, const char *stream, sp_stream_summary *out, sp_err *err)
+{
+    sp_buf body;
+    sp_buf_init(&body, 0);
+    sp_kinesis_body_stream(&body, stream);
+    sp_kinesis_result res;
+    int rc = sp_kinesis_call_sync(k, "DescribeStreamSummary", &body, &res, err);
+    sp_buf_free(&body);
+    if (rc != SP_OK)
+        return SP_ERR;
+    if (res.klass != SP_KC_OK)
+        rc = sp_kinesis_explain(k, "DescribeStreamSummary", stream, &res, err);
+    else
+        rc = sp_kinesis_parse_summary(res.json, out, err);
+    sp_kinesis_result_free(&res);
+    return rc;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;

@@ -879,7 +879,7 @@ static void run_o(const char *in, size_t n, size_t max, enum sp_oversize pol,
         ck_assert_int_eq(sp_framer_feed(&f, in + off, len, &err), SP_OK);
         ck_assert_uint_le(sp_framer_pending(&f), 2 * max);
         ck_assert(f.cap <= max || f.cap <= 256);
-        ck_assert(f.lcap <= max || f.lcap <= 256);
+        ck_assert(f.lcap <= max + 1 || f.lcap <= 256);
         off += len;
     }
     ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
@@ -892,9 +892,15 @@ static void run_o(const char *in, size_t n, size_t max, enum sp_oversize pol,
 static int line_matches(const regex_t *re, const char *p, size_t n)
 {
     regmatch_t m[1];
+    char *z = malloc(n + 1);      /* sanitizers' regexec reads up to a NUL */
+    ck_assert_ptr_nonnull(z);
+    memcpy(z, p, n);
+    z[n] = '\0';
     m[0].rm_so = 0;
     m[0].rm_eo = (regoff_t)n;
-    return regexec(re, n ? p : "", 1, m, REG_STARTEND) == 0;
+    int r = regexec(re, z, 1, m, REG_STARTEND) == 0;
+    free(z);
+    return r;
 }
 
 /* One unit (a line, or a joined multi-line record) through the policy. */
@@ -1086,6 +1092,25 @@ START_TEST(test_flush_pending)
     ck_assert_uint_eq(f.stats.flushed, 0);
     sp_framer_free(&f);
     coll_free(&c);
+
+    /* A rest that is only the newline gives no record (any mode). */
+    regex_t *re = re_new("^[0-9]");
+    for (int ml = 0; ml < 2; ml++) {
+        coll_init(&c);
+        fr_init(&f, 8, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){ml ? re : NULL, NULL, 0});
+        feed_s(&f, "1 ab");
+        flush_p(&f);
+        feed_s(&f, "\n");
+        feed_s(&f, "\n2\n");
+        ck_assert(sp_framer_finish(&f, &(sp_err){{0}}) == SP_OK);
+        ck_assert_uint_eq(c.n, 3);
+        assert_rec(&c, 0, "1 ab", U, 4);
+        assert_rec(&c, 1, "", 0, 6);        /* a real empty line still is one */
+        assert_rec(&c, 2, "2", 0, 8);
+        sp_framer_free(&f);
+        coll_free(&c);
+    }
+    re_free(re);
 
     /* A failing emit in flush is passed up. */
     coll_init(&c);
@@ -1356,7 +1381,7 @@ START_TEST(test_multiline_oversize)
         ck_assert_uint_le(sp_framer_pending(&f), 2000);
     }
     ck_assert_uint_le(f.cap, 1000);
-    ck_assert_uint_le(f.lcap, 1000);
+    ck_assert_uint_le(f.lcap, 1001);
     ck_assert_uint_eq(c.n, 200);
     sp_framer_free(&f);
     coll_free(&c);

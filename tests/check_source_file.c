@@ -576,13 +576,18 @@ START_TEST(test_copytruncate)
         ck_assert_int_ge(fd, 0);
         for (int i = 0; i < 10; i++)
             wline(fd, (uint64_t)i);
+        ck_assert(write(fd, "line 000010", 11) == 11);    /* no newline yet */
         ck_assert(wait_records(l, &ts, 10, 2000));
+        run_for(l, 60);
         ck_assert_int_eq(truncate(P("app.log"), 0), 0);   /* after the copy */
-        for (int i = 10; i < 13; i++)
+        for (int i = 11; i < 14; i++)
             wline(fd, (uint64_t)i);                        /* O_APPEND: from offset 0 */
-        ck_assert(wait_records(l, &ts, 13, 2000));
+        ck_assert(wait_records(l, &ts, 14, 2000));
         run_for(l, 80);
-        check_exactly_once_in_order(&ts, 13);
+        check_exactly_once_in_order(&ts, 14);
+        /* What was held of a line is passed on before starting over. */
+        ck_assert_str_eq(ts.r[10].data, "line 000010");
+        ck_assert_uint_eq(ts.r[10].flags, SP_FRAME_UNTERMINATED);
         sp_file_source_stats st;
         sp_file_source_stats_get(s, &st);
         ck_assert_uint_eq(st.truncations, 1);
@@ -1033,9 +1038,102 @@ START_TEST(test_pause_and_full)
     ck_assert(wait_records(l, &ts, 4, 2000));
     static const char *const w[] = {"r1", "r2", "r3", "r4"};
     assert_recs(&ts, 0, w, 4);
+    sp_file_source_free(s);
+
+    /* A partial line is not flushed while paused (nor while full), and is
+     * once reading resumes. */
+    o.partial_flush_ms = 60;
+    o.start = SP_START_END;
+    s = src_new(l, &o);
+    run_for(l, 60);
+    ck_assert_uint_eq(ts.n, 4);
+    append(P("q.log"), "r5");
+    run_for(l, 30);
+    sp_file_source_pause(s, 1);
+    run_for(l, 200);
+    ck_assert_uint_eq(ts.n, 4);
+    sp_file_source_pause(s, 0);
+    ck_assert(wait_records(l, &ts, 5, 2000));
+    ck_assert_str_eq(ts.r[4].data, "r5");
+    append(P("q.log"), "\nr6");          /* the rest of r5's line is empty: no record */
+    run_for(l, 30);
+    ts.full = 1;
+    run_for(l, 200);
+    ck_assert_uint_eq(ts.n, 5);
+    ts.full = 0;
+    ck_assert(wait_records(l, &ts, 6, 2000));
+    ck_assert_str_eq(ts.r[5].data, "r6");
     ck_assert_int_eq(ts.errors, 0);
     ck_assert_ptr_null(sp_file_source_failed(s));
     sp_file_source_free(s);
+    sp_loop_free(l);
+    ts_free(&ts);
+    teardown();
+}
+END_TEST
+
+/* Renamed to another name the glob matches: the same file, read on
+ * without a gap or a repeat; the new file is new. */
+START_TEST(test_rename_within_glob)
+{
+    setup();
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    tsink ts = {0};
+    put_file(P("app.log"), "");
+    sp_file_source_opts o = opts(P("app.log*"), &ts);
+    o.poll_ms = 20;
+    sp_file_source *s = src_new(l, &o);
+    int fd = open(P("app.log"), O_WRONLY | O_APPEND | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    wline(fd, 0);
+    ck_assert(wait_records(l, &ts, 1, 2000));
+    ck_assert_int_eq(rename(P("app.log"), P("app.log.1")), 0);
+    wline(fd, 1);
+    put_file(P("app.log"), "line 000002\n");
+    wline(fd, 3);
+    close(fd);
+    ck_assert(wait_records(l, &ts, 4, 2000));
+    run_for(l, 150);
+    check_exactly_once_in_order(&ts, 4);
+    sp_file_source_stats st;
+    sp_file_source_stats_get(s, &st);
+    ck_assert_uint_eq(st.files, 2);
+    ck_assert_uint_eq(st.rotations, 0);
+    sp_file_source_free(s);
+    sp_loop_free(l);
+    ts_free(&ts);
+    teardown();
+}
+END_TEST
+
+/* At start-up, the entry of a file deleted while stopped is dropped; an
+ * entry of another flow, or for a path outside the glob, is kept. */
+START_TEST(test_checkpoint_gc)
+{
+    setup();
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    tsink ts = {0};
+    sp_ckpt ck;
+    unsigned char fp[32] = {0};
+    ck_assert_int_eq(sp_ckpt_open(&ck, P("ckpt"), &err), SP_OK);
+    put_file(P("k.log"), "k\n");
+    ck_assert_int_eq(sp_ckpt_set(&ck, "test", P("old.log"), 1, 999999, 0, fp, 0, &err), SP_OK);
+    ck_assert_int_eq(sp_ckpt_set(&ck, "other", P("old.log"), 1, 999998, 0, fp, 0, &err), SP_OK);
+    ck_assert_int_eq(sp_ckpt_set(&ck, "test", P("x.txt"), 1, 999997, 0, fp, 0, &err), SP_OK);
+    sp_file_source_opts o = opts(P("*.log"), &ts);
+    o.ckpt = &ck;
+    sp_file_source *s = src_new(l, &o);
+    ck_assert_ptr_null(sp_ckpt_find(&ck, "test", 1, 999999));
+    ck_assert_ptr_nonnull(sp_ckpt_find(&ck, "other", 1, 999998));
+    ck_assert_ptr_nonnull(sp_ckpt_find(&ck, "test", 1, 999997));
+    ck_assert(wait_records(l, &ts, 1, 2000));
+    ck_assert_uint_eq(entry_offset(&ck, P("k.log")), 0);   /* written at open */
+    ck_assert_int_eq(sp_file_source_checkpoint(s, &err), SP_OK);
+    ck_assert_uint_eq(entry_offset(&ck, P("k.log")), 2);
+    sp_file_source_free(s);
+    sp_ckpt_close(&ck);
     sp_loop_free(l);
     ts_free(&ts);
     teardown();
@@ -1110,6 +1208,8 @@ static Suite *source_file_suite(void)
     tcase_add_test(tc, test_stop_keeps_partial);
     tcase_add_test(tc, test_pause_and_full);
     tcase_add_test(tc, test_ack_after_free);
+    tcase_add_test(tc, test_rename_within_glob);
+    tcase_add_test(tc, test_checkpoint_gc);
     tcase_add_test(tc, test_bad_options);
     suite_add_tcase(s, tc);
     return s;

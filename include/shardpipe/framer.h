@@ -84,6 +84,7 @@ typedef struct sp_framer {
     int rec;                  /* 0: none open, 1: started by a start line, 2: a lone line */
     uint64_t rec_lines;       /* lines in the open record */
     uint64_t lstart;          /* input offset where the current line began */
+    int cut;                  /* flush/finish cut a line: its rest is next */
 } sp_framer;
 
 /* max: the largest data length of one record (the stream's record cap less
@@ -111,8 +112,9 @@ int sp_framer_finish(sp_framer *f, sp_err *err);
  * whose next start line is late, is not held forever. Its pos is the
  * offset of the next byte. When the rest of a cut line arrives later it
  * is a line of its own (in multi-line mode it is classified afresh, and a
- * line that does not match starts no record). A header line being skipped
- * is left alone. Emits nothing when nothing is held. */
+ * line that does not match starts no record); a rest that is only the
+ * newline gives no record. A header line being skipped is left alone.
+ * Emits nothing when nothing is held. */
 int sp_framer_flush_pending(sp_framer *f, sp_err *err);
 
 /* Bytes held for a line (multi-line: a record and the line being

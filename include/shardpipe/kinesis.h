@@ -134,6 +134,9 @@ typedef struct sp_stream_summary {
 
 int sp_kinesis_parse_summary(json_object *j, sp_stream_summary *out, sp_err *err);
 
+/* DescribeStreamSummary, waiting for the answer (start-up only). */
+int sp_kinesis_describe_summary(sp_kinesis *k, const char *stream, sp_stream_summary *out, sp_err *err);
+
 /* Appends the shards of a ListShards (or DescribeStream) page to *shards
  * (grown with realloc), sets *next_token (malloc'd, NULL on the last page). */
 int sp_kinesis_parse_shards(json_object *j, sp_shard **shards, size_t *n,

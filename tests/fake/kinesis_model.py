@@ -4,10 +4,16 @@ shards, records and the operations on them, validated like AWS (see
 JSON request and return the JSON response, or raise ApiError.
 
 One lock guards all state; operations are short, so threads of the HTTP server
-simply queue on it."""
+simply queue on it.
+
+Write limits: Model(limiter=WindowLimiter()) keeps every shard to 1000 records
+and 1 MiB (partition key + data bytes) in any rolling second, like the real
+service; the default NoLimiter admits everything (kinesalite and
+kinesis-mock never throttle either)."""
 import base64
 import binascii
 import bisect
+import collections
 import hashlib
 import json
 import re
@@ -42,18 +48,77 @@ def b64decode_strict(s):
 
 
 class NoLimiter:
-    """Per-shard write limits slot in here: admit() is asked once per entry,
-    under the model lock, and a False answer fails that entry with
-    ProvisionedThroughputExceededException (a rolling one-second window of
-    bytes and records per shard comes with a later change)."""
+    """Admits every entry. admit() is asked once per entry, in request order,
+    under the model lock; a False answer fails that entry with
+    ProvisionedThroughputExceededException."""
+
+    enabled = False
 
     def admit(self, stream, shard, nbytes, now):
         return True
 
+    def reset(self):
+        pass
+
+    def describe(self):
+        return {"limits": False}
+
+
+SHARD_RECORDS_PER_S = 1000
+SHARD_BYTES_PER_S = 1024 * 1024
+
+
+class WindowLimiter:
+    """The per-shard write limits of Kinesis Data Streams: at most
+    `records` entries and `nbytes` bytes (partition key + data, as the
+    service counts them) accepted by one shard in any rolling window of
+    `window` seconds. Each shard keeps a deque of [time, records, bytes]
+    slots, one per request that stored something, with running sums: an
+    entry costs O(1) amortised (eviction pops each slot once).
+
+    Rejected entries use no capacity. There is no large-record burst
+    allowance: a record bigger than `nbytes` passes only when the shard's
+    window is empty (otherwise it could never be stored at all)."""
+
+    enabled = True
+
+    def __init__(self, records=SHARD_RECORDS_PER_S, nbytes=SHARD_BYTES_PER_S, window=1.0):
+        self.records, self.nbytes, self.window = int(records), int(nbytes), float(window)
+        self.state = {}      # Shard -> [deque of [t, n, b], n in window, b in window]
+
+    def admit(self, stream, shard, nbytes, now):
+        st = self.state.get(shard)
+        if st is None:
+            st = self.state[shard] = [collections.deque(), 0, 0]
+        dq = st[0]
+        horizon = now - self.window
+        while dq and dq[0][0] <= horizon:
+            _, n, b = dq.popleft()
+            st[1] -= n
+            st[2] -= b
+        if st[1] + 1 > self.records or (st[2] + nbytes > self.nbytes and st[2] > 0):
+            return False
+        st[1] += 1
+        st[2] += nbytes
+        if dq and dq[-1][0] == now:
+            slot = dq[-1]
+            slot[1] += 1
+            slot[2] += nbytes
+        else:
+            dq.append([now, 1, nbytes])
+        return True
+
+    def reset(self):
+        self.state.clear()
+
+    def describe(self):
+        return {"limits": True, "shard_records_per_s": self.records,
+                "shard_bytes_per_s": self.nbytes, "window_s": self.window}
+
 
 class Shard:
     __slots__ = ("id", "parent", "adjacent", "start", "end", "start_seq", "end_seq",
-                 "seqs", "recs")
+                 "seqs", "recs", "stored", "stored_bytes", "throttled")
 
     def __init__(self, shard_id, start, end, start_seq, parent=None, adjacent=None):
         self.id, self.start, self.end = shard_id, start, end
@@ -61,6 +126,9 @@ class Shard:
         self.start_seq, self.end_seq = start_seq, None
         self.seqs = []   # int sequence numbers, increasing (for bisect)
         self.recs = []   # (seq:int, arrival:float, pk:str, data:bytes, ehk:str|None)
+        # Counters for the control API (benchmarks): entries stored, their
+        # bytes (partition key + data) and entries refused by the limiter.
+        self.stored = self.stored_bytes = self.throttled = 0
 
     @property
     def open(self):
