@@ -8,6 +8,7 @@
 
 #include "shardpipe/flow.h"
 #include "shardpipe/partition.h"
+#include "shardpipe/source_file.h"
 #include "shardpipe/source_socket.h"
 #include "shardpipe/source_stdin.h"
 
@@ -162,6 +163,26 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
         s->s = sp_stdin_source_new(f->loop, &so, err);
         break;
     }
+    case SP_SRC_FILE: {
+        sp_file_source_opts so = {0};
+        so.flow = f->name;
+        so.glob = sc->path;
+        so.start = c->start;
+        so.max_record = max_data;
+        so.oversize = c->oversize;
+        so.truncated_terminator = c->truncated_terminator;
+        so.multiline_start = c->multiline_start;
+        so.skip_header_lines = c->skip_header_lines;
+        so.poll_ms = f->o.file_poll_ms;
+        so.partial_flush_ms = f->o.partial_flush_ms;
+        so.ckpt = f->o.ckpt;
+        so.sink = (sp_sink){sink_record, sink_full, f};
+        so.log = f->o.log;
+        so.on_error = on_source_error;
+        so.arg = f;
+        s->s = sp_file_source_new(f->loop, &so, err);
+        break;
+    }
     case SP_SRC_TCP:
     case SP_SRC_UDP:
     case SP_SRC_UNIX: {
@@ -268,7 +289,9 @@ void sp_flow_pause(sp_flow *f, int paused)
         sp_err err;
         if (s->kind == SP_SRC_STDIN)
             sp_stdin_source_pause(s->s, paused);
-        else if (s->kind != SP_SRC_FILE && sp_socket_source_pause(s->s, paused, &err) != SP_OK)
+        else if (s->kind == SP_SRC_FILE)
+            sp_file_source_pause(s->s, paused);
+        else if (sp_socket_source_pause(s->s, paused, &err) != SP_OK)
             sp_log_error(f->o.log, "flow %s: %s", f->name, err.msg);
     }
 }
@@ -278,9 +301,12 @@ void sp_flow_stop_input(sp_flow *f)
     for (size_t i = 0; i < f->nsrcs; i++) {
         struct src *s = &f->srcs[i];
         sp_err err;
-        if (s->kind == SP_SRC_STDIN && !sp_stdin_source_done(s->s))
-            sp_stdin_source_stop(s->s); /* calls input_ended */
-        else if (s->kind != SP_SRC_STDIN && s->kind != SP_SRC_FILE && sp_socket_source_stop(s->s, &err) != SP_OK)
+        if (s->kind == SP_SRC_STDIN) {
+            if (!sp_stdin_source_done(s->s))
+                sp_stdin_source_stop(s->s); /* calls input_ended */
+        } else if (s->kind == SP_SRC_FILE) {
+            sp_file_source_stop(s->s);
+        } else if (sp_socket_source_stop(s->s, &err) != SP_OK)
             sp_log_error(f->o.log, "flow %s: %s", f->name, err.msg);
     }
 }
@@ -297,7 +323,11 @@ int sp_flow_idle(const sp_flow *f)
 
 void sp_flow_checkpoint(sp_flow *f)
 {
-    (void)f; /* file sources write their positions here */
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        sp_err err;
+        if (f->srcs[i].kind == SP_SRC_FILE && sp_file_source_checkpoint(f->srcs[i].s, &err) != SP_OK)
+            sp_log_error(f->o.log, "flow %s: %s", f->name, err.msg);
+    }
 }
 
 static void add_framer_stats(sp_framer_stats *to, const sp_framer_stats *from)
@@ -317,7 +347,11 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
     for (size_t i = 0; i < f->nsrcs; i++) {
         if (f->srcs[i].kind == SP_SRC_STDIN) {
             add_framer_stats(&fs, sp_stdin_source_stats(f->srcs[i].s));
-        } else if (f->srcs[i].kind != SP_SRC_FILE) {
+        } else if (f->srcs[i].kind == SP_SRC_FILE) {
+            sp_file_source_stats st;
+            sp_file_source_stats_get(f->srcs[i].s, &st);
+            add_framer_stats(&fs, &st.framer);
+        } else {
             sp_socket_source_stats ss = sp_socket_source_stats_get(f->srcs[i].s);
             fs.split_lines += ss.split;
             fs.truncated += ss.truncated;
@@ -370,7 +404,9 @@ void sp_flow_free(sp_flow *f)
         struct src *s = &f->srcs[i];
         if (s->kind == SP_SRC_STDIN)
             sp_stdin_source_free(s->s);
-        else if (s->kind != SP_SRC_FILE)
+        else if (s->kind == SP_SRC_FILE)
+            sp_file_source_free(s->s);
+        else
             sp_socket_source_free(s->s);
     }
     free(f->srcs);
