@@ -338,6 +338,8 @@ static void add_framer_stats(sp_framer_stats *to, const sp_framer_stats *from)
     to->truncated += from->truncated;
     to->dropped += from->dropped;
     to->bytes_discarded += from->bytes_discarded;
+    to->skipped_lines += from->skipped_lines;
+    to->flushed += from->flushed;
 }
 
 void sp_flow_stats(const sp_flow *f, sp_buf *out)

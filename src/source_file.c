@@ -59,6 +59,7 @@ struct tfile {
     int closed_gone;             /* closed because it left the glob: drop its entry */
     int retired;                 /* superseded after a truncation: no checkpoint */
     int warned_lost;
+    int warned_io;               /* a read failed; quiet until one succeeds */
 };
 
 struct dwatch {
@@ -68,6 +69,7 @@ struct dwatch {
 
 struct sp_file_source {
     sp_loop *loop;
+    int resumed;                 /* the checkpoint has entries of this flow */
     char *flow;
     char *glob;
     char *dirglob;               /* the directory part of glob */
@@ -245,7 +247,12 @@ static void file_ack(void *token, uint64_t tag, int stored)
     /* Unknown or repeated: ignore rather than count twice. */
     if (tag < p->base || tag >= p->next || p->acked[tag % p->cap])
         return;
-    if (!stored) {
+    if (stored == SP_ACK_FAILED && s != NULL) {
+        /* Refused for good (a non-retryable answer for this record): it
+         * would be refused again after a restart, so the checkpoint may
+         * move past it; the producer has logged and counted it. */
+        s->st.not_stored++;
+    } else if (stored != SP_ACK_STORED) {
         uint64_t before = pos_before(p, tag);
         if (before < t->cap_pos)
             t->cap_pos = before;
@@ -383,6 +390,12 @@ static uint64_t start_pos(sp_file_source *s, int fd, const char *path, const str
         sp_log_info(s->log, "flow %s: new file %s: reading from the beginning", s->flow, path);
         return 0;
     }
+    if (s->resumed) {
+        /* This flow ran before (it has checkpoints), so a file without one
+         * appeared while we were stopped, a rotation say: it is new. */
+        sp_log_info(s->log, "flow %s: %s appeared while stopped: reading from the beginning", s->flow, path);
+        return 0;
+    }
     if (s->start == SP_START_BEGINNING)
         return 0;
     return end_pos(fd, (uint64_t)st->st_size);
@@ -503,6 +516,20 @@ static void ckpt_gc(sp_file_source *s, const struct fid *ids, size_t nids)
     }
 }
 
+/* Compressed rotations (app.log.2.gz) match globs like "app.log*" but are
+ * not text to tail; the Kinesis Agent skips them too. */
+static int compressed(const char *path)
+{
+    static const char *const ext[] = {".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".Z"};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && strcmp(path + n - k, ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void scan(sp_file_source *s, int initial)
 {
     glob_t g;
@@ -520,7 +547,7 @@ static void scan(sp_file_source *s, int initial)
     for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
         const char *path = g.gl_pathv[i];
         struct stat st;
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        if (compressed(path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
         if (ids != NULL) {
             ids[nids].dev = (uint64_t)st.st_dev;
@@ -664,10 +691,14 @@ static int read_file(sp_file_source *s, struct tfile *t)
                 continue;
             }
             /* EIO and friends: try again at the next poll. */
-            sp_log_warn(s->log, "flow %s: reading %s: %s", s->flow, t->path, strerror(errno));
+            if (!t->warned_io)
+                sp_log_warn(s->log, "flow %s: reading %s: %s (trying again every %" PRIu32
+                            " ms)", s->flow, t->path, strerror(errno), s->poll_ms);
+            t->warned_io = 1;
             t->want_read = 0;
             return READ_DONE;
         }
+        t->warned_io = 0;
         if (n == 0) {
             t->want_read = 0;
             return at_eof(s, t);
@@ -921,6 +952,9 @@ sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, 
     s->poll_ms = o->poll_ms ? o->poll_ms : DEFAULT_POLL_MS;
     s->flush_ms = o->partial_flush_ms;
     s->ckpt = o->ckpt;
+    for (size_t i = 0; s->ckpt && i < s->ckpt->n; i++)
+        if (strcmp(s->ckpt->entries[i].flow, o->flow) == 0)
+            s->resumed = 1;
     s->sink = o->sink;
     s->log = o->log;
     s->on_error = o->on_error;

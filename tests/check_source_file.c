@@ -858,7 +858,7 @@ START_TEST(test_checkpoint_resume)
 END_TEST
 
 /* Out-of-order acks with a gap: the checkpoint stops at the first record
- * not acknowledged, also once it is given up (stored 0), and a restart
+ * not acknowledged, also once it is abandoned (not sent), and a restart
  * sends from there. Acks in reverse order, all stored: the end. */
 START_TEST(test_checkpoint_gap)
 {
@@ -887,7 +887,7 @@ START_TEST(test_checkpoint_gap)
     ck_assert_int_eq(sp_file_source_checkpoint(s, &err), SP_OK);
     ck_assert_uint_eq(entry_offset(&ck, P("g.log")), 36);   /* past line 2 */
     ck_assert(!sp_file_source_idle(s));
-    ts_ack(&ts, 3, 0);                                      /* given up */
+    ts_ack(&ts, 3, SP_ACK_ABANDONED);                      /* not sent: shutdown */
     ck_assert(sp_file_source_idle(s));
     ck_assert_int_eq(sp_file_source_checkpoint(s, &err), SP_OK);
     ck_assert_uint_eq(entry_offset(&ck, P("g.log")), 36);
@@ -915,6 +915,73 @@ START_TEST(test_checkpoint_gap)
     sp_loop_free(l);
     ts_free(&ts);
     ts_free(&t2);
+    teardown();
+}
+END_TEST
+
+/* A record refused for good (SP_ACK_FAILED) does not hold the checkpoint
+ * back: it would be refused again after a restart. */
+START_TEST(test_checkpoint_moves_past_failed)
+{
+    setup();
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    tsink ts = {0};
+    ts.delayed = 1;
+    sp_ckpt ck;
+    ck_assert_int_eq(sp_ckpt_open(&ck, P("ckpt"), &err), SP_OK);
+    int fd = open(P("h.log"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    for (int i = 0; i < 5; i++)
+        wline(fd, (uint64_t)i);
+    close(fd);
+    sp_file_source_opts o = opts(P("h.log"), &ts);
+    o.ckpt = &ck;
+    sp_file_source *s = src_new(l, &o);
+    ck_assert(wait_records(l, &ts, 5, 2000));
+    for (size_t i = 0; i < 5; i++)
+        ts_ack(&ts, i, i == 2 ? SP_ACK_FAILED : SP_ACK_STORED);
+    ck_assert_int_eq(sp_file_source_checkpoint(s, &err), SP_OK);
+    ck_assert_uint_eq(entry_offset(&ck, P("h.log")), 60);
+    sp_file_source_free(s);
+    sp_ckpt_close(&ck);
+    sp_loop_free(l);
+    ts_free(&ts);
+    teardown();
+}
+END_TEST
+
+/* The flow ran before (its checkpoint has entries): a file that appeared
+ * while the agent was stopped is read from the beginning, even with the
+ * start position "end" (a rotation during downtime loses nothing). */
+START_TEST(test_file_appeared_while_stopped)
+{
+    setup();
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    tsink ts = {0};
+    sp_ckpt ck;
+    ck_assert_int_eq(sp_ckpt_open(&ck, P("ckpt"), &err), SP_OK);
+    put_file(P("a.log"), "old 1\nold 2\n");
+    sp_file_source_opts o = opts(P("*.log*"), &ts);
+    o.ckpt = &ck;
+    o.start = SP_START_END;
+    sp_file_source *s = src_new(l, &o);
+    run_for(l, 100);
+    ck_assert_uint_eq(ts.n, 0);                 /* end: nothing old is read */
+    ck_assert_int_eq(sp_file_source_checkpoint(s, &err), SP_OK);
+    sp_file_source_free(s);
+    reopen(&ck);
+    put_file(P("b.log"), "new 1\nnew 2\n");   /* while stopped */
+    put_file(P("c.log.gz"), "\x1f\x8b binary\n");  /* compressed: never read */
+    s = src_new(l, &o);
+    ck_assert(wait_records(l, &ts, 2, 2000));
+    run_for(l, 100);
+    ck_assert_uint_eq(ts.n, 2);
+    ck_assert_str_eq(ts.r[0].data, "new 1");
+    sp_file_source_free(s);
+    sp_ckpt_close(&ck);
+    sp_loop_free(l);
+    ts_free(&ts);
     teardown();
 }
 END_TEST
@@ -1204,6 +1271,8 @@ static Suite *source_file_suite(void)
     tcase_add_test(tc, test_big_file);
     tcase_add_test(tc, test_checkpoint_resume);
     tcase_add_test(tc, test_checkpoint_gap);
+    tcase_add_test(tc, test_checkpoint_moves_past_failed);
+    tcase_add_test(tc, test_file_appeared_while_stopped);
     tcase_add_test(tc, test_checkpoint_mismatch);
     tcase_add_test(tc, test_stop_keeps_partial);
     tcase_add_test(tc, test_pause_and_full);

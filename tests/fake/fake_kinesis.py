@@ -4,10 +4,16 @@
 It speaks the AWS JSON 1.1 protocol on 127.0.0.1 only, enforces the real
 request limits (kinesis_model.py), can verify SigV4 signatures with botocore
 (an implementation independent of shardpipe's), and injects faults on demand.
+With --limits it also enforces the per-shard write limits of the service
+(1000 records and 1 MiB of partition key + data per shard in any rolling
+second): excess entries fail with a per-entry
+ProvisionedThroughputExceededException, the others of the request succeed.
 
     fake_kinesis.py [--port 0] [--verify-sigv4 SECRET | AKID:SECRET ...]
                     [--stream NAME:SHARDS[:KIB]] [--account 123456789012]
                     [--max-request-bytes N] [--list-shards-page N] [--no-log]
+                    [--limits] [--shard-records-per-s 1000]
+                    [--shard-bytes-per-s 1048576] [--reshard-ms 0]
 
 The first line on stdout is "listening PORT".
 
@@ -31,9 +37,14 @@ Control API (same port, not signed, paths under /__control):
                            region, access_key, entries [{partition_key, data (base64),
                            explicit_hash_key, result stored|failed|rejected, code, shard_id}]
   GET  /__control/records[?stream=S]   {stream: {shard_id: [record...]}}
-  GET  /__control/stats    request counts per operation, queued actions
-  POST /__control/reset    clears log, scripts and records ({"streams": true}: streams too)
-  POST /__control/config   {"max_request_bytes", "list_shards_page", "account"}
+  GET  /__control/stats    request counts per operation, queued actions, and per stream and
+                           shard the entries stored, their bytes (key + data) and the entries
+                           refused by the limiter: {"requests", "pending", "shards", "limits"}
+  POST /__control/reset    clears log, scripts, records, counters and the limiter's windows
+                           ({"streams": true}: streams too)
+  POST /__control/config   {"max_request_bytes", "list_shards_page", "account", "reshard_ms",
+                            "limits": true|false, "shard_records_per_s", "shard_bytes_per_s"}
+                           (setting any limit field turns the limiter on with fresh windows)
   POST /__control/stream   {"name", "shards", "max_record_kib"}: create a stream directly
 """
 import argparse
@@ -53,7 +64,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kinesis_model import ApiError, Model, OPERATIONS  # noqa: E402
+from kinesis_model import (ApiError, Model, NoLimiter, OPERATIONS,  # noqa: E402
+                           SHARD_BYTES_PER_S, SHARD_RECORDS_PER_S, WindowLimiter)
 
 JSON_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "Kinesis_20131202."
@@ -236,13 +248,22 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
+    def setup(self):
+        super().setup()
+        # Answers go out in one write and without Nagle's delay: a response
+        # written as two small segments would otherwise wait ~40 ms for the
+        # client's delayed ACK, and pace every request-at-a-time client.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _send(self, status, body, ctype=JSON_TYPE, request_id=None):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", request_id or str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_header("Date", self.date_time_string())
+        self._headers_buffer.append(b"\r\n")   # end_headers(), with the body in the same write
+        self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _send_json(self, status, obj):
         self._send(status, json.dumps(obj, separators=(",", ":")).encode())
@@ -346,9 +367,14 @@ class Handler(BaseHTTPRequestHandler):
     def _put(self, op, params, region, auth, action):
         st = self.state
         raw = params.get("Records") if op == "PutRecords" else [params]
-        entries = [{"partition_key": r.get("PartitionKey"), "data": r.get("Data"),
-                    "explicit_hash_key": r.get("ExplicitHashKey")}
-                   for r in (raw if isinstance(raw, list) else []) if isinstance(r, dict)]
+        if not isinstance(raw, list):
+            raw = []
+        if st.keep_log:
+            entries = [{"partition_key": r.get("PartitionKey"), "data": r.get("Data"),
+                        "explicit_hash_key": r.get("ExplicitHashKey")}
+                       for r in raw if isinstance(r, dict)]
+        else:   # no log kept: cheap placeholders (benchmarks)
+            entries = [{} for r in raw if isinstance(r, dict)]
         log = {"op": op, "stream": params.get("StreamName") or params.get("StreamARN"),
                "action": action or None, "region": region, "access_key": auth["scope"][0],
                "time": time.time(), "entries": entries}
@@ -367,8 +393,9 @@ class Handler(BaseHTTPRequestHandler):
             log["status"] = e.status
             st.record(log)
             return self._send_error(e)
-        for en, r in zip(entries, results):
-            en.update(r)
+        if st.keep_log:
+            for en, r in zip(entries, results):
+                en.update(r)
         log["status"] = 200
         st.record(log)
         if not self._response_fault(action, resp):
@@ -392,6 +419,9 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "GET" and what == "stats":
             with st.log_lock:
                 out = {"requests": dict(st.counts), "pending": st.faults.pending()}
+            out["shards"] = st.model.counters()
+            out["limits"] = st.model.limiter.describe()
+            out["time"] = time.time()
         elif method == "POST" and what == "script":
             if isinstance(arg, dict):
                 out = {"queued": st.faults.add(arg.get("op", "PutRecords"), arg.get("actions", []))}
@@ -405,10 +435,21 @@ class Handler(BaseHTTPRequestHandler):
             st.model.clear(streams=bool(arg and arg.get("streams")))
             out = {}
         elif method == "POST" and what == "config":
-            for k in ("max_request_bytes", "list_shards_page", "account"):
-                if arg and k in arg:
+            arg = arg or {}
+            for k in ("max_request_bytes", "list_shards_page", "account", "reshard_ms"):
+                if k in arg:
                     setattr(st.model, k, arg[k])
-            out = {k: getattr(st.model, k) for k in ("max_request_bytes", "list_shards_page", "account")}
+            lim_keys = ("shard_records_per_s", "shard_bytes_per_s")
+            if arg.get("limits") is False:
+                set_limiter(st.model, None)
+            elif arg.get("limits") or any(k in arg for k in lim_keys):
+                old = st.model.limiter
+                set_limiter(st.model, WindowLimiter(
+                    arg.get("shard_records_per_s", getattr(old, "records", SHARD_RECORDS_PER_S)),
+                    arg.get("shard_bytes_per_s", getattr(old, "nbytes", SHARD_BYTES_PER_S))))
+            out = {k: getattr(st.model, k)
+                   for k in ("max_request_bytes", "list_shards_page", "account", "reshard_ms")}
+            out.update(st.model.limiter.describe())
         elif method == "POST" and what == "stream":
             try:
                 st.model.create_stream({"StreamName": arg["name"], "ShardCount": arg.get("shards", 1),
@@ -420,6 +461,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return self._send(404, b'{"error":"unknown control path"}', "application/json")
         self._send(200, json.dumps(out).encode(), "application/json")
+
+
+def set_limiter(model, limiter):
+    with model.lock:
+        model.limiter = limiter or NoLimiter()
 
 
 class Server(ThreadingHTTPServer):
@@ -438,6 +484,12 @@ def main(argv=None):
     ap.add_argument("--max-request-bytes", type=int, default=10 * 1024 * 1024)
     ap.add_argument("--list-shards-page", type=int, default=1000)
     ap.add_argument("--no-log", action="store_true", help="keep no request log (for big benchmarks)")
+    ap.add_argument("--limits", action="store_true",
+                    help="enforce the per-shard write limits (rolling one-second window)")
+    ap.add_argument("--shard-records-per-s", type=int, default=SHARD_RECORDS_PER_S)
+    ap.add_argument("--shard-bytes-per-s", type=int, default=SHARD_BYTES_PER_S)
+    ap.add_argument("--reshard-ms", type=int, default=0,
+                    help="SplitShard/MergeShards keep the stream UPDATING this long before applying")
     a = ap.parse_args(argv)
 
     verifier = None
@@ -447,8 +499,9 @@ def main(argv=None):
             key, sep, secret = v.partition(":")
             secrets[key if sep else None] = secret if sep else v
         verifier = SigV4Verifier(secrets)
+    limiter = WindowLimiter(a.shard_records_per_s, a.shard_bytes_per_s) if a.limits else None
     model = Model(account=a.account, max_request_bytes=a.max_request_bytes,
-                  list_shards_page=a.list_shards_page)
+                  list_shards_page=a.list_shards_page, limiter=limiter, reshard_ms=a.reshard_ms)
     for spec in a.stream:
         name, shards, *kib = spec.split(":")
         model.create_stream({"StreamName": name, "ShardCount": int(shards),

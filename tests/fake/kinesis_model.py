@@ -155,6 +155,8 @@ class Stream:
         self.max_record_kib, self.mode = max_record_kib, mode
         self.shards = {}          # id -> Shard, in creation order
         self.next_shard = 0
+        self.status = "ACTIVE"
+        self.pending = None       # (monotonic time, function): a SplitShard/MergeShards in progress
         self._ends, self._open = [], []   # sorted open shards, for routing
 
     def add_shard(self, start, end, seq, parent=None, adjacent=None):
@@ -180,12 +182,15 @@ class Stream:
 
 class Model:
     def __init__(self, account="123456789012", max_request_bytes=10 * 1024 * 1024,
-                 list_shards_page=1000, limiter=None):
+                 list_shards_page=1000, limiter=None, reshard_ms=0):
         self.lock = threading.Lock()
         self.account = account
         self.max_request_bytes = max_request_bytes
         self.list_shards_page = list_shards_page
         self.limiter = limiter or NoLimiter()
+        # SplitShard and MergeShards take this long (stream UPDATING, the old
+        # shards still open and written to) before the new shards appear.
+        self.reshard_ms = reshard_ms
         self.streams = {}
         self.seq = 0
 
@@ -208,7 +213,33 @@ class Model:
         if s is None:
             raise ApiError("ResourceNotFoundException",
                            "Stream %s under account %s not found." % (name, self.account))
+        if s.pending is not None and time.monotonic() >= s.pending[0]:
+            self._finish_update(s)
         return s
+
+    @staticmethod
+    def _finish_update(s):
+        _, apply = s.pending
+        s.pending = None
+        apply()
+        s.reindex()
+        s.status = "ACTIVE"
+
+    def _update(self, s, apply):
+        """Runs a shard change now, or after reshard_ms with the stream
+        UPDATING meanwhile (as AWS does; writes still go to the old shards)."""
+        if self.reshard_ms <= 0:
+            apply()
+            s.reindex()
+            return
+        s.status = "UPDATING"
+        s.pending = (time.monotonic() + self.reshard_ms / 1000.0, apply)
+
+    def _require_active(self, s):
+        if s.status != "ACTIVE":
+            raise ApiError("ResourceInUseException",
+                           "Stream %s under account %s not ACTIVE, instead in state %s"
+                           % (s.name, self.account, s.status))
 
     def _shard(self, stream, shard_id):
         s = stream.shards.get(shard_id)
@@ -263,7 +294,7 @@ class Model:
         with self.lock:
             s = self._stream(p, region)
             return {"StreamDescriptionSummary": {
-                "StreamName": s.name, "StreamARN": s.arn, "StreamStatus": "ACTIVE",
+                "StreamName": s.name, "StreamARN": s.arn, "StreamStatus": s.status,
                 "StreamModeDetails": {"StreamMode": s.mode}, "RetentionPeriodHours": 24,
                 "StreamCreationTimestamp": round(s.created, 3),
                 "EnhancedMonitoring": [{"ShardLevelMetrics": []}], "EncryptionType": "NONE",
@@ -277,7 +308,7 @@ class Model:
             s = self._stream(p, region)
             shards = [x for x in s.shards.values() if after is None or x.id > after]
             return {"StreamDescription": {
-                "StreamName": s.name, "StreamARN": s.arn, "StreamStatus": "ACTIVE",
+                "StreamName": s.name, "StreamARN": s.arn, "StreamStatus": s.status,
                 "StreamModeDetails": {"StreamMode": s.mode},
                 "Shards": [x.describe() for x in shards[:limit]],
                 "HasMoreShards": len(shards) > limit, "RetentionPeriodHours": 24,
@@ -322,40 +353,66 @@ class Model:
             return resp
 
     def split_shard(self, p, region):
+        """The parent closes (EndingSequenceNumber set); two children take
+        [start, new-1] and [new, end], each with ParentShardId = the parent."""
         with self.lock:
             s = self._stream(p, region)
+            self._require_active(s)
             parent = self._shard(s, p.get("ShardToSplit"))
             try:
                 new = int(p.get("NewStartingHashKey"))
             except (TypeError, ValueError):
                 raise ApiError("InvalidArgumentException", "NewStartingHashKey is not a number.")
-            if not parent.open or not parent.start < new <= parent.end:
+            if not parent.open:
+                raise ApiError("ResourceInUseException",
+                               "Shard %s in stream %s under account %s has already been merged "
+                               "or split, and thus is not eligible for merging or splitting."
+                               % (parent.id, s.name, self.account))
+            if not parent.start < new <= parent.end:
                 raise ApiError("InvalidArgumentException",
-                               "NewStartingHashKey %d is not within the open shard %s's range."
-                               % (new, parent.id))
-            parent.end_seq = self._next_seq()
-            s.add_shard(parent.start, new - 1, self._next_seq(), parent=parent.id)
-            s.add_shard(new, parent.end, self._next_seq(), parent=parent.id)
-            s.reindex()
+                               "NewStartingHashKey %d used in SplitShard() on shard %s in stream %s "
+                               "under account %s is not both greater than one plus the shard's "
+                               "StartingHashKey %d and less than the shard's EndingHashKey %d."
+                               % (new, parent.id, s.name, self.account, parent.start, parent.end))
+
+            def apply():
+                parent.end_seq = self._next_seq()
+                s.add_shard(parent.start, new - 1, self._next_seq(), parent=parent.id)
+                s.add_shard(new, parent.end, self._next_seq(), parent=parent.id)
+            self._update(s, apply)
         return {}
 
     def merge_shards(self, p, region):
+        """Both parents close; one child covers the union of their ranges,
+        with ParentShardId = ShardToMerge and AdjacentParentShardId =
+        AdjacentShardToMerge."""
         with self.lock:
             s = self._stream(p, region)
+            self._require_active(s)
             a = self._shard(s, p.get("ShardToMerge"))
             b = self._shard(s, p.get("AdjacentShardToMerge"))
-            if not (a.open and b.open) or not (a.end + 1 == b.start or b.end + 1 == a.start):
+            for x in (a, b):
+                if not x.open:
+                    raise ApiError("ResourceInUseException",
+                                   "Shard %s in stream %s under account %s has already been merged "
+                                   "or split, and thus is not eligible for merging or splitting."
+                                   % (x.id, s.name, self.account))
+            if a is b or not (a.end + 1 == b.start or b.end + 1 == a.start):
                 raise ApiError("InvalidArgumentException",
-                               "Shards %s and %s are not adjacent open shards." % (a.id, b.id))
-            a.end_seq = b.end_seq = self._next_seq()
-            s.add_shard(min(a.start, b.start), max(a.end, b.end), self._next_seq(),
-                        parent=a.id, adjacent=b.id)
-            s.reindex()
+                               "Shards %s and %s in stream %s under account %s are not an adjacent "
+                               "pair of shards eligible for merging"
+                               % (a.id, b.id, s.name, self.account))
+
+            def apply():
+                a.end_seq = b.end_seq = self._next_seq()
+                s.add_shard(min(a.start, b.start), max(a.end, b.end), self._next_seq(),
+                            parent=a.id, adjacent=b.id)
+            self._update(s, apply)
         return {}
 
     # --- data plane --------------------------------------------------------
     def check_entries(self, stream, records):
-        """Validate PutRecords entries like AWS; returns [(pk, data, ehk, hash)].
+        """Validate PutRecords entries like AWS; returns [(pk, data, ehk, hash, pk bytes)].
         Any bad entry fails the whole request."""
         if not isinstance(records, list):
             raise ApiError("SerializationException", "Records must be a list")
@@ -395,7 +452,7 @@ class Model:
             else:
                 h = hash_key(pk) if not errors else 0
             total += len(raw) + pk_bytes
-            out.append((pk, raw, ehk, h))
+            out.append((pk, raw, ehk, h, pk_bytes))
         if errors:
             n = len(errors)
             raise ApiError("ValidationException", "%d validation error%s detected: %s" %
@@ -414,16 +471,24 @@ class Model:
         entries = self.check_entries(s, p.get("Records"))
         results, log, failed = [], [], 0
         now = time.time()
+        admit = self.limiter.admit
         with self.lock:
-            for i, (pk, raw, ehk, h) in enumerate(entries):
+            mono = time.monotonic()
+            if s.pending is not None and mono >= s.pending[0]:
+                self._finish_update(s)
+            for i, (pk, raw, ehk, h, pk_bytes) in enumerate(entries):
                 shard = s.route(h)
                 code = fail(i) if fail else None
-                if code is None and not self.limiter.admit(s, shard, len(raw) + len(pk), now):
+                size = len(raw) + pk_bytes
+                if code is None and not admit(s, shard, size, mono):
                     code = "ProvisionedThroughputExceededException"
+                    shard.throttled += 1
                 if code is None:
                     seq = self._next_seq()
                     shard.seqs.append(seq)
                     shard.recs.append((seq, now, pk, raw, ehk))
+                    shard.stored += 1
+                    shard.stored_bytes += size
                     results.append({"SequenceNumber": str(seq), "ShardId": shard.id})
                     log.append({"result": "stored", "shard_id": shard.id, "sequence_number": str(seq)})
                 else:
@@ -531,6 +596,17 @@ class Model:
             for s in self.streams.values():
                 for sh in s.shards.values():
                     sh.seqs, sh.recs = [], []
+                    sh.stored = sh.stored_bytes = sh.throttled = 0
+            self.limiter.reset()
+
+    def counters(self):
+        """{stream: {shard id: {records, bytes, throttled, open}}}: what each
+        shard stored (bytes = partition key + data) and refused for its limit."""
+        with self.lock:
+            return {s.name: {sh.id: {"records": sh.stored, "bytes": sh.stored_bytes,
+                                     "throttled": sh.throttled, "open": sh.open}
+                             for sh in s.shards.values()}
+                    for s in self.streams.values()}
 
 
 OPERATIONS = {

@@ -297,6 +297,192 @@ class Reading(Base):
         self.assertEqual(d["StreamARN"], "arn:aws:kinesis:us-east-1:123456789012:stream/four")
 
 
+class Limits(Base):
+    """--limits / config {"limits": true}: per-shard rolling one-second
+    windows of records and bytes (partition key + data)."""
+    PTEE = "ProvisionedThroughputExceededException"
+
+    def limits(self, **kw):
+        return fake.control("config", dict(kw, limits=True))
+
+    def tearDown(self):
+        fake.control("config", {"limits": False})
+
+    def codes(self, body):
+        return [r.get("ErrorCode") for r in body["Records"]]
+
+    def test_off_by_default_and_config_round_trip(self):
+        self.assertEqual(fake.control("stats")["limits"], {"limits": False})
+        st, _, body = self.put([{"Data": "", "PartitionKey": "a"}] * 500)
+        st, _, body2 = self.put([{"Data": "", "PartitionKey": "a"}] * 500)
+        st, _, body3 = self.put([{"Data": "", "PartitionKey": "a"}] * 500)
+        self.assertEqual(body3["FailedRecordCount"], 0)
+        out = self.limits()
+        self.assertEqual((out["limits"], out["shard_records_per_s"], out["shard_bytes_per_s"]),
+                         (True, 1000, 1024 * 1024))
+
+    def test_real_record_limit(self):
+        self.limits()
+        one = [{"Data": "", "PartitionKey": "a"}] * 500      # "a" -> shard 0 of four
+        self.assertEqual(self.put(one)[2]["FailedRecordCount"], 0)
+        self.assertEqual(self.put(one)[2]["FailedRecordCount"], 0)
+        st, _, body = self.put(one[:3] + [{"Data": "", "PartitionKey": "b"}])   # b -> shard 2
+        self.assertEqual(st, 200)
+        self.assertEqual(self.codes(body), [self.PTEE] * 3 + [None])
+        self.assertEqual(body["FailedRecordCount"], 3)
+        self.assertEqual(body["Records"][0]["ErrorMessage"],
+                         "Rate exceeded for shard shardId-000000000000 in stream four under "
+                         "account 123456789012.")
+        self.assertEqual(body["Records"][3]["ShardId"], "shardId-000000000002")
+        self.assertEqual(self.stored(), 1001)
+
+    def test_real_byte_limit_counts_partition_key(self):
+        self.limits()
+        data = base64.b64encode(b"x" * (512 * 1024 - 1)).decode()   # + "a" = 512 KiB
+        st, _, body = self.put([{"Data": data, "PartitionKey": "a"}] * 3)
+        self.assertEqual(self.codes(body), [None, None, self.PTEE])
+        # 1 MiB used: even one more byte is refused, on that shard only.
+        st, _, body = self.put([{"Data": "", "PartitionKey": "a"},
+                                {"Data": data, "PartitionKey": "b"}])
+        self.assertEqual(self.codes(body), [self.PTEE, None])
+
+    def test_entries_in_order_and_refused_ones_use_no_capacity(self):
+        self.limits(shard_records_per_s=10, shard_bytes_per_s=1000)
+        big = base64.b64encode(b"x" * 299).decode()      # 300 bytes with the key
+        small = base64.b64encode(b"y" * 89).decode()     # 90 bytes with the key
+        st, _, body = self.put([{"Data": big, "PartitionKey": "a"}] * 4 +
+                               [{"Data": small, "PartitionKey": "a"}])
+        self.assertEqual(self.codes(body), [None, None, None, self.PTEE, None])   # 990 bytes
+        st, _, body = self.put([{"Data": "", "PartitionKey": "a"}] * 12)
+        # 10 bytes left, 6 records left: 1-byte records pass until 10 records.
+        self.assertEqual(self.codes(body), [None] * 6 + [self.PTEE] * 6)
+        c = fake.control("stats")["shards"]["four"]["shardId-000000000000"]
+        self.assertEqual((c["records"], c["bytes"], c["throttled"]), (10, 996, 7))
+
+    def test_window_rolls(self):
+        self.limits(shard_records_per_s=5)
+        five = [{"Data": "", "PartitionKey": "a"}] * 5
+        self.assertEqual(self.put(five)[2]["FailedRecordCount"], 0)
+        t = time.monotonic()
+        self.assertEqual(self.put(five)[2]["FailedRecordCount"], 5)
+        time.sleep(max(0.0, 1.05 - (time.monotonic() - t)))
+        self.assertEqual(self.put(five)[2]["FailedRecordCount"], 0)
+
+    def test_put_record_throttled_whole(self):
+        self.limits(shard_records_per_s=1)
+        self.c.put_record(StreamName="four", Data=b"x", PartitionKey="a")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.c.put_record(StreamName="four", Data=b"x", PartitionKey="a")
+        self.assertEqual(code_of(e), self.PTEE)
+        self.assertIn("Rate exceeded for shard shardId-000000000000", str(e.exception))
+
+    def test_oversize_for_window_passes_alone(self):
+        # No burst allowance, but a record bigger than a second's bytes can
+        # still pass on an idle shard (otherwise it never could).
+        self.limits(shard_bytes_per_s=100)
+        data = base64.b64encode(b"z" * 150).decode()
+        st, _, body = self.put([{"Data": data, "PartitionKey": "a"}] * 2)
+        self.assertEqual(self.codes(body), [None, self.PTEE])
+
+    def test_limiter_cost_is_constant(self):
+        import kinesis_model as km
+        lim, sh = km.WindowLimiter(), object()
+        t0 = time.perf_counter()
+        now = 0.0
+        for i in range(200000):
+            if i % 100 == 0:
+                now += 0.01
+            lim.admit(None, sh, 100, now)
+        self.assertLess(time.perf_counter() - t0, 5.0)
+        self.assertLessEqual(lim.state[sh][1], 1000)
+
+
+class Resharding(Base):
+    def test_split_children_and_routing(self):
+        self.c.create_stream(StreamName="rs", ShardCount=2)
+        p0 = self.c.put_record(StreamName="rs", Data=b"before", PartitionKey="a")
+        self.assertEqual(p0["ShardId"], "shardId-000000000000")
+        mid = str(2 ** 126)
+        self.c.split_shard(StreamName="rs", ShardToSplit="shardId-000000000000", NewStartingHashKey=mid)
+        every = {s["ShardId"]: s for s in self.c.list_shards(StreamName="rs")["Shards"]}
+        parent = every["shardId-000000000000"]
+        lo, hi = every["shardId-000000000002"], every["shardId-000000000003"]
+        self.assertIn("EndingSequenceNumber", parent["SequenceNumberRange"])
+        self.assertEqual(lo["HashKeyRange"], {"StartingHashKey": "0", "EndingHashKey": str(2 ** 126 - 1)})
+        self.assertEqual(hi["HashKeyRange"], {"StartingHashKey": mid,
+                                              "EndingHashKey": parent["HashKeyRange"]["EndingHashKey"]})
+        for c in (lo, hi):
+            self.assertEqual(c["ParentShardId"], "shardId-000000000000")
+            self.assertNotIn("AdjacentParentShardId", c)
+            self.assertGreater(int(c["SequenceNumberRange"]["StartingSequenceNumber"]),
+                               int(parent["SequenceNumberRange"]["EndingSequenceNumber"]))
+        # "a" hashes below 2^126: its records now land in the lower child.
+        r = self.c.put_records(StreamName="rs", Records=[{"Data": b"after", "PartitionKey": "a"}])
+        self.assertEqual(r["Records"][0]["ShardId"], "shardId-000000000002")
+        # The closed parent: its records, then no next iterator and its children.
+        it = self.c.get_shard_iterator(StreamName="rs", ShardId="shardId-000000000000",
+                                       ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        g = self.c.get_records(ShardIterator=it)
+        self.assertEqual([x["Data"] for x in g["Records"]], [b"before"])
+        self.assertIsNone(g.get("NextShardIterator"))
+        self.assertEqual(sorted((c["ShardId"], tuple(c["ParentShards"])) for c in g["ChildShards"]),
+                         [("shardId-000000000002", ("shardId-000000000000",)),
+                          ("shardId-000000000003", ("shardId-000000000000",))])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.c.split_shard(StreamName="rs", ShardToSplit="shardId-000000000000", NewStartingHashKey=mid)
+        self.assertEqual(code_of(e), "ResourceInUseException")
+
+    def test_merge_children_and_closed_parents(self):
+        self.c.create_stream(StreamName="rm", ShardCount=4)
+        self.c.put_record(StreamName="rm", Data=b"in-1", PartitionKey="partitionKey-1")   # shard 1
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.c.merge_shards(StreamName="rm", ShardToMerge="shardId-000000000000",
+                                AdjacentShardToMerge="shardId-000000000002")
+        self.assertEqual(code_of(e), "InvalidArgumentException")
+        self.c.merge_shards(StreamName="rm", ShardToMerge="shardId-000000000001",
+                            AdjacentShardToMerge="shardId-000000000002")
+        every = {s["ShardId"]: s for s in self.c.list_shards(StreamName="rm")["Shards"]}
+        child = every["shardId-000000000004"]
+        self.assertEqual((child["ParentShardId"], child["AdjacentParentShardId"]),
+                         ("shardId-000000000001", "shardId-000000000002"))
+        self.assertEqual(child["HashKeyRange"], {"StartingHashKey": STARTS_4[1],
+                                                 "EndingHashKey": str(int(STARTS_4[3]) - 1)})
+        for p in ("shardId-000000000001", "shardId-000000000002"):
+            self.assertIn("EndingSequenceNumber", every[p]["SequenceNumberRange"])
+        self.assertEqual(self.c.put_record(StreamName="rm", Data=b"x", PartitionKey="b")["ShardId"],
+                         "shardId-000000000004")
+        it = self.c.get_shard_iterator(StreamName="rm", ShardId="shardId-000000000002",
+                                       ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        g = self.c.get_records(ShardIterator=it)
+        self.assertEqual((g["Records"], g.get("NextShardIterator")), ([], None))
+        self.assertEqual(g["ChildShards"], [{"ShardId": "shardId-000000000004",
+                                             "ParentShards": ["shardId-000000000001", "shardId-000000000002"],
+                                             "HashKeyRange": child["HashKeyRange"]}])
+
+    def test_reshard_takes_time_while_updating(self):
+        fake.control("config", {"reshard_ms": 400})
+        try:
+            self.c.create_stream(StreamName="ru", ShardCount=1)
+            self.c.split_shard(StreamName="ru", ShardToSplit="shardId-000000000000",
+                               NewStartingHashKey=str(2 ** 127))
+            d = self.c.describe_stream_summary(StreamName="ru")["StreamDescriptionSummary"]
+            self.assertEqual((d["StreamStatus"], d["OpenShardCount"]), ("UPDATING", 1))
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.c.merge_shards(StreamName="ru", ShardToMerge="shardId-000000000000",
+                                    AdjacentShardToMerge="shardId-000000000000")
+            self.assertEqual(code_of(e), "ResourceInUseException")
+            # Writes still go to the parent until the split is done.
+            self.assertEqual(self.c.put_record(StreamName="ru", Data=b"x", PartitionKey="a")["ShardId"],
+                             "shardId-000000000000")
+            time.sleep(0.5)
+            d = self.c.describe_stream_summary(StreamName="ru")["StreamDescriptionSummary"]
+            self.assertEqual((d["StreamStatus"], d["OpenShardCount"]), ("ACTIVE", 2))
+            self.assertEqual(self.c.put_record(StreamName="ru", Data=b"x", PartitionKey="a")["ShardId"],
+                             "shardId-000000000001")
+        finally:
+            fake.control("config", {"reshard_ms": 0})
+
+
 class Faults(Base):
     def log(self):
         return fake.control("log")

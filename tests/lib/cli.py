@@ -83,3 +83,52 @@ def decoded(records):
 
 def json_loads(raw):
     return json.loads(raw.decode("utf-8"))
+
+
+class Running:
+    """A shardpipe started with start(): write to its standard input while it
+    runs (e.g. a paced feed), then finish() closes the input and waits,
+    returning a Result like run()'s."""
+
+    def __init__(self, argv, proc, home):
+        self.argv, self.proc, self.home = argv, proc, home
+
+    def write(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def finish(self, timeout=600):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            out, err = self.proc.stdout.read(), None
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)
+        with self._err as f:
+            f.seek(0)
+            err = f.read()
+        return Result(self.argv, subprocess.CompletedProcess(self.argv, self.proc.returncode, out, err))
+
+
+def start(args, endpoint, secret=SECRET_KEY, env=None, region=REGION):
+    """Like run(), but returns at once with a Running whose standard input
+    stays open; its stderr goes to a temporary file (no pipe to fill)."""
+    if not endpoint.startswith("http://127.0.0.1:"):
+        raise ValueError("tests talk to loopback only")
+    if not os.access(SHARDPIPE, os.X_OK):
+        raise AssertionError("%s is missing: build it first (make shardpipe)" % SHARDPIPE)
+    home = tempfile.mkdtemp(prefix="shardpipe-home-")
+    argv = [SHARDPIPE] + list(args) + ["--region", region, "--endpoint-url", endpoint]
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                            env=clean_env(secret, home, env), cwd=home)
+    r = Running(argv, proc, home)
+    r._err = err
+    return r
