@@ -80,6 +80,27 @@ static int all_idle(const struct agent *a)
 
 static int start_flows(struct agent *a, sp_err *err);
 
+static int differs(const char *x, const char *y)
+{
+    return (x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0);
+}
+
+/* Settings read only at start: say so when a reload changes them. */
+static void warn_restart_only(struct agent *a)
+{
+    const sp_config *o = &a->cfg, *n = &a->next_cfg;
+    const char *what = differs(o->region, n->region) ? "region"
+                       : differs(o->endpoint, n->endpoint) ? "endpoint"
+                       : differs(o->profile, n->profile) ? "profile"
+                       : differs(o->access_key_id, n->access_key_id) ? "credentials"
+                       : differs(o->secret_access_key, n->secret_access_key) ? "credentials"
+                       : differs(o->checkpoint_file, n->checkpoint_file) ? "checkpoint_file"
+                       : o->log_level != n->log_level ? "log_level"
+                       : NULL;
+    if (what)
+        sp_log_warn(&a->log, "reload: %s changed, which takes effect only after a restart", what);
+}
+
 /* Every flow has delivered what it held: finish the stop or the reload. */
 static void settled(struct agent *a)
 {
@@ -94,6 +115,7 @@ static void settled(struct agent *a)
         sp_loop_stop(a->loop);
         return; /* settling stays set: nothing more happens */
     }
+    warn_restart_only(a);
     /* RELOADING: swap in the new configuration. Checkpoints were saved
      * above; anything the old flows still hold (deadline passed) is given up
      * without touching them, so files resume from what was stored. */
@@ -308,6 +330,10 @@ int sp_agent_run(const sp_agent_opts *o)
     co.access_key_id = a.cfg.access_key_id;
     co.secret_access_key = a.cfg.secret_access_key;
     co.profile = a.cfg.profile;
+    co.role_arn = a.cfg.role_arn;
+    co.external_id = a.cfg.external_id;
+    co.role_session_name = a.cfg.role_session_name;
+    co.sts_endpoint = a.cfg.sts_endpoint;
     char region[SP_REGION_MAX + 1];
     if (sp_region_resolve(&co, a.cfg.region, region, sizeof region, &err) != SP_OK)
         goto out;
@@ -319,7 +345,12 @@ int sp_agent_run(const sp_agent_opts *o)
         goto out;
     sp_kinesis_opts ko = {0};
     ko.region = region;
+    /* As for put/get/describe: the file first, then the environment. */
     ko.endpoint = a.cfg.endpoint;
+    if (ko.endpoint == NULL || !*ko.endpoint)
+        ko.endpoint = getenv("AWS_ENDPOINT_URL_KINESIS");
+    if (ko.endpoint == NULL || !*ko.endpoint)
+        ko.endpoint = getenv("AWS_ENDPOINT_URL");
     ko.creds = co;
     ko.log = &a.log;
     a.k = sp_kinesis_new(a.loop, a.http, &ko, &err);

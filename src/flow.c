@@ -81,7 +81,16 @@ static int sink_record(void *arg, const char *data, size_t len, unsigned flags,
             sk->len = klen;
         }
     }
-    sp_put_rec rec = {key, klen, NULL, f->pk.kind == SP_PK_BALANCED, data, len, ack, token, tag};
+    int balanced = f->pk.kind == SP_PK_BALANCED;
+    if (balanced && sp_producer_shards(f->p) == 0 && !(sk && sk->len)) {
+        /* No shard map to balance over: spread by a random key instead. */
+        int fallback;
+        sp_partition rnd = {0};
+        klen = sp_partition_key(&rnd, &f->rng, data, len, keybuf, &fallback);
+        key = keybuf;
+        balanced = 0;
+    }
+    sp_put_rec rec = {key, klen, NULL, balanced, data, len, ack, token, tag};
     int rc = sp_producer_put(f->p, &rec, err);
     if (sk && (flags & SP_FRAME_LAST_PART))
         sk->used = 0;
@@ -155,6 +164,7 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
         so.fd = STDIN_FILENO;
         so.max_record = max_data;
         so.oversize = c->oversize;
+        so.truncated_terminator = c->truncated_terminator;
         so.sink = (sp_sink){sink_record, sink_full, f};
         so.on_eof = on_stdin_eof;
         so.on_error = on_source_error;
@@ -208,7 +218,7 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
         return sp_err_set(err, "flow %s: this source type is not available yet", f->name);
     }
     if (s->s == NULL)
-        return sp_err_prefix(err, "flow %s", f->name);
+        return strncmp(err->msg, "flow ", 5) == 0 ? SP_ERR : sp_err_prefix(err, "flow %s", f->name);
     f->nsrcs++;
     if (sc->kind == SP_SRC_STDIN)
         f->inputs_open++; /* the others only end when stopped */

@@ -110,6 +110,13 @@ sp_stdin_source *sp_stdin_source_new(sp_loop *loop, const sp_stdin_source_opts *
         free(s);
         return NULL;
     }
+    if (o->truncated_terminator && o->truncated_terminator[0] &&
+        sp_framer_set_truncated_terminator(&s->fr, o->truncated_terminator, strlen(o->truncated_terminator),
+                                           err) != SP_OK) {
+        sp_framer_free(&s->fr);
+        free(s);
+        return NULL;
+    }
     s->flags = fcntl(o->fd, F_GETFL);
     if (s->flags < 0 || (!(s->flags & O_NONBLOCK) && fcntl(o->fd, F_SETFL, s->flags | O_NONBLOCK) < 0)) {
         sp_err_set(err, "standard input: %s", strerror(errno));

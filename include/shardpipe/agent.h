@@ -1,5 +1,5 @@
 /* `shardpipe run`: the long-running agent. Loads the configuration, runs
- * every flow on one loop, saves checkpoints every second, and handles
+ * every flow on one loop, saves checkpoints every 250 ms, and handles
  * signals: SIGTERM/SIGINT stop reading, flush within a deadline, save
  * checkpoints and exit 0; SIGHUP reloads the configuration after
  * delivering what is buffered; SIGUSR1 logs a stats line per flow. */

@@ -13,6 +13,7 @@ typedef struct sp_stdin_source_opts {
     int fd;                      /* normally STDIN_FILENO */
     size_t max_record;           /* data bytes per record */
     enum sp_oversize oversize;
+    const char *truncated_terminator; /* NULL or "": none */
     sp_sink sink;
     void (*on_eof)(void *arg);   /* input ended (or stop): the framer is finished */
     void (*on_error)(void *arg, const char *msg);
