@@ -52,7 +52,7 @@ struct sp_producer {
     size_t rr;                /* where the next batch starts collecting */
     sp_timer wake;            /* linger, tokens, backoff */
     sp_timer refresh;
-    int refreshing;
+    sp_shardlist *listing;    /* a refresh under way, NULL when none */
     uint64_t last_refresh_ms;
     sp_batch batch;
     sp_rng rng;
@@ -72,6 +72,7 @@ struct sp_producer {
 struct inflight {
     sp_producer *p;
     struct inflight *next, *prev;   /* so shutdown can find every record */
+    sp_kcall *call;                 /* to withdraw from at shutdown */
     size_t n;
     sp_record *recs[];
 };
@@ -270,7 +271,7 @@ static void on_listed(void *arg, sp_shard *shards, size_t n, const char *errmsg,
 {
     sp_producer *p = arg;
     (void)retryable;
-    p->refreshing = 0;
+    p->listing = NULL;
     p->last_refresh_ms = sp_loop_now_ms(p->loop);
     if (errmsg) {
         sp_log_warn(p->o.log, "listing shards failed, keeping the old map: %s", errmsg);
@@ -282,14 +283,13 @@ static void on_listed(void *arg, sp_shard *shards, size_t n, const char *errmsg,
 
 static void refresh_now(sp_producer *p)
 {
-    if (p->refreshing || !p->o.route || p->fatal)
+    if (p->listing || !p->o.route || p->fatal)
         return;
     sp_err err;
-    if (sp_shardmap_list(p->k, p->stream, "AT_LATEST", on_listed, p, &err) != SP_OK) {
+    if (sp_shardmap_list(p->k, p->stream, "AT_LATEST", on_listed, p, &p->listing, &err) != SP_OK) {
         sp_log_warn(p->o.log, "listing shards: %s", err.msg);
-        return;
+        p->listing = NULL;
     }
-    p->refreshing = 1;
 }
 
 static void on_refresh_timer(sp_loop *loop, void *arg)
@@ -586,7 +586,7 @@ static int send_batch(sp_producer *p, uint64_t now)
         return 0;
     }
     if (sp_batch_finish(&p->batch, &err) != SP_OK ||
-        sp_kinesis_call(p->k, "PutRecords", &p->batch.body, on_put_response, f, &err) != SP_OK) {
+        sp_kinesis_call_h(p->k, "PutRecords", &p->batch.body, on_put_response, f, &f->call, &err) != SP_OK) {
         sp_log_error(p->o.log, "could not send a batch: %s; retrying", err.msg);
         done_in_flight(p, f);
         requeue(p, f->recs, f->n);
@@ -722,6 +722,8 @@ void sp_producer_abandon(sp_producer *p)
 {
     sp_timer_stop(p->loop, &p->wake);
     sp_timer_stop(p->loop, &p->refresh);
+    sp_shardmap_list_cancel(p->listing); /* its answer must not reach a freed producer */
+    p->listing = NULL;
     p->fatal = 1; /* nothing more is sent */
     for (size_t i = 0; i <= p->nsq; i++) {
         struct shardq *s = queue_at(p, i);
@@ -733,9 +735,11 @@ void sp_producer_abandon(sp_producer *p)
     }
     p->queued = 0;
     p->queued_bytes = 0;
-    /* The HTTP layer drops these requests without calling back. */
+    /* Requests still out: their answers must not reach freed memory (the
+     * HTTP layer may outlive this producer, as across an agent reload). */
     while (p->flights) {
         struct inflight *f = p->flights;
+        sp_kinesis_cancel(f->call);
         flight_unlink(p, f);
         fail_all(p, f, SP_ACK_ABANDONED);
         free(f);

@@ -226,7 +226,7 @@ void sp_shardmap_free(sp_shardmap *m)
 /* ---- listing ---- */
 
 
-struct lister {
+struct sp_shardlist {
     sp_kinesis *k;
     char stream[SP_STREAM_NAME_MAX + 1];
     char filter[32];
@@ -245,9 +245,11 @@ void sp_shards_free(sp_shard *shards, size_t n)
     free(shards);
 }
 
-static void lister_finish(struct lister *l, const char *msg, int retryable)
+static void lister_finish(struct sp_shardlist *l, const char *msg, int retryable)
 {
-    if (msg) {
+    if (l->done == NULL) {
+        sp_shards_free(l->shards, l->n); /* cancelled */
+    } else if (msg) {
         sp_shards_free(l->shards, l->n);
         l->done(l->arg, NULL, 0, msg, retryable);
     } else {
@@ -257,11 +259,11 @@ static void lister_finish(struct lister *l, const char *msg, int retryable)
     free(l);
 }
 
-static int lister_next(struct lister *l, sp_err *err);
+static int lister_next(struct sp_shardlist *l, sp_err *err);
 
 static void on_page(void *arg, const sp_kinesis_result *res)
 {
-    struct lister *l = arg;
+    struct sp_shardlist *l = arg;
     sp_err err;
     if (res->klass == SP_KC_EXPIRED_NEXT_TOKEN && l->restarts++ < 3) {
         /* Tokens live 300 s: start the listing again from the top. */
@@ -290,7 +292,7 @@ static void on_page(void *arg, const sp_kinesis_result *res)
         lister_finish(l, err.msg, 1);
 }
 
-static int lister_next(struct lister *l, sp_err *err)
+static int lister_next(struct sp_shardlist *l, sp_err *err)
 {
     sp_buf body;
     sp_buf_init(&body, 0);
@@ -300,10 +302,16 @@ static int lister_next(struct lister *l, sp_err *err)
     return rc;
 }
 
-int sp_shardmap_list(sp_kinesis *k, const char *stream, const char *filter,
-                     sp_shardlist_fn done, void *arg, sp_err *err)
+void sp_shardmap_list_cancel(sp_shardlist *l)
 {
-    struct lister *l = calloc(1, sizeof *l);
+    if (l != NULL)
+        l->done = NULL;
+}
+
+int sp_shardmap_list(sp_kinesis *k, const char *stream, const char *filter,
+                     sp_shardlist_fn done, void *arg, sp_shardlist **handle, sp_err *err)
+{
+    struct sp_shardlist *l = calloc(1, sizeof *l);
     if (l == NULL)
         return sp_err_set(err, "out of memory");
     l->k = k;
@@ -315,6 +323,8 @@ int sp_shardmap_list(sp_kinesis *k, const char *stream, const char *filter,
         free(l);
         return SP_ERR;
     }
+    if (handle)
+        *handle = l;
     return SP_OK;
 }
 
@@ -346,7 +356,7 @@ int sp_shardmap_list_sync(sp_kinesis *k, const char *stream, const char *filter,
     s.loop = sp_kinesis_loop(k);
     *out = NULL;
     *n = 0;
-    if (sp_shardmap_list(k, stream, filter, on_sync_list, &s, err) != SP_OK)
+    if (sp_shardmap_list(k, stream, filter, on_sync_list, &s, NULL, err) != SP_OK)
         return SP_ERR;
     while (!s.done)
         if (sp_loop_run(s.loop, err) != SP_OK)

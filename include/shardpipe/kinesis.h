@@ -92,6 +92,14 @@ sp_loop *sp_kinesis_loop(const sp_kinesis *k);
 int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
                     sp_kinesis_cb cb, void *arg, sp_err *err);
 
+/* The same, giving a handle with which the caller can withdraw its
+ * callback (it is going away before the answer comes). The handle is
+ * valid until the callback runs or sp_kinesis_cancel is called. */
+typedef struct sp_kcall sp_kcall;
+int sp_kinesis_call_h(sp_kinesis *k, const char *op, sp_buf *body,
+                      sp_kinesis_cb cb, void *arg, sp_kcall **handle, sp_err *err);
+void sp_kinesis_cancel(sp_kcall *c);
+
 /* Runs the loop until one call completes; for start-up calls made before
  * anything else is registered on the loop. The result's json stays valid
  * until sp_kinesis_result_free. */

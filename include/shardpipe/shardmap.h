@@ -76,8 +76,14 @@ typedef void (*sp_shardlist_fn)(void *arg, sp_shard *shards, size_t n,
  * (later pages carry the token only), the listing restarted from the top
  * when a token expires. filter: NULL or a ShardFilter type such as
  * "AT_LATEST" (servers that ignore it list closed shards too). */
+typedef struct sp_shardlist sp_shardlist;
+
 int sp_shardmap_list(struct sp_kinesis *k, const char *stream, const char *filter,
-                     sp_shardlist_fn done, void *arg, sp_err *err);
+                     sp_shardlist_fn done, void *arg, sp_shardlist **handle, sp_err *err);
+
+/* The caller goes away before the answer: done will not be called (the
+ * listing finishes and frees itself). */
+void sp_shardmap_list_cancel(sp_shardlist *l);
 
 /* The same, waiting for the answer: runs the loop until it comes. For
  * start-up, before anything else is registered on the loop. */
