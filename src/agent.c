@@ -94,6 +94,10 @@ static void warn_restart_only(struct agent *a)
                        : differs(o->profile, n->profile) ? "profile"
                        : differs(o->access_key_id, n->access_key_id) ? "credentials"
                        : differs(o->secret_access_key, n->secret_access_key) ? "credentials"
+                       : differs(o->role_arn, n->role_arn) ? "the role to assume"
+                       : differs(o->external_id, n->external_id) ? "the role's external ID"
+                       : differs(o->role_session_name, n->role_session_name) ? "the role session name"
+                       : differs(o->sts_endpoint, n->sts_endpoint) ? "the STS endpoint"
                        : differs(o->checkpoint_file, n->checkpoint_file) ? "checkpoint_file"
                        : o->log_level != n->log_level ? "log_level"
                        : NULL;

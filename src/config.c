@@ -25,6 +25,7 @@
 #include "shardpipe/config.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/partition.h"
+#include "shardpipe/sts.h"
 
 #define CFG_TEXT_MAX ((size_t)4 << 20)  /* configurations are small: a bigger file is the wrong file */
 #define KPATH 256                        /* longest key path shown in a message */
@@ -263,6 +264,37 @@ static int get_endpoint(const cx *x, const char *p, json_object *v, char **out)
     return SP_OK;
 }
 
+/* The checks sts.c makes again before each call; here they fail early,
+ * with the key path. */
+static int check_sts(const cx *x, const char *p, const char *s,
+                     int (*check)(const char *, sp_err *))
+{
+    sp_err e;
+    if (check(s, &e) != SP_OK)
+        return fail(x, p, "%s", e.msg);
+    return SP_OK;
+}
+
+/* Settings that mean nothing without a role. The shardpipe dialect
+ * refuses them; the agent ignores them, so agent.json only warns. */
+static int role_orphans(const cx *x, sp_config *c, const char *role_key,
+                        const char *const keys[3])
+{
+    char *const vals[3] = {c->external_id, c->role_session_name, c->sts_endpoint};
+    if (c->role_arn != NULL)
+        return SP_OK;
+    for (int i = 0; i < 3; i++) {
+        if (vals[i] == NULL || keys[i] == NULL)
+            continue;
+        if (!x->agent)
+            return fail(x, keys[i], "has no effect without %s", role_key);
+        char why[96];
+        snprintf(why, sizeof why, "only used with %s", role_key);
+        ignored(x, keys[i], why);
+    }
+    return SP_OK;
+}
+
 static int check_abs(const cx *x, const char *p, const char *s)
 {
     if (s[0] != '/')
@@ -338,17 +370,22 @@ static int check_unix_path(const cx *x, const char *p, const char *path)
     return check_dir(x, p, dir);
 }
 
-/* An IPv4 or IPv6 address, or a host name to resolve when listening. */
+/* A numeric IPv4 or IPv6 address ("::1" or "[::1]"): the listener does
+ * not resolve names, so that start-up never waits on DNS. */
 static int check_bind(const cx *x, const char *p, const char *s)
 {
     unsigned char a[sizeof(struct in6_addr)];
+    char v6[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(s);
     if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
         return SP_OK;
-    size_t n = strlen(s);
-    if (n > 0 && n <= 253 && s[0] != '-' && s[0] != '.' &&
-        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n)
-        return SP_OK;
-    return fail(x, p, "'%.64s' is neither an IP address nor a host name", s);
+    if (n > 2 && n < sizeof v6 && s[0] == '[' && s[n - 1] == ']') {
+        memcpy(v6, s + 1, n - 2);
+        v6[n - 2] = '\0';
+        if (inet_pton(AF_INET6, v6, a) == 1)
+            return SP_OK;
+    }
+    return fail(x, p, "'%.64s' is not a numeric IP address (e.g. 127.0.0.1 or ::1; names are not resolved)", s);
 }
 
 static int check_name(const cx *x, const char *p, const char *s)
@@ -977,8 +1014,8 @@ static int sp_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
         kpath(p, fp, "truncated_terminator");
         return fail(x, p, "applies only with \"oversize\": \"truncate\"");
     }
-    if ((have_start || have_skip) && !has_file_source(f)) {
-        kpath(p, fp, have_start ? "start" : "skip_header_lines");
+    if ((have_start || have_skip || f->multiline_start) && !has_file_source(f)) {
+        kpath(p, fp, have_start ? "start" : have_skip ? "skip_header_lines" : "multiline_start");
         return fail(x, p, "applies only to file sources, and this flow has none");
     }
     char def[KPATH];
@@ -1025,6 +1062,20 @@ static int sp_top(const cx *x, json_object *root, sp_config *c)
                 rc = check_region(x, p, c->region);
         } else if (strcmp(k, "endpoint") == 0) {
             rc = get_endpoint(x, p, v, &c->endpoint);
+        } else if (strcmp(k, "assume_role_arn") == 0) {
+            rc = get_str(x, p, v, 0, &c->role_arn);
+            if (rc == SP_OK)
+                rc = check_sts(x, p, c->role_arn, sp_sts_check_role_arn);
+        } else if (strcmp(k, "assume_role_external_id") == 0) {
+            rc = get_str(x, p, v, 0, &c->external_id);
+            if (rc == SP_OK)
+                rc = check_sts(x, p, c->external_id, sp_sts_check_external_id);
+        } else if (strcmp(k, "assume_role_session_name") == 0) {
+            rc = get_str(x, p, v, 0, &c->role_session_name);
+            if (rc == SP_OK)
+                rc = check_sts(x, p, c->role_session_name, sp_sts_check_session_name);
+        } else if (strcmp(k, "sts_endpoint") == 0) {
+            rc = get_endpoint(x, p, v, &c->sts_endpoint);
         } else if (strcmp(k, "profile") == 0) {
             rc = get_str(x, p, v, 0, &c->profile);
             if (rc == SP_OK && (strlen(c->profile) > 128 || strpbrk(c->profile, "[]\t\r\n") != NULL))
@@ -1061,6 +1112,10 @@ static int sp_top(const cx *x, json_object *root, sp_config *c)
         if (rc != SP_OK)
             return SP_ERR;
     }
+    static const char *const orphans[3] = {"assume_role_external_id", "assume_role_session_name",
+                                           "sts_endpoint"};
+    if (role_orphans(x, c, "assume_role_arn", orphans) != SP_OK)
+        return SP_ERR;
     return get_flows(x, flows, c, sp_flow);
 }
 
@@ -1085,9 +1140,6 @@ struct agent_key {
 #define NO_POLL "file discovery and polling are global in shardpipe (file_poll_ms in its own dialect)"
 
 static const struct agent_key agent_top_keys[] = {
-    {"assumeRoleARN", 1, "assuming an IAM role is not supported yet; remove it and provide the "
-                         "role's credentials through the environment or a profile"},
-    {"assumeRoleExternalId", 1, "belongs to assumeRoleARN, which is not supported yet"},
     {"userDefinedCredentialsProvider.classname", 1,
      "Java credential provider classes cannot be loaded; use the environment or a profile"},
     {"userDefinedCredentialsProvider.location", 1,
@@ -1098,7 +1150,6 @@ static const struct agent_key agent_top_keys[] = {
     {"cloudwatch.namespace", 0, NO_CW},
     {"cloudwatch.metricsQueueSize", 0, NO_CW},
     {"firehose.endpoint", 0, "shardpipe has no Firehose flows"},
-    {"sts.endpoint", 0, "only used with assumeRoleARN"},
     {"log.emitMetrics", 0, NO_LOGM},
     {"log.emitInternalMetrics", 0, NO_LOGM},
     {"log.statusReportingPeriodSeconds", 0, NO_LOGM},
@@ -1137,7 +1188,8 @@ static const struct agent_key agent_flow_keys[] = {
  * decide which dialect a file is in. */
 static const char *const agent_top_translated[] = {
     "awsAccessKeyId", "awsSecretAccessKey", "kinesis.endpoint", "kinesis.region",
-    "checkpointFile", "shutdownTimeoutMillis", "cloudwatch.emitMetrics",
+    "checkpointFile", "shutdownTimeoutMillis", "cloudwatch.emitMetrics", "assumeRoleARN",
+    "assumeRoleExternalId",
 };
 
 static const struct agent_key *agent_lookup(const struct agent_key *t, size_t n, const char *k)
@@ -1392,6 +1444,17 @@ static int agent_top(const cx *x, json_object *root, sp_config *c)
             rc = get_str(x, p, v, 1, &c->secret_access_key);
         } else if (strcmp(k, "kinesis.endpoint") == 0) {
             rc = get_endpoint(x, p, v, &c->endpoint);
+        } else if (strcmp(k, "assumeRoleARN") == 0) {
+            /* "" is unset to the agent (Strings.isNullOrEmpty) */
+            rc = get_str(x, p, v, 1, &c->role_arn);
+            if (rc == SP_OK && c->role_arn[0] != '\0')
+                rc = check_sts(x, p, c->role_arn, sp_sts_check_role_arn);
+        } else if (strcmp(k, "assumeRoleExternalId") == 0) {
+            rc = get_str(x, p, v, 1, &c->external_id);
+            if (rc == SP_OK && c->external_id[0] != '\0')
+                rc = check_sts(x, p, c->external_id, sp_sts_check_external_id);
+        } else if (strcmp(k, "sts.endpoint") == 0) {
+            rc = get_endpoint(x, p, v, &c->sts_endpoint);
         } else if (strcmp(k, "kinesis.region") == 0) {
             rc = get_str(x, p, v, 1, &c->region);
             if (rc == SP_OK && c->region[0] == '\0') {
@@ -1453,6 +1516,16 @@ static int agent_top(const cx *x, json_object *root, sp_config *c)
     if ((c->access_key_id == NULL) != (c->secret_access_key == NULL))
         return fail(x, c->access_key_id ? "awsAccessKeyId" : "awsSecretAccessKey",
                     "given without %s", c->access_key_id ? "awsSecretAccessKey" : "awsAccessKeyId");
+    char **empty[] = {&c->role_arn, &c->external_id};
+    for (size_t i = 0; i < NELEM(empty); i++) {
+        if (*empty[i] != NULL && (*empty[i])[0] == '\0') {
+            free(*empty[i]);
+            *empty[i] = NULL;
+        }
+    }
+    static const char *const orphans[3] = {"assumeRoleExternalId", NULL, "sts.endpoint"};
+    if (role_orphans(x, c, "assumeRoleARN", orphans) != SP_OK)
+        return SP_ERR;
     if (c->region == NULL && c->endpoint != NULL && region_from_endpoint(c->endpoint, &c->region) != SP_OK)
         return fail(x, "kinesis.endpoint", "out of memory");
     return get_flows(x, flows, c, agent_flow);
@@ -1749,6 +1822,16 @@ void sp_config_free(sp_config *c)
             *s++ = '\0';
         free(c->secret_access_key);
     }
+    free(c->role_arn);
+    if (c->external_id != NULL) {
+        /* it works like a shared password for the role: wiped as well */
+        volatile char *s = c->external_id;
+        while (*s)
+            *s++ = '\0';
+        free(c->external_id);
+    }
+    free(c->role_session_name);
+    free(c->sts_endpoint);
     free(c->checkpoint_file);
     memset(c, 0, sizeof *c);
 }

@@ -14,6 +14,7 @@
 
 #include "shardpipe/credentials.h"
 #include "shardpipe/ini.h"
+#include "shardpipe/sts.h"
 
 /* The system-wide boto file. Tests point it elsewhere through an injected
  * getenv_fn; the real environment is never asked, so a deployment always
@@ -68,6 +69,11 @@ static int valid_akid(const char *s)
     return 1;
 }
 
+int sp_creds_akid_ok(const char *s)
+{
+    return s != NULL && valid_akid(s);
+}
+
 /* A control character (a stray CR, say) would end up in a signed header. */
 static int has_ctl(const char *s)
 {
@@ -104,6 +110,47 @@ static int set_secret(char **dst, const char *src)
         return SP_ERR;
     wipe_free(*dst);
     *dst = n;
+    return SP_OK;
+}
+
+/* The option strings a copy owns; secret ones are wiped when freed. */
+#define OPT_STRINGS(X)                                                             \
+    X(access_key_id, 0) X(secret_access_key, 1) X(session_token, 1) X(profile, 0) \
+    X(role_arn, 0) X(external_id, 1) X(role_session_name, 0) X(sts_endpoint, 0)  \
+    X(region, 0)
+
+void sp_creds_opts_free(sp_creds_opts *o)
+{
+    if (o == NULL)
+        return;
+#define FREE_ONE(f, secret)      \
+    if (secret)                  \
+        wipe_free((char *)o->f); \
+    else                         \
+        free((char *)o->f);
+    OPT_STRINGS(FREE_ONE)
+#undef FREE_ONE
+    memset(o, 0, sizeof *o);
+}
+
+int sp_creds_opts_copy(sp_creds_opts *dst, const sp_creds_opts *src, sp_err *err)
+{
+    memset(dst, 0, sizeof *dst);
+    if (src == NULL)
+        return SP_OK;
+    dst->getenv_fn = src->getenv_fn;
+    dst->getenv_arg = src->getenv_arg;
+    int ok = 1;
+#define COPY_ONE(f, secret)                                        \
+    (void)(secret);                                                \
+    if (ok && src->f != NULL && (dst->f = strdup(src->f)) == NULL) \
+        ok = 0;
+    OPT_STRINGS(COPY_ONE)
+#undef COPY_ONE
+    if (!ok) {
+        sp_creds_opts_free(dst);
+        return sp_err_set(err, "out of memory");
+    }
     return SP_OK;
 }
 
@@ -536,11 +583,8 @@ static const struct provider {
     {"boto file", from_boto},
 };
 
-int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+static int chain_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
 {
-    if (o == NULL)
-        o = &default_opts;
-    memset(out, 0, sizeof *out);
     chain c = {.o = o, .profile = sp_creds_profile(o)};
     for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++) {
         int found = 0;
@@ -553,6 +597,48 @@ int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
     }
     return sp_err_set(err, "no AWS credentials found for profile \"%s\"; looked at: %s",
                       c.profile, c.looked);
+}
+
+/* The chain's credentials are only the base: exchange them for the
+ * role's. The endpoint order is the SDKs' (service-specific variable, then
+ * the global one), after an explicit setting. */
+static int assume_role(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+{
+    sp_creds base;
+    if (chain_resolve(o, &base, err) != SP_OK)
+        return sp_err_prefix(err, "assuming role %s", o->role_arn);
+    char region[64];
+    const char *r = o->region;
+    if (!nonempty(r)) {
+        if (sp_region_resolve(o, NULL, region, sizeof region, err) != SP_OK) {
+            sp_creds_free(&base);
+            return sp_err_prefix(err, "assuming role %s", o->role_arn);
+        }
+        r = region;
+    }
+    sp_sts_opts so = {0};
+    so.region = r;
+    so.endpoint = o->sts_endpoint;
+    if (!nonempty(so.endpoint))
+        so.endpoint = env(o, "AWS_ENDPOINT_URL_STS");
+    if (so.endpoint == NULL)
+        so.endpoint = env(o, "AWS_ENDPOINT_URL");
+    so.role_arn = o->role_arn;
+    so.external_id = o->external_id;
+    so.session_name = o->role_session_name;
+    int rc = sp_sts_assume_role(&so, &base, out, err);
+    sp_creds_free(&base);
+    return rc;
+}
+
+int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+{
+    if (o == NULL)
+        o = &default_opts;
+    memset(out, 0, sizeof *out);
+    if (nonempty(o->role_arn))
+        return assume_role(o, out, err);
+    return chain_resolve(o, out, err);
 }
 
 /* --- region ----------------------------------------------------------- */

@@ -23,9 +23,17 @@ struct sp_kinesis {
     char url[SP_URL_MAX];
     char host[SP_URL_MAX];
     long skew;                  /* server time - local time, seconds */
+    time_t refresh_at;          /* renew temporary credentials from then on; 0: never */
 };
 
-struct call {
+/* Temporary credentials are renewed this long before they expire, as
+ * botocore does (KINESIS.md §6.1); a failed renewal is tried again after
+ * RETRY_S while the old ones still work. */
+#define REFRESH_BEFORE_S (15 * 60)
+#define REFRESH_RETRY_S 30
+#define REFRESH_MIN_S 60
+
+struct sp_kcall {
     sp_kinesis *k;
     sp_kinesis_cb cb;
     void *arg;
@@ -209,6 +217,30 @@ int sp_kinesis_check_stream_name(const char *name, sp_err *err)
 
 /* ---- the client ---- */
 
+/* When to renew after a resolution (ok) or a failed renewal. */
+static void plan_refresh(sp_kinesis *k, int ok)
+{
+    time_t now = time(NULL) + k->skew;
+    if (k->creds.expiration == 0) {
+        k->refresh_at = 0;
+        return;
+    }
+    long left = (long)(k->creds.expiration - now);
+    if (!ok) {
+        k->refresh_at = now + REFRESH_RETRY_S;
+        return;
+    }
+    k->refresh_at = k->creds.expiration - REFRESH_BEFORE_S;
+    /* Credentials that are due at once (a short session, a wrong clock)
+     * must not turn every request into an STS call. */
+    if (k->refresh_at <= now) {
+        k->refresh_at = now + REFRESH_MIN_S;
+        sp_log_warn(k->log, "temporary credentials from %s expire in %ld s, within the %d s "
+                            "renewal window; is the clock right?", k->creds.source, left,
+                    REFRESH_BEFORE_S);
+    }
+}
+
 sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *o, sp_err *err)
 {
     sp_kinesis *k = calloc(1, sizeof *k);
@@ -219,8 +251,18 @@ sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *
     k->loop = loop;
     k->http = http;
     k->log = o->log;
-    k->creds_opts = o->creds;
+    /* A copy: the options must outlive the configuration they came from,
+     * which a reload frees, since credentials are resolved again later. */
+    if (sp_creds_opts_copy(&k->creds_opts, &o->creds, err) != SP_OK) {
+        free(k);
+        return NULL;
+    }
     snprintf(k->region, sizeof k->region, "%s", o->region);
+    /* STS signs for the client's region unless told otherwise. */
+    if (k->creds_opts.region == NULL && (k->creds_opts.region = strdup(k->region)) == NULL) {
+        sp_err_set(err, "out of memory");
+        goto fail;
+    }
     if (o->endpoint && *o->endpoint) {
         if (strlen(o->endpoint) >= sizeof k->url) {
             sp_err_set(err, "endpoint URL too long");
@@ -234,8 +276,10 @@ sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *
         goto fail;
     if (sp_creds_resolve(&k->creds_opts, &k->creds, err) != SP_OK)
         goto fail;
+    plan_refresh(k, 1);
     return k;
 fail:
+    sp_creds_opts_free(&k->creds_opts);
     free(k);
     return NULL;
 }
@@ -245,6 +289,7 @@ void sp_kinesis_free(sp_kinesis *k)
     if (k == NULL)
         return;
     sp_creds_free(&k->creds);
+    sp_creds_opts_free(&k->creds_opts);
     sp_sigv4_cache_clear(&k->sigcache);
     free(k);
 }
@@ -261,17 +306,33 @@ static int refresh_creds(sp_kinesis *k)
     memset(&fresh, 0, sizeof fresh);
     if (sp_creds_resolve(&k->creds_opts, &fresh, &e) != SP_OK) {
         sp_log_warn(k->log, "refreshing credentials failed: %s", e.msg);
+        plan_refresh(k, 0);
         return SP_ERR;
     }
     sp_creds_free(&k->creds);
     k->creds = fresh;
     sp_sigv4_cache_clear(&k->sigcache);
+    plan_refresh(k, 1);
+    if (k->creds.expiration != 0)
+        sp_log_info(k->log, "renewed temporary credentials (%s); they expire in %ld s",
+                    k->creds.source, (long)(k->creds.expiration - time(NULL) - k->skew));
     return SP_OK;
+}
+
+/* Before signing: renew temporary credentials that are close to expiry.
+ * With a role this is a blocking STS call (sts.h says why that is fine);
+ * if it fails the current credentials are used while they last, and
+ * ExpiredToken from Kinesis forces another attempt. */
+static void refresh_if_due(sp_kinesis *k)
+{
+    if (k->refresh_at == 0 || time(NULL) + k->skew < k->refresh_at)
+        return;
+    refresh_creds(k);
 }
 
 static void on_response(void *arg, const sp_http_response *r)
 {
-    struct call *c = arg;
+    struct sp_kcall *c = arg;
     sp_kinesis *k = c->k;
     sp_kinesis_result res;
     memset(&res, 0, sizeof res);
@@ -326,7 +387,8 @@ static void on_response(void *arg, const sp_http_response *r)
     }
     sp_log_debug(k->log, "%s: HTTP %ld %s request-id %s", c->op, r->status, res.code,
                  res.request_id[0] ? res.request_id : "-");
-    c->cb(c->arg, &res);
+    if (c->cb) /* NULL: cancelled, the caller is gone */
+        c->cb(c->arg, &res);
     if (res.json)
         json_object_put(res.json);
     free(c);
@@ -362,18 +424,31 @@ static void add_header(sp_buf *hb, size_t *offs, size_t *nh, const char *fmt, ..
     memset(line, 0, sizeof line); /* may have held the session token */
 }
 
+void sp_kinesis_cancel(sp_kcall *c)
+{
+    if (c != NULL)
+        c->cb = NULL;
+}
+
 int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
                     sp_kinesis_cb cb, void *arg, sp_err *err)
 {
+    return sp_kinesis_call_h(k, op, body, cb, arg, NULL, err);
+}
+
+int sp_kinesis_call_h(sp_kinesis *k, const char *op, sp_buf *body,
+                      sp_kinesis_cb cb, void *arg, sp_kcall **handle, sp_err *err)
+{
     if (sp_buf_check(body, err, "request body") != SP_OK)
         return SP_ERR;
-    struct call *c = calloc(1, sizeof *c);
+    struct sp_kcall *c = calloc(1, sizeof *c);
     if (c == NULL)
         return sp_err_set(err, "out of memory");
     c->k = k;
     c->cb = cb;
     c->arg = arg;
     snprintf(c->op, sizeof c->op, "%s", op);
+    refresh_if_due(k);
 
     char amz_date[SP_AMZ_DATE_LEN + 1];
     sp_sigv4_amz_date(time(NULL) + k->skew, amz_date);
@@ -427,6 +502,8 @@ int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
         free(c);
         return SP_ERR;
     }
+    if (handle)
+        *handle = c;
     return SP_OK;
 }
 

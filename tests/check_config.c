@@ -82,11 +82,58 @@ static void expect_err(const char *json, const char *want, const char *want2)
 
 #define MIN_FLOW "'stream':'s','sources':[{'type':'stdin'}]"
 #define ONE_FLOW(extra) "{'flows':[{" MIN_FLOW extra "}]}"
+#define FILE_FLOW(extra) "{'flows':[{'stream':'s','sources':[{'type':'file','path':'/tmp/*.log'}]" extra "}]}"
 
 /* A source list in one flow. */
 #define SOURCES(list) "{'flows':[{'stream':'s','sources':[" list "]}]}"
 
 /* ---- the shardpipe dialect ---- */
+
+START_TEST(assume_role_keys)
+{
+    run r;
+    OK(&r, "{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','assume_role_external_id':'a+b=c,d.e@f:g/h-i',"
+           "'assume_role_session_name':'host-1@example.com','sts_endpoint':'http://127.0.0.1:9911',"
+           "'flows':[{" MIN_FLOW "}]}");
+    ck_assert_int_eq(r.c.agent_json, 0);
+    ck_assert_str_eq(r.c.role_arn, "arn:aws:iam::123456789012:role/sp");
+    ck_assert_str_eq(r.c.external_id, "a+b=c,d.e@f:g/h-i");
+    ck_assert_str_eq(r.c.role_session_name, "host-1@example.com");
+    ck_assert_str_eq(r.c.sts_endpoint, "http://127.0.0.1:9911");
+    done(&r);
+    OK(&r, ONE_FLOW(""));
+    ck_assert_ptr_null(r.c.role_arn);
+    ck_assert_ptr_null(r.c.external_id);
+    ck_assert_ptr_null(r.c.role_session_name);
+    ck_assert_ptr_null(r.c.sts_endpoint);
+    done(&r);
+
+    /* without a role they would do nothing: refused */
+    expect_err("{'assume_role_external_id':'abc','flows':[{" MIN_FLOW "}]}",
+               "test.json: assume_role_external_id: has no effect without assume_role_arn", NULL);
+    expect_err("{'assume_role_session_name':'abc','flows':[{" MIN_FLOW "}]}",
+               "assume_role_session_name: has no effect without assume_role_arn", NULL);
+    expect_err("{'sts_endpoint':'https://sts.us-east-1.amazonaws.com','flows':[{" MIN_FLOW "}]}",
+               "sts_endpoint: has no effect without assume_role_arn", NULL);
+    /* values */
+    expect_err("{'assume_role_arn':'','flows':[{" MIN_FLOW "}]}", "assume_role_arn: must not be empty", NULL);
+    expect_err("{'assume_role_arn':'arn:aws:s3:::bucket/role/x','flows':[{" MIN_FLOW "}]}",
+               "assume_role_arn: role ARN 'arn:aws:s3:::bucket/role/x' is not an IAM role ARN", NULL);
+    expect_err("{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','assume_role_session_name':'a b',"
+               "'flows':[{" MIN_FLOW "}]}",
+               "assume_role_session_name: role session name 'a b' must be 2 to 64 characters", NULL);
+    expect_err("{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','assume_role_session_name':'x',"
+               "'flows':[{" MIN_FLOW "}]}", "assume_role_session_name: role session name 'x' must be", NULL);
+    expect_err("{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','assume_role_external_id':'no spaces',"
+               "'flows':[{" MIN_FLOW "}]}", "assume_role_external_id: the external ID must be", NULL);
+    expect_err("{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','sts_endpoint':'https://sts/x?y',"
+               "'flows':[{" MIN_FLOW "}]}", "sts_endpoint: endpoint URL", "must not have a path or query");
+    /* the agent's names are not the shardpipe dialect's */
+    expect_err("{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','assumeRoleExternalId':'abc',"
+               "'flows':[{" MIN_FLOW "}]}", "assume_role_arn: unknown key (the file is read as a Kinesis Agent "
+               "agent.json because of assumeRoleExternalId", NULL);
+}
+END_TEST
 
 START_TEST(full_shardpipe_config)
 {
@@ -293,7 +340,8 @@ START_TEST(types_and_ranges)
     expect_err(SOURCES("{'type':'udp','port':65536}"), "flows[0].sources[0].port: must be 1 to 65535, not 65536", NULL);
     expect_err(SOURCES("{'type':'tcp','port':1,'max_clients':0}"), "flows[0].sources[0].max_clients: must be 1 to 10000", NULL);
     expect_err(SOURCES("{'type':'udp','port':1,'lines':1}"), "flows[0].sources[0].lines: must be true or false", NULL);
-    expect_err(SOURCES("{'type':'tcp','port':1,'bind':'not a host'}"), "flows[0].sources[0].bind: 'not a host' is neither an IP address nor a host name", NULL);
+    expect_err(SOURCES("{'type':'tcp','port':1,'bind':'not a host'}"), "flows[0].sources[0].bind: 'not a host' is not a numeric IP address", NULL);
+    expect_err(SOURCES("{'type':'tcp','port':1,'bind':'localhost'}"), "flows[0].sources[0].bind: 'localhost' is not a numeric IP address", NULL);
     expect_err(SOURCES("{'type':'pipe'}"), "flows[0].sources[0].type: 'pipe' is not a source type", NULL);
     expect_err(SOURCES("{'type':7}"), "flows[0].sources[0].type: must be a string", NULL);
     expect_err(SOURCES("'stdin'"), "flows[0].sources[0]: must be an object, not a string", NULL);
@@ -301,8 +349,8 @@ START_TEST(types_and_ranges)
     expect_err("{'flows':[{'stream':'s','sources':[]}]}", "flows[0].sources: must hold 1 to 256 sources, not 0", NULL);
 
     run r;
-    OK(&r, SOURCES("{'type':'tcp','port':1,'bind':'localhost'},{'type':'tcp','port':65535}"));
-    ck_assert_str_eq(r.c.flows[0].sources[0].bind, "localhost");
+    OK(&r, SOURCES("{'type':'tcp','port':1,'bind':'[::1]'},{'type':'tcp','port':65535}"));
+    ck_assert_str_eq(r.c.flows[0].sources[0].bind, "[::1]");
     ck_assert_int_eq(r.c.flows[0].sources[1].port, 65535);
     done(&r);
     OK(&r, ONE_FLOW(",'shard_rate':'1%'"));
@@ -356,15 +404,16 @@ START_TEST(key_and_multiline)
     expect_err(ONE_FLOW(",'key':'fixed:'"), "flows[0].key:", NULL);
 
     run r;
-    OK(&r, ONE_FLOW(",'multiline_start':'^(INFO|WARN|ERROR) [[:alpha:]]+\\\\s'"));
+    OK(&r, FILE_FLOW(",'multiline_start':'^(INFO|WARN|ERROR) [[:alpha:]]+\\\\s'"));
     ck_assert_str_eq(r.c.flows[0].multiline_start, "^(INFO|WARN|ERROR) [[:alpha:]]+\\s");
     done(&r);
-    OK(&r, ONE_FLOW(",'multiline_start':'^[\\\\d]'"));   /* in brackets a backslash is literal */
+    OK(&r, FILE_FLOW(",'multiline_start':'^[\\\\d]'"));   /* in brackets a backslash is literal */
     done(&r);
-    expect_err(ONE_FLOW(",'multiline_start':'^\\\\d{4}-'"), "flows[0].multiline_start: \\d is not an escape of POSIX extended regular expressions (use [0-9])", NULL);
-    expect_err(ONE_FLOW(",'multiline_start':'^(a'"), "flows[0].multiline_start: '^(a' is not a valid extended regular expression", NULL);
-    expect_err(ONE_FLOW(",'multiline_start':'a{2,1}'"), "flows[0].multiline_start:", "not a valid extended regular expression");
-    expect_err(ONE_FLOW(",'multiline_start':''"), "flows[0].multiline_start: must not be empty", NULL);
+    expect_err(FILE_FLOW(",'multiline_start':'^\\\\d{4}-'"), "flows[0].multiline_start: \\d is not an escape of POSIX extended regular expressions (use [0-9])", NULL);
+    expect_err(FILE_FLOW(",'multiline_start':'^(a'"), "flows[0].multiline_start: '^(a' is not a valid extended regular expression", NULL);
+    expect_err(FILE_FLOW(",'multiline_start':'a{2,1}'"), "flows[0].multiline_start:", "not a valid extended regular expression");
+    expect_err(FILE_FLOW(",'multiline_start':''"), "flows[0].multiline_start: must not be empty", NULL);
+    expect_err(ONE_FLOW(",'multiline_start':'^x'"), "flows[0].multiline_start: applies only to file sources", NULL);
 }
 END_TEST
 
@@ -651,10 +700,6 @@ START_TEST(agent_refusals)
                "flows[0].dataProcessingOptions: data processing (SINGLELINE, ...) is not supported", NULL);
     expect_err("{'flows':[{'filePattern':'/tmp/a','kinesisStream':'s','dataProcessingOptions':{}}]}",
                "flows[0].dataProcessingOptions: must be an array", NULL);
-    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:role/agent','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
-               "test.json: assumeRoleARN: not supported: assuming an IAM role is not supported yet", NULL);
-    expect_err("{'assumeRoleExternalId':'x','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
-               "assumeRoleExternalId: not supported", NULL);
     expect_err("{'userDefinedCredentialsProvider.classname':'com.x.P','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
                "userDefinedCredentialsProvider.classname: not supported", NULL);
     expect_err("{'userDefinedCredentialsProvider.location':'/x.jar','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
@@ -714,12 +759,77 @@ START_TEST(agent_refusals)
 }
 END_TEST
 
+/* assumeRoleARN, assumeRoleExternalId and sts.endpoint are translated;
+ * "" means unset, as to the agent; the others only warn without a role. */
+START_TEST(agent_assume_role)
+{
+    run r;
+    OK(&r, "{'assumeRoleARN':'arn:aws:iam::123456789012:role/agent','assumeRoleExternalId':'ext-id_1',"
+           "'sts.endpoint':'sts.eu-west-1.amazonaws.com','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}");
+    ck_assert_int_eq(r.c.agent_json, 1);
+    ck_assert_str_eq(r.c.role_arn, "arn:aws:iam::123456789012:role/agent");
+    ck_assert_str_eq(r.c.external_id, "ext-id_1");
+    ck_assert_str_eq(r.c.sts_endpoint, "https://sts.eu-west-1.amazonaws.com");
+    ck_assert_ptr_null(r.c.role_session_name);
+    ck_assert_uint_eq(r.loglen, 0);
+    done(&r);
+    /* the role alone decides the dialect */
+    OK(&r, "{'assumeRoleARN':'arn:aws-cn:iam::123456789012:role/path/to/agent',"
+           "'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}");
+    ck_assert_int_eq(r.c.agent_json, 1);
+    ck_assert_str_eq(r.c.role_arn, "arn:aws-cn:iam::123456789012:role/path/to/agent");
+    ck_assert_ptr_null(r.c.external_id);
+    ck_assert_ptr_null(r.c.sts_endpoint);
+    done(&r);
+    OK(&r, "{'assumeRoleARN':'','assumeRoleExternalId':'','sts.endpoint':'','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}");
+    ck_assert_ptr_null(r.c.role_arn);
+    ck_assert_ptr_null(r.c.external_id);
+    ck_assert_ptr_null(r.c.sts_endpoint);
+    ck_assert_uint_eq(r.loglen, 0);
+    done(&r);
+    /* without a role the agent ignores these: a warning, not an error */
+    OK(&r, "{'assumeRoleExternalId':'abc','sts.endpoint':'https://sts.us-east-1.amazonaws.com',"
+           "'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}");
+    ck_assert_ptr_nonnull(strstr(r.log, "accepted but ignored: assumeRoleExternalId: only used with assumeRoleARN"));
+    ck_assert_ptr_nonnull(strstr(r.log, "accepted but ignored: sts.endpoint: only used with assumeRoleARN"));
+    ck_assert_ptr_null(strstr(r.log, "abc"));   /* the external ID is never shown */
+    done(&r);
+
+    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:user/agent','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "test.json: assumeRoleARN: role ARN 'arn:aws:iam::123456789012:user/agent' is not an IAM role ARN",
+               "arn:aws:iam::123456789012:role/NAME");
+    expect_err("{'assumeRoleARN':'role/agent','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "assumeRoleARN: role ARN 'role/agent' is not an IAM role ARN", NULL);
+    expect_err("{'assumeRoleARN':'arn:aws:iam::12345678901:role/agent','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "assumeRoleARN: role ARN", "is not an IAM role ARN");
+    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:role/','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "assumeRoleARN: role ARN", "is not an IAM role ARN");
+    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:role/a b','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "assumeRoleARN: role ARN", "is not an IAM role ARN");
+    expect_err("{'assumeRoleARN':7,'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "assumeRoleARN: must be a string", NULL);
+    run e;
+    parse(&e, "{'assumeRoleARN':'arn:aws:iam::123456789012:role/a','assumeRoleExternalId':'sekrit id',"
+              "'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}");
+    ck_assert_int_eq(e.rc, SP_ERR);
+    ck_assert_ptr_nonnull(strstr(e.err.msg, "test.json: assumeRoleExternalId: the external ID must be 2 to 1224 characters"));
+    ck_assert_ptr_null(strstr(e.err.msg, "sekrit"));
+    done(&e);
+    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:role/a','assumeRoleExternalId':'x',"
+               "'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "assumeRoleExternalId: the external ID must be 2 to 1224", NULL);
+    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:role/a','sts.endpoint':'ftp://sts',"
+               "'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "sts.endpoint: endpoint URL 'ftp://sts' must start with http:// or https://", NULL);
+}
+END_TEST
+
 /* Every key accepted with a warning warns once, naming itself. */
 START_TEST(agent_warnings)
 {
     static const char *const top[] = {
         "cloudwatch.endpoint", "cloudwatch.tagInstance", "cloudwatch.metricsBufferTimeMillis",
-        "cloudwatch.namespace", "cloudwatch.metricsQueueSize", "firehose.endpoint", "sts.endpoint",
+        "cloudwatch.namespace", "cloudwatch.metricsQueueSize", "firehose.endpoint",
         "log.emitMetrics", "log.emitInternalMetrics", "log.statusReportingPeriodSeconds",
         "maxSendingThreads", "maxSendingThreadsPerCore", "sendingThreadsKeepAliveMillis",
         "sendingThreadsMaxQueueSize", "maxConnections", "connectionTimeoutMillis",
@@ -863,12 +973,39 @@ static void load(run *r, const char *path)
     fclose(f);
 }
 
+/* The example puts its unix socket in /run/shardpipe/ (the systemd unit's
+ * RuntimeDirectory), which a build machine does not have: load a copy
+ * that points into a temporary directory instead. */
+static void example_copy(const char *src, char *out, size_t n)
+{
+    char dir[] = "/tmp/check_config_example.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    FILE *in = fopen(src, "r");
+    ck_assert_ptr_nonnull(in);
+    snprintf(out, n, "%s/shardpipe.json", dir);
+    FILE *o = fopen(out, "w");
+    ck_assert_ptr_nonnull(o);
+    char line[4096];
+    while (fgets(line, sizeof line, in)) {
+        char *at = strstr(line, "/run/shardpipe/");
+        if (at) {
+            *at = '\0';
+            fprintf(o, "%s%s/%s", line, dir, at + strlen("/run/shardpipe/"));
+        } else {
+            fputs(line, o);
+        }
+    }
+    fclose(in);
+    ck_assert_int_eq(fclose(o), 0);
+}
+
 START_TEST(example_shardpipe_json)
 {
-    char path[PATH_MAX + 32];
+    char path[PATH_MAX + 32], copy[PATH_MAX + 64];
     run r;
     repo_file(path, sizeof path, "etc/shardpipe.json");
-    load(&r, path);
+    example_copy(path, copy, sizeof copy);
+    load(&r, copy);
     ck_assert_msg(r.rc == SP_OK, "%s", r.err.msg);
     ck_assert_int_eq(r.c.agent_json, 0);
     ck_assert_str_eq(r.c.region, "us-east-1");
@@ -978,12 +1115,14 @@ static Suite *config_suite(void)
     tcase_add_test(tc, cross_flow_checks);
     tcase_add_test(tc, duplicate_keys);
     tcase_add_test(tc, comments_and_syntax);
+    tcase_add_test(tc, assume_role_keys);
     suite_add_tcase(s, tc);
     tc = tcase_create("agent");
     tcase_add_test(tc, agent_canonical);
     tcase_add_test(tc, agent_full);
     tcase_add_test(tc, agent_long_names);
     tcase_add_test(tc, agent_refusals);
+    tcase_add_test(tc, agent_assume_role);
     tcase_add_test(tc, agent_warnings);
     tcase_add_test(tc, agent_multiline_translation);
     suite_add_tcase(s, tc);

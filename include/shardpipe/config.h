@@ -51,6 +51,10 @@ typedef struct sp_config {
     char *profile;
     char *access_key_id;     /* discouraged; from agent.json's awsAccessKeyId */
     char *secret_access_key;
+    char *role_arn;          /* assume_role_arn / assumeRoleARN: NULL, no role */
+    char *external_id;       /* assume_role_external_id / assumeRoleExternalId */
+    char *role_session_name; /* assume_role_session_name; NULL: "shardpipe-<unix time>" */
+    char *sts_endpoint;      /* sts_endpoint / sts.endpoint; NULL: environment or regional */
     char *checkpoint_file;   /* default /var/lib/shardpipe/checkpoints */
     size_t memory_budget;    /* default 64 MiB */
     enum sp_log_level log_level;     /* default info */

@@ -2,8 +2,10 @@
  * Order: command line -> environment -> shared credentials/config file
  * profile -> legacy boto file. Each provider is one entry in a table in
  * credentials.c, so container, instance-metadata and web-identity providers
- * slot in later without changing callers. No function here ever puts a
- * secret or token into an error message or log.
+ * slot in later without changing callers. With a role ARN, the chain's
+ * answer is only the base: STS AssumeRole (sts.h) turns it into the role's
+ * temporary credentials. No function here ever puts a secret or token into
+ * an error message or log.
  *
  * Details (see credentials.c):
  *   - an explicit profile (opts->profile) skips the environment keys, as
@@ -26,7 +28,7 @@
 #include "shardpipe/err.h"
 
 #define SP_AKID_MAX 128
-#define SP_CREDS_SOURCE_MAX 256
+#define SP_CREDS_SOURCE_MAX 512   /* a role ARN plus a file path */
 
 typedef struct sp_creds {
     char access_key_id[SP_AKID_MAX + 1];
@@ -50,15 +52,35 @@ typedef struct sp_creds_opts {
     const char *session_token;
     const char *profile;     /* --profile; NULL: AWS_PROFILE, AWS_DEFAULT_PROFILE, "default".
                                 Set, it skips the environment provider. */
+    /* AssumeRole on top of what the chain found; NULL or "": no role. */
+    const char *role_arn;
+    const char *external_id;        /* NULL: none */
+    const char *role_session_name;  /* NULL: "shardpipe-<unix time>" */
+    const char *sts_endpoint;       /* NULL: AWS_ENDPOINT_URL_STS, then
+                                       AWS_ENDPOINT_URL, then the regional one */
+    const char *region;             /* for STS; NULL: as sp_region_resolve
+                                       finds it without --region */
     sp_getenv_fn getenv_fn;  /* NULL: getenv(3) */
     void *getenv_arg;
 } sp_creds_opts;
+
+/* Deep copies of the strings in src (secrets wiped again on free), so that
+ * a long-lived client can re-resolve after the configuration it came from
+ * was freed (a reload). getenv_fn and getenv_arg are copied as they are. */
+int sp_creds_opts_copy(sp_creds_opts *dst, const sp_creds_opts *src, sp_err *err);
+void sp_creds_opts_free(sp_creds_opts *o);
+
+/* 1 when s is an access key id as this module takes them (see above). */
+int sp_creds_akid_ok(const char *s);
 
 /* Walks the chain; the first provider that has credentials wins. A
  * provider that finds a broken source (a key without a secret, an
  * unreadable file, a malformed access key id) fails the whole resolution
  * with a message naming the source, rather than silently falling through.
- * When nothing is found the message lists every place that was looked at. */
+ * When nothing is found the message lists every place that was looked at.
+ * With o->role_arn, the found credentials are then exchanged with STS
+ * AssumeRole (a blocking network call, sts.h); out->expiration is set and
+ * out->source reads "role ARN assumed with credentials from <source>". */
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err);
 
 void sp_creds_free(sp_creds *c);

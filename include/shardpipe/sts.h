@@ -1,0 +1,87 @@
+/* STS AssumeRole (Query protocol, API version 2011-06-15): turns the base
+ * credentials that the provider chain found into a role's temporary ones.
+ *
+ * The call is one blocking libcurl easy request (5 s to connect, 10 s in
+ * all). It happens at start-up and again only when the temporary
+ * credentials come within 15 minutes of their expiry (every ~45 min with
+ * the default one-hour session), so stalling the event loop that briefly
+ * that rarely costs less than an asynchronous path through it would. The
+ * response is read by a small strict XML parser of our own: no library for
+ * five elements. No function here ever puts a secret, a session token or
+ * the external ID into an error message. */
+#ifndef SHARDPIPE_STS_H
+#define SHARDPIPE_STS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "shardpipe/buf.h"
+#include "shardpipe/credentials.h"
+#include "shardpipe/err.h"
+
+#define SP_STS_DURATION_S 3600         /* what the Kinesis Agent asks for too */
+#define SP_STS_CONNECT_TIMEOUT_MS 5000
+#define SP_STS_TIMEOUT_MS 10000
+
+typedef struct sp_sts_opts {
+    const char *region;        /* signs with it; picks the default endpoint */
+    const char *endpoint;      /* NULL or "": https://sts.REGION.amazonaws.com[.cn] */
+    const char *role_arn;
+    const char *external_id;   /* NULL or "": none */
+    const char *session_name;  /* NULL or "": "shardpipe-<unix time>" */
+    long duration_s;           /* 0: SP_STS_DURATION_S */
+    long connect_timeout_ms;   /* 0: SP_STS_CONNECT_TIMEOUT_MS */
+    long timeout_ms;           /* 0: SP_STS_TIMEOUT_MS */
+} sp_sts_opts;
+
+/* What an ErrorResponse said; all "" when there was none. Never secret. */
+typedef struct sp_sts_fault {
+    char code[96];
+    char message[256];
+    char request_id[128];
+} sp_sts_fault;
+
+/* Checks of the request parameters, as the STS model constrains them (the
+ * role ARN more tightly: it must name an IAM role). Messages quote the ARN
+ * and the session name, never the external ID. */
+int sp_sts_check_role_arn(const char *arn, sp_err *err);
+int sp_sts_check_external_id(const char *id, sp_err *err);
+int sp_sts_check_session_name(const char *name, sp_err *err);
+
+/* https://sts.REGION.amazonaws.com, .amazonaws.com.cn for cn- regions. */
+int sp_sts_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err);
+
+/* The region a request to host must be signed for: REGION for
+ * sts[-fips].REGION.amazonaws.com[.cn], us-east-1 for the global
+ * sts.amazonaws.com, otherwise fallback (a test or VPC endpoint). Writes
+ * at most outlen - 1 characters. */
+void sp_sts_signing_region(const char *host, const char *fallback, char *out, size_t outlen);
+
+/* Appends the form-encoded AssumeRole body: Action, Version, RoleArn,
+ * RoleSessionName, then ExternalId (when not NULL) and DurationSeconds
+ * (when > 0). Values are percent-encoded except for RFC 3986's
+ * unreserved characters. */
+int sp_sts_body_assume_role(sp_buf *b, const char *role_arn, const char *session_name,
+                            const char *external_id, long duration_s);
+
+/* An ISO-8601 UTC time as STS writes it: YYYY-MM-DDTHH:MM:SS, optional
+ * fraction, then Z or an offset (+HH:MM, -HH:MM). */
+int sp_sts_parse_time(const char *s, time_t *out);
+
+/* Reads an AssumeRole response body. An AssumeRoleResponse with all of
+ * Credentials/{AccessKeyId,SecretAccessKey,SessionToken,Expiration} fills
+ * out (source left empty) and returns SP_OK. An ErrorResponse fills fault
+ * (code set) and returns SP_ERR with "Code: Message" in err. Anything else
+ * (not well-formed, truncated, another root element, a field missing or
+ * given twice) returns SP_ERR with fault->code "" and a message that
+ * names what is wrong, never the text of a field. fault may be NULL. */
+int sp_sts_parse_assume_role(const char *xml, size_t len, sp_creds *out, sp_sts_fault *fault,
+                             sp_err *err);
+
+/* Calls AssumeRole with base (its session token, if any, is sent as
+ * X-Amz-Security-Token) and fills out, whose source becomes "role ARN
+ * assumed with credentials from <base source>". Every failure message
+ * names the role ARN, the source of the base credentials and the endpoint. */
+int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out, sp_err *err);
+
+#endif
