@@ -230,7 +230,9 @@ class ConfigCheckTest(unittest.TestCase):
             ('{"flows": [{"filePattern": "/var/log/ap/*.log", "kinesisStream": "s"}]}', "filePattern"),
             ('{"flows": [{"filePattern": "/var/log/*.log", "deliveryStream": "fh"}]}', "deliveryStream"),
             ('{"assumeRoleARN": "arn:aws:iam::1:role/x", "flows": [{"filePattern": "/var/log/*.log", "kinesisStream": "s"}]}',
-             "assumeRoleARN"),
+             "assumeRoleARN"),   # not a role ARN: the account id has 12 digits
+            ('{"flows": [{"stream": "s", "sources": [{"type": "tcp", "port": 5170, "bind": "localhost"}]}]}',
+             "flows[0].sources[0].bind"),
             ('{"flows": [', "c.json"),
         ]
         for text, needle in cases:
