@@ -189,7 +189,7 @@ int sp_kinesis_endpoint_host(const char *url, char *host, size_t hostlen, sp_err
         return sp_err_set(err, "endpoint URL must not contain user information");
     const char *rest = p + n;
     if (*rest == '?' || *rest == '#' || (*rest == '/' && rest[1] != '\0'))
-        return sp_err_set(err, "endpoint URL '%s' must not have a path or query (Kinesis uses POST /)", url);
+        return sp_err_set(err, "endpoint URL '%s' must not have a path or query (requests go to POST /)", url);
     for (size_t i = 0; i < n; i++)
         if (!isgraph((unsigned char)p[i]))
             return sp_err_set(err, "endpoint URL '%s' has a space or control character in its host", url);

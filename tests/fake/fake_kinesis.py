@@ -260,7 +260,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", request_id or str(uuid.uuid4()))
-        self.send_header("Date", self.date_time_string())
         self._headers_buffer.append(b"\r\n")   # end_headers(), with the body in the same write
         self._headers_buffer.append(body)
         self.flush_headers()

@@ -9,8 +9,10 @@
     nothing is lost, every record is in a shard whose range holds its key,
     and put followed the changes (wrong_shard > 0, 4 open shards at the end).
 (c) Against the fake server with its per-shard limits on: offered about 3x a
-    2-shard stream's capacity, nothing is lost, shardpipe's throttled count
-    is the server's, and with --ordered each key's records come back in order.
+    2-shard stream's capacity (and shardpipe told it may use 200% of each
+    shard, so that throttling is certain), nothing is lost, shardpipe's
+    throttled count is the server's, and with --ordered each key's records
+    come back in order.
 """
 import collections
 import hashlib
@@ -301,6 +303,8 @@ class Throttling(unittest.TestCase):
 
     def test_hash_few_keys_nothing_lost(self):
         # --key hash with 8 distinct lines (8 keys, 4 per shard), 12000 lines.
+        # shardpipe may use 200% of each shard, so the server has to refuse
+        # entries however well shardpipe's own pacing works.
         self.fake.control("stream", {"name": "thr-hash-probe", "shards": 2})
         probe = self.fake.list_shards("thr-hash-probe")
         rng = random.Random(SEED + 2)
@@ -313,7 +317,7 @@ class Throttling(unittest.TestCase):
                 per[sid] += 1
                 contents.append(c)
         lines = [contents[i % 8] for i in range(12000)]
-        put, thr = self.run_put("thr-hash", lines, ["--key", "hash"])
+        put, thr = self.run_put("thr-hash", lines, ["--key", "hash", "--shard-rate", "200"])
         self.check_throttle_counts(put, thr, len(lines))
         recs = get_all(self.fake, "thr-hash")
         got = collections.Counter(d for _, d in cli.decoded(recs))
