@@ -403,7 +403,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited)
-                        sp_bucket_throttled(&s->bucket, &p->o.throttle, now);
+                        sp_bucket_throttled(&s->bucket, &p->o.throttle, now, f->recs[i]->sent_ms);
                     p->stats.throttled++;
                 }
                 if (give_up(p, f->recs[i], res->code))
@@ -468,7 +468,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         if (c == SP_KC_THROTTLE) {
             p->stats.throttled++;
             if (s && s->limited)
-                sp_bucket_throttled(&s->bucket, &p->o.throttle, now);
+                sp_bucket_throttled(&s->bucket, &p->o.throttle, now, r->sent_ms);
         }
         if (strcmp(out[i].code, "InternalFailure") == 0 || sp_kclass_retryable(c) ||
             strcmp(out[i].code, "MissingSequenceNumber") == 0) {
@@ -559,6 +559,7 @@ static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t n
             p->queued--;
             p->queued_bytes -= rec_bytes(r);
             r->attempts++;
+            r->sent_ms = now;
             s->in_flight++;
             f->recs[f->n++] = r;
         }

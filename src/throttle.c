@@ -1,4 +1,8 @@
+/* A sliding one-second window per shard, in 25 ms slots. A slot counts as
+ * long as any part of it may still be inside the service's window, so the
+ * client errs by at most one slot on the safe side. */
 #include <math.h>
+#include <string.h>
 
 #include "shardpipe/throttle.h"
 
@@ -9,75 +13,108 @@ void sp_throttle_cfg_default(sp_throttle_cfg *c)
     c->decrease = 0.7;
     c->increase = 0.02;
     c->quiet_ms = 1000;
+    c->cut_ms = 100;
     c->max_record_bytes = 1048576;
-}
-
-static double cap_bytes(const sp_throttle_cfg *c)
-{
-    /* One second's worth, but never less than one largest record, so a
-     * large-record stream's records can pass at all. */
-    double cap = SP_SHARD_BYTES_PER_S * (c->share > 1.0 ? c->share : 1.0);
-    return (double)c->max_record_bytes > cap ? (double)c->max_record_bytes : cap;
 }
 
 void sp_bucket_init(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
 {
+    memset(b, 0, sizeof *b);
     b->rate = c->share;
-    b->cap_records = SP_SHARD_RECORDS_PER_S * (c->share > 1.0 ? c->share : 1.0);
-    b->cap_bytes = cap_bytes(c);
-    b->records = b->cap_records;
-    b->bytes = b->cap_bytes;
-    b->last_ms = now_ms;
-    b->last_change_ms = now_ms;
     b->last_throttle_ms = now_ms;
-    b->throttles = 0;
+    b->last_cut_ms = now_ms;
+    b->last_change_ms = now_ms;
 }
 
-static void refill(sp_bucket *b, uint64_t now_ms)
+/* Drops the slots that have left the window entirely. */
+static void expire(sp_bucket *b, uint64_t now_ms)
 {
-    if (now_ms <= b->last_ms)
-        return;
-    double s = (double)(now_ms - b->last_ms) / 1000.0;
-    b->records = fmin(b->cap_records, b->records + s * SP_SHARD_RECORDS_PER_S * b->rate);
-    b->bytes = fmin(b->cap_bytes, b->bytes + s * SP_SHARD_BYTES_PER_S * b->rate);
-    b->last_ms = now_ms;
+    uint64_t cur = now_ms / SP_SLOT_MS;
+    for (size_t i = 0; i < SP_SLOTS; i++) {
+        if ((b->slot_records[i] || b->slot_bytes[i]) && b->slot_no[i] + SP_SLOTS <= cur) {
+            b->records -= b->slot_records[i];
+            b->bytes -= b->slot_bytes[i];
+            b->slot_records[i] = 0;
+            b->slot_bytes[i] = 0;
+        }
+    }
+}
+
+static double rec_limit(const sp_bucket *b)
+{
+    return floor(SP_SHARD_RECORDS_PER_S * b->rate);
+}
+
+static double byte_limit(const sp_bucket *b)
+{
+    return floor(SP_SHARD_BYTES_PER_S * b->rate);
+}
+
+static int fits(const sp_bucket *b, size_t bytes)
+{
+    if ((double)b->records + 1.0 > rec_limit(b))
+        return 0;
+    /* A record bigger than the whole limit goes alone into an empty window. */
+    if ((double)bytes > byte_limit(b))
+        return b->bytes == 0;
+    return (double)b->bytes + (double)bytes <= byte_limit(b);
 }
 
 int sp_bucket_take(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
 {
     (void)c;
-    refill(b, now_ms);
-    if (b->records < 1.0 || b->bytes < (double)bytes)
+    expire(b, now_ms);
+    if (!fits(b, bytes))
         return 0;
-    b->records -= 1.0;
-    b->bytes -= (double)bytes;
+    uint64_t cur = now_ms / SP_SLOT_MS;
+    size_t i = (size_t)(cur % SP_SLOTS);
+    if (b->slot_no[i] != cur) {
+        b->records -= b->slot_records[i];
+        b->bytes -= b->slot_bytes[i];
+        b->slot_records[i] = 0;
+        b->slot_bytes[i] = 0;
+        b->slot_no[i] = cur;
+    }
+    b->slot_records[i]++;
+    b->slot_bytes[i] += bytes;
+    b->records++;
+    b->bytes += bytes;
     return 1;
 }
 
 uint64_t sp_bucket_wait_ms(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
 {
     (void)c;
-    refill(b, now_ms);
-    double need_r = 1.0 - b->records;
-    double need_b = (double)bytes - b->bytes;
-    double wr = need_r > 0 ? need_r / (SP_SHARD_RECORDS_PER_S * b->rate) : 0;
-    double wb = need_b > 0 ? need_b / (SP_SHARD_BYTES_PER_S * b->rate) : 0;
-    double w = wr > wb ? wr : wb;
-    return w <= 0 ? 0 : (uint64_t)ceil(w * 1000.0);
+    expire(b, now_ms);
+    if (fits(b, bytes))
+        return 0;
+    /* Free slots from the oldest until it would fit. */
+    uint64_t cur = now_ms / SP_SLOT_MS;
+    sp_bucket sim = *b;
+    for (uint64_t s = cur >= SP_SLOTS - 1 ? cur - (SP_SLOTS - 1) : 0; s <= cur; s++) {
+        size_t i = (size_t)(s % SP_SLOTS);
+        if (sim.slot_no[i] != s)
+            continue;
+        sim.records -= sim.slot_records[i];
+        sim.bytes -= sim.slot_bytes[i];
+        sim.slot_records[i] = 0;
+        sim.slot_bytes[i] = 0;
+        if (fits(&sim, bytes))
+            return (s + SP_SLOTS) * SP_SLOT_MS - now_ms;
+    }
+    /* Only possible with a rate too low for one record: a slot's worth. */
+    return SP_SLOT_MS;
 }
 
-void sp_bucket_throttled(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
+void sp_bucket_throttled(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms)
 {
-    refill(b, now_ms);
-    if (now_ms >= b->last_change_ms + 100 || b->throttles == 0) {
-        b->rate = fmax(c->min_share, b->rate * c->decrease);
-        b->throttles++;
-        b->last_change_ms = now_ms;
-    }
     b->last_throttle_ms = now_ms;
-    /* The shard is over its limit right now: what we thought we had, we do not. */
-    b->records = 0;
-    b->bytes = 0;
+    if (b->throttles > 0 && (sent_ms < b->last_cut_ms || now_ms < b->last_cut_ms + c->cut_ms))
+        return;
+    b->rate = fmax(c->min_share, b->rate * c->decrease);
+    b->throttles++;
+    b->last_cut_ms = now_ms;
+    b->last_change_ms = now_ms;
 }
 
 void sp_bucket_ok(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
@@ -85,7 +122,6 @@ void sp_bucket_ok(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
     if (b->rate >= c->share || now_ms < b->last_change_ms + c->quiet_ms ||
         now_ms < b->last_throttle_ms + c->quiet_ms)
         return;
-    refill(b, now_ms);
     b->rate = fmin(c->share, b->rate + c->increase);
     b->last_change_ms = now_ms;
 }

@@ -24,6 +24,7 @@ typedef struct sp_record {
     void *token;             /* passed back to ack */
     uint64_t tag;
     uint64_t read_ms;        /* when it was read (latency) */
+    uint64_t sent_ms;        /* when it was last put in a request */
     sp_u128 hash;            /* routing hash: the ExplicitHashKey or MD5(key) */
     uint32_t attempts;       /* sends so far */
     uint32_t len;            /* data bytes */
