@@ -3,14 +3,14 @@
  * Every record is routed when it arrives: its hash (the ExplicitHashKey or
  * MD5 of its key) picks an open shard from the shard map, and it waits in
  * that shard's queue. A PutRecords batch collects records from many shard
- * queues, each as far as its token bucket allows, and leaves when it is
+ * queues, each as far as its throttle window allows, and leaves when it is
  * full or its oldest record has waited linger_ms. Entries that fail go
  * back to the head of their shard's queue, and that shard pauses for a
  * backoff (exponential, full jitter), so only failed entries are resent
  * and a throttled shard slows down without holding up the others.
  *
  * With routing off (or before a map exists), records wait in one
- * "unrouted" queue that no bucket limits. */
+ * "unrouted" queue that no window limits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +18,7 @@
 #include "shardpipe/producer.h"
 
 #define LAT_BUCKETS 60001     /* 1 ms each, up to 60 s */
-#define TOKEN_TICK_MS 25      /* least wait for tokens: lets batches fill */
+#define WINDOW_TICK_MS 25     /* least wait for room in a window (one slot): lets batches fill */
 #define ORDER_SET 1024        /* keys per batch in ordered mode (>= 500, power of 2) */
 
 struct queue {
@@ -30,8 +30,8 @@ struct queue {
 struct shardq {
     char id[SP_SHARD_ID_MAX + 1];
     struct queue q;
-    sp_bucket bucket;
-    int limited;              /* has a bucket (0 for the unrouted queue) */
+    sp_window win;
+    int limited;              /* has a window (0 for the unrouted queue) */
     uint64_t paused_until;    /* backoff after failures */
     unsigned fail_streak;
     size_t in_flight;         /* records of this shard in flight */
@@ -50,7 +50,7 @@ struct sp_producer {
     size_t queued;            /* records waiting in all queues */
     size_t queued_bytes;
     size_t rr;                /* where the next batch starts collecting */
-    sp_timer wake;            /* linger, tokens, backoff */
+    sp_timer wake;            /* linger, window room, backoff */
     sp_timer refresh;
     sp_shardlist *listing;    /* a refresh under way, NULL when none */
     uint64_t last_refresh_ms;
@@ -64,6 +64,8 @@ struct sp_producer {
     int fatal;
     int drained_sent;
     sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
+    uint32_t transit_ms;      /* how long requests take: records count that much
+                                 longer in the windows (fast up, slow down) */
     uint64_t *lat;            /* latency histogram */
     uint64_t lat_n;
     sp_producer_stats stats;
@@ -71,6 +73,7 @@ struct sp_producer {
 
 struct inflight {
     sp_producer *p;
+    uint64_t sent_ms;
     struct inflight *next, *prev;   /* so shutdown can find every record */
     sp_kcall *call;                 /* to withdraw from at shutdown */
     size_t n;
@@ -212,7 +215,7 @@ static void check_drained(sp_producer *p)
 
 static void on_refresh_timer(sp_loop *loop, void *arg);
 
-/* Installs a new map: buckets carry over for shards that remain, and
+/* Installs a new map: windows carry over for shards that remain, and
  * every waiting record is routed again, keeping its order. */
 static void install_map(sp_producer *p, sp_shard *shards, size_t n)
 {
@@ -234,11 +237,11 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
         sq[i].limited = 1;
         long old = p->map.n ? sp_shardmap_find(&p->map, m.shards[i].id) : -1;
         if (old >= 0) {
-            sq[i].bucket = p->sq[old].bucket;
+            sq[i].win = p->sq[old].win;
             sq[i].paused_until = p->sq[old].paused_until;
             sq[i].fail_streak = p->sq[old].fail_streak;
         } else {
-            sp_bucket_init(&sq[i].bucket, &p->o.throttle, now);
+            sp_window_init(&sq[i].win, &p->o.throttle, now);
         }
     }
     /* Collect every waiting record in order of the old queues. */
@@ -394,6 +397,10 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
     done_in_flight(p, f);
     p->stats.requests++;
     uint64_t now = sp_loop_now_ms(p->loop);
+    uint64_t took = now - f->sent_ms;
+    if (took > SP_HOLD_MAX_MS)
+        took = SP_HOLD_MAX_MS;
+    p->transit_ms = took > p->transit_ms ? (uint32_t)took : (uint32_t)((7 * (uint64_t)p->transit_ms + took) / 8);
 
     if (res->klass != SP_KC_OK) {
         if (sp_kclass_retryable(res->klass) && !p->fatal) {
@@ -403,7 +410,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited)
-                        sp_bucket_throttled(&s->bucket, &p->o.throttle, now, f->recs[i]->sent_ms);
+                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms);
                     p->stats.throttled++;
                 }
                 if (give_up(p, f->recs[i], res->code))
@@ -453,7 +460,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         struct shardq *s = sent_queue(p, r);
         if (out[i].code == NULL) {
             if (s && s->limited) {
-                sp_bucket_ok(&s->bucket, &p->o.throttle, now);
+                sp_window_ok(&s->win, &p->o.throttle, now);
                 s->fail_streak = 0;
                 if (out[i].shard_id && strcmp(out[i].shard_id, s->id) != 0)
                     wrong_shard(p);
@@ -468,7 +475,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         if (c == SP_KC_THROTTLE) {
             p->stats.throttled++;
             if (s && s->limited)
-                sp_bucket_throttled(&s->bucket, &p->o.throttle, now, r->sent_ms);
+                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms);
         }
         if (strcmp(out[i].code, "InternalFailure") == 0 || sp_kclass_retryable(c) ||
             strcmp(out[i].code, "MissingSequenceNumber") == 0) {
@@ -533,7 +540,7 @@ static int should_send(sp_producer *p, uint64_t now)
 }
 
 /* Fills the batch from the shard queues, round robin from p->rr, each
- * shard as far as its bucket allows. Returns the records taken. */
+ * shard as far as its window allows. Returns the records taken. */
 static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t now)
 {
     size_t nq = p->nsq + 1;
@@ -544,13 +551,14 @@ static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t n
         struct shardq *s = queue_at(p, i);
         if (s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0))
             continue;
+        s->win.hold_ms = p->transit_ms;
         while (s->q.head && f->n < cap) {
             sp_record *r = s->q.head;
             if (!sp_batch_fits(&p->batch, r->pk_len, r->len))
                 goto full;
             if (p->o.ordered && order_seen(p, r->hash))
                 break;
-            if (s->limited && !sp_bucket_take(&s->bucket, &p->o.throttle, now, rec_bytes(r)))
+            if (s->limited && !sp_window_take(&s->win, &p->o.throttle, now, rec_bytes(r)))
                 break;
             if (sp_batch_add(&p->batch, r->bytes, r->pk_len, r->has_ehk ? &r->hash : NULL,
                              r->bytes + r->pk_len, r->len) != SP_OK)
@@ -581,6 +589,7 @@ static int send_batch(sp_producer *p, uint64_t now)
     }
     f->p = p;
     f->n = 0;
+    f->sent_ms = now;
     sp_batch_begin(&p->batch, p->stream);
     if (collect(p, f, cap, now) == 0) {
         free(f);
@@ -599,7 +608,7 @@ static int send_batch(sp_producer *p, uint64_t now)
 }
 
 /* When the next batch could leave: the oldest record's linger deadline, a
- * paused shard's end of backoff, or enough tokens for a blocked shard. */
+ * paused shard's end of backoff, or room in a blocked shard's window. */
 static uint64_t next_wake(sp_producer *p, uint64_t now)
 {
     uint64_t when = UINT64_MAX;
@@ -612,9 +621,9 @@ static uint64_t next_wake(sp_producer *p, uint64_t now)
         if (s->paused_until > t)
             t = s->paused_until;
         if (s->limited) {
-            uint64_t w = sp_bucket_wait_ms(&s->bucket, &p->o.throttle, now, rec_bytes(h));
-            if (w > 0 && now + (w < TOKEN_TICK_MS ? TOKEN_TICK_MS : w) > t)
-                t = now + (w < TOKEN_TICK_MS ? TOKEN_TICK_MS : w);
+            uint64_t w = sp_window_wait_ms(&s->win, &p->o.throttle, now, rec_bytes(h));
+            if (w > 0 && now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w) > t)
+                t = now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w);
         }
         if (t < when)
             when = t;
@@ -636,7 +645,7 @@ static void pump(sp_producer *p)
     if (p->queued > 0 && p->in_flight < p->o.max_in_flight) {
         uint64_t when = next_wake(p, now);
         if (when <= now)
-            when = now + 1; /* only tokens or a paused shard can block at once */
+            when = now + 1; /* only a full window or a paused shard can block at once */
         sp_err err;
         if (when != UINT64_MAX && sp_timer_start_at(p->loop, &p->wake, when, &err) != SP_OK)
             sp_log_error(p->o.log, "%s", err.msg);
@@ -781,8 +790,8 @@ static long least_loaded(sp_producer *p)
     double best_t = 0;
     for (size_t i = 0; i < p->nsq; i++) {
         struct shardq *s = &p->sq[i];
-        double tb = (double)(s->q.bytes + s->in_flight * 64) / sp_bucket_bytes_rate(&s->bucket);
-        double tr = (double)(s->q.count + s->in_flight) / sp_bucket_records_rate(&s->bucket);
+        double tb = (double)(s->q.bytes + s->in_flight * 64) / sp_window_bytes_rate(&s->win);
+        double tr = (double)(s->q.count + s->in_flight) / sp_window_records_rate(&s->win);
         double t = tb > tr ? tb : tr;
         if (best < 0 || t < best_t) {
             best = (long)i;
@@ -825,7 +834,7 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     /* Pump only when a batch may be full, or when no timer will come:
      * this keeps the per-record cost to a few compares. */
     if (!p->wake.armed || ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
-                           p->wake.when > r->read_ms + TOKEN_TICK_MS))
+                           p->wake.when > r->read_ms + WINDOW_TICK_MS))
         pump(p);
     return SP_OK;
 }

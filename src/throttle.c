@@ -17,7 +17,7 @@ void sp_throttle_cfg_default(sp_throttle_cfg *c)
     c->max_record_bytes = 1048576;
 }
 
-void sp_bucket_init(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
+void sp_window_init(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
 {
     memset(b, 0, sizeof *b);
     b->rate = c->share;
@@ -26,12 +26,16 @@ void sp_bucket_init(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
     b->last_change_ms = now_ms;
 }
 
-/* Drops the slots that have left the window entirely. */
-static void expire(sp_bucket *b, uint64_t now_ms)
+/* Drops the slots that have left the window entirely (hold_ms later than
+ * a plain second would). */
+static void expire(sp_window *b, uint64_t now_ms)
 {
-    uint64_t cur = now_ms / SP_SLOT_MS;
+    uint32_t hold = b->hold_ms < SP_HOLD_MAX_MS ? b->hold_ms : SP_HOLD_MAX_MS;
+    if (now_ms < hold)
+        return;
+    uint64_t cur = (now_ms - hold) / SP_SLOT_MS;
     for (size_t i = 0; i < SP_SLOTS; i++) {
-        if ((b->slot_records[i] || b->slot_bytes[i]) && b->slot_no[i] + SP_SLOTS <= cur) {
+        if ((b->slot_records[i] || b->slot_bytes[i]) && b->slot_no[i] + SP_WINDOW_SLOTS <= cur) {
             b->records -= b->slot_records[i];
             b->bytes -= b->slot_bytes[i];
             b->slot_records[i] = 0;
@@ -40,17 +44,17 @@ static void expire(sp_bucket *b, uint64_t now_ms)
     }
 }
 
-static double rec_limit(const sp_bucket *b)
+static double rec_limit(const sp_window *b)
 {
     return floor(SP_SHARD_RECORDS_PER_S * b->rate);
 }
 
-static double byte_limit(const sp_bucket *b)
+static double byte_limit(const sp_window *b)
 {
     return floor(SP_SHARD_BYTES_PER_S * b->rate);
 }
 
-static int fits(const sp_bucket *b, size_t bytes)
+static int fits(const sp_window *b, size_t bytes)
 {
     if ((double)b->records + 1.0 > rec_limit(b))
         return 0;
@@ -60,7 +64,7 @@ static int fits(const sp_bucket *b, size_t bytes)
     return (double)b->bytes + (double)bytes <= byte_limit(b);
 }
 
-int sp_bucket_take(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
+int sp_window_take(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
 {
     (void)c;
     expire(b, now_ms);
@@ -82,15 +86,16 @@ int sp_bucket_take(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size
     return 1;
 }
 
-uint64_t sp_bucket_wait_ms(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
+uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
 {
     (void)c;
     expire(b, now_ms);
     if (fits(b, bytes))
         return 0;
     /* Free slots from the oldest until it would fit. */
+    uint32_t hold = b->hold_ms < SP_HOLD_MAX_MS ? b->hold_ms : SP_HOLD_MAX_MS;
     uint64_t cur = now_ms / SP_SLOT_MS;
-    sp_bucket sim = *b;
+    sp_window sim = *b;
     for (uint64_t s = cur >= SP_SLOTS - 1 ? cur - (SP_SLOTS - 1) : 0; s <= cur; s++) {
         size_t i = (size_t)(s % SP_SLOTS);
         if (sim.slot_no[i] != s)
@@ -99,14 +104,16 @@ uint64_t sp_bucket_wait_ms(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_
         sim.bytes -= sim.slot_bytes[i];
         sim.slot_records[i] = 0;
         sim.slot_bytes[i] = 0;
-        if (fits(&sim, bytes))
-            return (s + SP_SLOTS) * SP_SLOT_MS - now_ms;
+        if (fits(&sim, bytes)) {
+            uint64_t at = (s + SP_WINDOW_SLOTS) * SP_SLOT_MS + hold;
+            return at > now_ms ? at - now_ms : 0;
+        }
     }
     /* Only possible with a rate too low for one record: a slot's worth. */
     return SP_SLOT_MS;
 }
 
-void sp_bucket_throttled(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms)
+void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms)
 {
     b->last_throttle_ms = now_ms;
     if (b->throttles > 0 && (sent_ms < b->last_cut_ms || now_ms < b->last_cut_ms + c->cut_ms))
@@ -117,7 +124,7 @@ void sp_bucket_throttled(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms
     b->last_change_ms = now_ms;
 }
 
-void sp_bucket_ok(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
+void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
 {
     if (b->rate >= c->share || now_ms < b->last_change_ms + c->quiet_ms ||
         now_ms < b->last_throttle_ms + c->quiet_ms)
@@ -126,12 +133,12 @@ void sp_bucket_ok(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms)
     b->last_change_ms = now_ms;
 }
 
-double sp_bucket_records_rate(const sp_bucket *b)
+double sp_window_records_rate(const sp_window *b)
 {
     return SP_SHARD_RECORDS_PER_S * b->rate;
 }
 
-double sp_bucket_bytes_rate(const sp_bucket *b)
+double sp_window_bytes_rate(const sp_window *b)
 {
     return SP_SHARD_BYTES_PER_S * b->rate;
 }

@@ -29,24 +29,24 @@ START_TEST(records_limit)
 {
     sp_throttle_cfg c;
     sp_throttle_cfg_default(&c);
-    sp_bucket b;
-    sp_bucket_init(&b, &c, 0);
+    sp_window b;
+    sp_window_init(&b, &c, 0);
     int n = 0;
-    while (sp_bucket_take(&b, &c, 0, 10))
+    while (sp_window_take(&b, &c, 0, 10))
         n++;
     ck_assert_int_eq(n, 1000);               /* one second's worth */
-    ck_assert(!sp_bucket_take(&b, &c, 500, 10)); /* still inside the window */
+    ck_assert(!sp_window_take(&b, &c, 500, 10)); /* still inside the window */
     /* They leave the window a whole slot late, never early. */
-    ck_assert_uint_eq(sp_bucket_wait_ms(&b, &c, 500, 10), 1025 - 500);
-    ck_assert(!sp_bucket_take(&b, &c, 1000, 10));
-    ck_assert(sp_bucket_take(&b, &c, 1025, 10));
+    ck_assert_uint_eq(sp_window_wait_ms(&b, &c, 500, 10), 1025 - 500);
+    ck_assert(!sp_window_take(&b, &c, 1000, 10));
+    ck_assert(sp_window_take(&b, &c, 1025, 10));
     /* Over ten simulated seconds, spread out: 1000 a second at most. */
-    sp_bucket_init(&b, &c, 0);
+    sp_window_init(&b, &c, 0);
     server sv = {.limit = 1000};
     n = 0;
     int refused = 0;
     for (uint64_t t = 0; t < 10000; t++) {
-        while (sp_bucket_take(&b, &c, t, 10)) {
+        while (sp_window_take(&b, &c, t, 10)) {
             n++;
             refused += !server_admit(&sv, t);
         }
@@ -57,24 +57,42 @@ START_TEST(records_limit)
 }
 END_TEST
 
+/* Records count longer by hold_ms: the service counts from arrival. */
+START_TEST(hold_for_transit)
+{
+    sp_throttle_cfg c;
+    sp_throttle_cfg_default(&c);
+    sp_window b;
+    sp_window_init(&b, &c, 0);
+    b.hold_ms = 200;
+    while (sp_window_take(&b, &c, 0, 10))
+        ;
+    ck_assert_uint_eq(sp_window_wait_ms(&b, &c, 500, 10), 1225 - 500);
+    ck_assert(!sp_window_take(&b, &c, 1100, 10));
+    ck_assert(sp_window_take(&b, &c, 1225, 10));
+    b.hold_ms = 5000;                        /* capped: the ring keeps at most SP_HOLD_MAX_MS */
+    ck_assert_uint_le(sp_window_wait_ms(&b, &c, 1225, 10), 1025 + SP_HOLD_MAX_MS);
+}
+END_TEST
+
 START_TEST(bytes_limit)
 {
     sp_throttle_cfg c;
     sp_throttle_cfg_default(&c);
-    sp_bucket b;
-    sp_bucket_init(&b, &c, 0);
+    sp_window b;
+    sp_window_init(&b, &c, 0);
     /* 10 KB records: bytes bind first, 102 in a second. */
     int n = 0;
-    while (sp_bucket_take(&b, &c, 0, 10240))
+    while (sp_window_take(&b, &c, 0, 10240))
         n++;
     ck_assert_int_eq(n, 102);
     /* Both are taken together or not at all. */
-    ck_assert(!sp_bucket_take(&b, &c, 0, 10240));
+    ck_assert(!sp_window_take(&b, &c, 0, 10240));
     ck_assert_uint_eq(b.records, 102);
-    sp_bucket_init(&b, &c, 0);
+    sp_window_init(&b, &c, 0);
     n = 0;
     for (uint64_t t = 0; t < 10000; t++)
-        while (sp_bucket_take(&b, &c, t, 10240))
+        while (sp_window_take(&b, &c, t, 10240))
             n++;
     ck_assert_int_ge(n, 980);
     ck_assert_int_le(n, 1024);
@@ -86,13 +104,13 @@ START_TEST(large_records_pass)
     sp_throttle_cfg c;
     sp_throttle_cfg_default(&c);
     c.max_record_bytes = 10u << 20;
-    sp_bucket b;
-    sp_bucket_init(&b, &c, 0);
-    ck_assert(sp_bucket_take(&b, &c, 0, 10u << 20)); /* alone in an empty window */
-    ck_assert(!sp_bucket_take(&b, &c, 0, 1));
-    ck_assert(!sp_bucket_take(&b, &c, 500, 10u << 20));
-    ck_assert_uint_eq(sp_bucket_wait_ms(&b, &c, 0, 1), 1025);
-    ck_assert(sp_bucket_take(&b, &c, 1025, 10u << 20));
+    sp_window b;
+    sp_window_init(&b, &c, 0);
+    ck_assert(sp_window_take(&b, &c, 0, 10u << 20)); /* alone in an empty window */
+    ck_assert(!sp_window_take(&b, &c, 0, 1));
+    ck_assert(!sp_window_take(&b, &c, 500, 10u << 20));
+    ck_assert_uint_eq(sp_window_wait_ms(&b, &c, 0, 1), 1025);
+    ck_assert(sp_window_take(&b, &c, 1025, 10u << 20));
 }
 END_TEST
 
@@ -101,11 +119,11 @@ START_TEST(share_setting)
     sp_throttle_cfg c;
     sp_throttle_cfg_default(&c);
     c.share = 0.5;
-    sp_bucket b;
-    sp_bucket_init(&b, &c, 0);
+    sp_window b;
+    sp_window_init(&b, &c, 0);
     int n = 0;
     for (uint64_t t = 0; t < 10000; t++)
-        while (sp_bucket_take(&b, &c, t, 1))
+        while (sp_window_take(&b, &c, t, 1))
             n++;
     ck_assert_int_ge(n, 4750);
     ck_assert_int_le(n, 5000);
@@ -116,30 +134,30 @@ START_TEST(aimd)
 {
     sp_throttle_cfg c;
     sp_throttle_cfg_default(&c);
-    sp_bucket b;
-    sp_bucket_init(&b, &c, 0);
-    sp_bucket_throttled(&b, &c, 1000, 990);
+    sp_window b;
+    sp_window_init(&b, &c, 0);
+    sp_window_throttled(&b, &c, 1000, 990);
     ck_assert(fabs(b.rate - 0.7) < 1e-9);
-    sp_bucket_throttled(&b, &c, 1050, 995);  /* sent before the cut: the same overload */
+    sp_window_throttled(&b, &c, 1050, 995);  /* sent before the cut: the same overload */
     ck_assert(fabs(b.rate - 0.7) < 1e-9);
-    sp_bucket_throttled(&b, &c, 1060, 1010); /* sent after, but too soon after the cut */
+    sp_window_throttled(&b, &c, 1060, 1010); /* sent after, but too soon after the cut */
     ck_assert(fabs(b.rate - 0.7) < 1e-9);
-    sp_bucket_throttled(&b, &c, 1300, 1200); /* a new overload at the new rate */
+    sp_window_throttled(&b, &c, 1300, 1200); /* a new overload at the new rate */
     ck_assert(fabs(b.rate - 0.49) < 1e-9);
     for (int i = 0; i < 100; i++)
-        sp_bucket_throttled(&b, &c, 2000 + 1000 * (uint64_t)i, 2000 + 1000 * (uint64_t)i);
+        sp_window_throttled(&b, &c, 2000 + 1000 * (uint64_t)i, 2000 + 1000 * (uint64_t)i);
     ck_assert(fabs(b.rate - c.min_share) < 1e-9); /* floor */
     uint64_t t = 2000 + 1000 * 99;
-    sp_bucket_ok(&b, &c, t + 500);           /* not quiet long enough */
+    sp_window_ok(&b, &c, t + 500);           /* not quiet long enough */
     ck_assert(fabs(b.rate - c.min_share) < 1e-9);
     for (int i = 1; i <= 100; i++)
-        sp_bucket_ok(&b, &c, t + 1000 * (uint64_t)i);
+        sp_window_ok(&b, &c, t + 1000 * (uint64_t)i);
     ck_assert(fabs(b.rate - 1.0) < 1e-9);    /* back up, never above the share */
     /* The window follows the rate. */
-    sp_bucket_init(&b, &c, 0);
+    sp_window_init(&b, &c, 0);
     b.rate = 0.5;
     int n = 0;
-    while (sp_bucket_take(&b, &c, 0, 1))
+    while (sp_window_take(&b, &c, 0, 1))
         n++;
     ck_assert_int_eq(n, 500);
 }
@@ -152,9 +170,9 @@ START_TEST(two_agents_share_fairly)
 {
     sp_throttle_cfg c;
     sp_throttle_cfg_default(&c);
-    sp_bucket a[2];
-    sp_bucket_init(&a[0], &c, 0);
-    sp_bucket_init(&a[1], &c, 0);
+    sp_window a[2];
+    sp_window_init(&a[0], &c, 0);
+    sp_window_init(&a[1], &c, 0);
     static server sv;
     memset(&sv, 0, sizeof sv);
     sv.limit = 1000;
@@ -163,15 +181,15 @@ START_TEST(two_agents_share_fairly)
     for (uint64_t t = 0; t < total_ms; t += 5) {
         for (int i = 0; i < 2; i++) {
             int j = (int)((t / 5 + (uint64_t)i) % 2); /* alternate who goes first */
-            while (sp_bucket_take(&a[j], &c, t, 100)) {
+            while (sp_window_take(&a[j], &c, t, 100)) {
                 sent[j]++;
                 if (server_admit(&sv, t)) {
                     ok[j]++;
                     if (t >= total_ms / 2)
                         late_ok++;
-                    sp_bucket_ok(&a[j], &c, t);
+                    sp_window_ok(&a[j], &c, t);
                 } else {
-                    sp_bucket_throttled(&a[j], &c, t, t);
+                    sp_window_throttled(&a[j], &c, t, t);
                 }
             }
         }
@@ -191,6 +209,7 @@ static Suite *throttle_suite(void)
     TCase *tc = tcase_create("window");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, records_limit);
+    tcase_add_test(tc, hold_for_transit);
     tcase_add_test(tc, bytes_limit);
     tcase_add_test(tc, large_records_pass);
     tcase_add_test(tc, share_setting);

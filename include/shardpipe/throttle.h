@@ -22,7 +22,9 @@
 
 #define SP_WINDOW_MS 1000
 #define SP_SLOT_MS 25
-#define SP_SLOTS (SP_WINDOW_MS / SP_SLOT_MS + 1)   /* one extra: slots are counted whole */
+#define SP_WINDOW_SLOTS (SP_WINDOW_MS / SP_SLOT_MS + 1) /* one extra: slots are counted whole */
+#define SP_HOLD_MAX_MS 975           /* the most hold_ms that the ring can keep */
+#define SP_SLOTS (SP_WINDOW_SLOTS + SP_HOLD_MAX_MS / SP_SLOT_MS + 1)
 
 typedef struct sp_throttle_cfg {
     double share;            /* configured rate as a fraction of the limit, e.g. 1.0 */
@@ -37,7 +39,7 @@ typedef struct sp_throttle_cfg {
 
 void sp_throttle_cfg_default(sp_throttle_cfg *c);
 
-typedef struct sp_bucket {
+typedef struct sp_window {
     uint64_t slot_no[SP_SLOTS];  /* which 25 ms slot (time / SP_SLOT_MS) each entry holds */
     uint32_t slot_records[SP_SLOTS];
     uint64_t slot_bytes[SP_SLOTS];
@@ -48,30 +50,33 @@ typedef struct sp_bucket {
     uint64_t last_cut_ms;        /* last decrease */
     uint64_t last_change_ms;     /* last decrease or increase */
     uint64_t throttles;          /* decreases so far */
-} sp_bucket;
+    uint32_t hold_ms;            /* a record counts this much longer than a second:
+                                    the service counts from when a request arrives,
+                                    which is later than when it was sent */
+} sp_window;
 
 /* An empty window at now_ms, at the configured share. */
-void sp_bucket_init(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms);
+void sp_window_init(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms);
 
 /* Takes {1 record, bytes} if both fit in the window now; returns 1, else 0
  * and takes nothing. */
-int sp_bucket_take(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes);
+int sp_window_take(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes);
 
 /* Milliseconds until {1 record, bytes} will fit (0: now). */
-uint64_t sp_bucket_wait_ms(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes);
+uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes);
 
 /* The shard answered ProvisionedThroughputExceeded for a record sent at
  * sent_ms: cut the rate, unless the record left before the last cut (it
  * tells of the old rate, which is already cut) or the last cut is less
  * than cut_ms old. */
-void sp_bucket_throttled(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms);
+void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms);
 
 /* A record was stored: after quiet_ms without throttling, raise the rate
  * by `increase`, up to the configured share. */
-void sp_bucket_ok(sp_bucket *b, const sp_throttle_cfg *c, uint64_t now_ms);
+void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms);
 
 /* Current limits, per second. */
-double sp_bucket_records_rate(const sp_bucket *b);
-double sp_bucket_bytes_rate(const sp_bucket *b);
+double sp_window_records_rate(const sp_window *b);
+double sp_window_bytes_rate(const sp_window *b);
 
 #endif
