@@ -322,6 +322,23 @@ static int check_dir(const cx *x, const char *p, const char *dir)
  * never yield a file. Files are found with glob(3), which has no {a,b}:
  * a Java glob from agent.json that uses it would match nothing, so it is
  * refused. */
+
+/* The directory path[0..cut) (the root when cut is 0) must exist. */
+static int check_dir_of(const cx *x, const char *p, const char *path, size_t cut)
+{
+    char dir[PATH_MAX];
+    if (cut >= sizeof dir)
+        return fail(x, p, "the directory part is longer than %d bytes", PATH_MAX - 1);
+    if (cut == 0) {
+        dir[0] = '/';
+        dir[1] = '\0';
+    } else {
+        memcpy(dir, path, cut);
+        dir[cut] = '\0';
+    }
+    return check_dir(x, p, dir);
+}
+
 static int check_glob(const cx *x, const char *p, const char *glob)
 {
     if (check_abs(x, p, glob) != SP_OK)
@@ -339,14 +356,7 @@ static int check_glob(const cx *x, const char *p, const char *glob)
     for (size_t i = 0; i < lim; i++)
         if (glob[i] == '/')
             cut = i;
-    char dir[PATH_MAX];
-    if (cut == 0) {
-        strcpy(dir, "/");
-    } else {
-        memcpy(dir, glob, cut);
-        dir[cut] = '\0';
-    }
-    return check_dir(x, p, dir);
+    return check_dir_of(x, p, glob, cut);
 }
 
 static int check_unix_path(const cx *x, const char *p, const char *path)
@@ -359,15 +369,7 @@ static int check_unix_path(const cx *x, const char *p, const char *path)
                     strlen(path), sizeof sa.sun_path);
     if (path[strlen(path) - 1] == '/')
         return fail(x, p, "'%s' names a directory, not a socket", path);
-    char dir[sizeof sa.sun_path];
-    size_t cut = (size_t)(strrchr(path, '/') - path);
-    if (cut == 0) {
-        strcpy(dir, "/");
-    } else {
-        memcpy(dir, path, cut);
-        dir[cut] = '\0';
-    }
-    return check_dir(x, p, dir);
+    return check_dir_of(x, p, path, (size_t)(strrchr(path, '/') - path));
 }
 
 /* A numeric IPv4 or IPv6 address ("::1" or "[::1]"): the listener does
