@@ -36,6 +36,7 @@ struct agent {
     size_t nflows;
     enum state state;
     int settling;                /* inside settled() */
+    int starting;                /* inside start_flows(): the flow list is incomplete */
     int exit_code;
     sp_timer ckpt_timer;
     sp_timer deadline;
@@ -145,12 +146,31 @@ static void settled(struct agent *a)
         sp_loop_stop(a->loop);
 }
 
+static int all_input_done(const struct agent *a)
+{
+    for (size_t i = 0; i < a->nflows; i++)
+        if (!sp_flow_input_done(a->flows[i]))
+            return 0;
+    return 1;
+}
+
+static int nothing_left(const struct agent *a)
+{
+    return all_input_done(a) && all_idle(a);
+}
+
 static void on_flow_drained(void *arg, sp_flow *f)
 {
     (void)f;
     struct agent *a = arg;
-    if (a->state != RUNNING && all_idle(a))
+    if (a->state != RUNNING && all_idle(a)) {
         settled(a);
+    } else if (a->state == RUNNING && !a->starting && all_input_done(a) && all_idle(a)) {
+        /* Only standard input was configured and it has ended: as put does. */
+        sp_log_info(&a->log, "all input ended and was delivered: stopping");
+        a->state = STOPPING;
+        settled(a);
+    }
 }
 
 static void on_deadline(sp_loop *loop, void *arg)
@@ -201,7 +221,22 @@ static void on_space(void *arg)
             sp_flow_pause(a->flows[i], 0);
 }
 
+static int start_flows_now(struct agent *a, sp_err *err);
+
+/* Flows start one after the other, each waiting for its stream's answers
+ * in a nested run of the loop; until all exist, "all input ended" cannot
+ * be judged. */
 static int start_flows(struct agent *a, sp_err *err)
+{
+    a->starting = 1;
+    int rc = start_flows_now(a, err);
+    a->starting = 0;
+    if (rc == SP_OK && nothing_left(a))
+        on_flow_drained(a, NULL);
+    return rc;
+}
+
+static int start_flows_now(struct agent *a, sp_err *err)
 {
     a->budget.limit = a->cfg.memory_budget;
     a->flows = calloc(a->cfg.nflows ? a->cfg.nflows : 1, sizeof *a->flows);

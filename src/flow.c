@@ -326,6 +326,14 @@ void sp_flow_flush(sp_flow *f)
     sp_producer_flush(f->p);
 }
 
+int sp_flow_input_done(const sp_flow *f)
+{
+    for (size_t i = 0; i < f->nsrcs; i++)
+        if (f->srcs[i].kind != SP_SRC_STDIN)
+            return 0; /* files and listeners never end by themselves */
+    return f->inputs_open == 0;
+}
+
 int sp_flow_idle(const sp_flow *f)
 {
     return f->p == NULL || sp_producer_idle(f->p);

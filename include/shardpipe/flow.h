@@ -49,6 +49,8 @@ void sp_flow_stop_input(sp_flow *f);
 /* Sends without lingering from now on; on_drained fires when all is settled. */
 void sp_flow_flush(sp_flow *f);
 int sp_flow_idle(const sp_flow *f);
+/* 1 when every source has ended for good (only standard input ends). */
+int sp_flow_input_done(const sp_flow *f);
 /* Copies acknowledged positions into the checkpoint set. */
 void sp_flow_checkpoint(sp_flow *f);
 /* Appends "records=N bytes=N ..." counters. */

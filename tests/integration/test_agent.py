@@ -190,6 +190,19 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(a.stop(), 0, a.text())
         self.assertEqual(read_all(self.emu, s), [b"still here"])
 
+    def test_stdin_only_ends_at_eof(self):
+        # A configuration whose only input is standard input ends like put:
+        # when the input ends and everything was delivered, with status 0.
+        s = self.stream()
+        a = self.agent([{"name": "in", "stream": s, "sources": [{"type": "stdin"}]}])
+        lines = [b"from stdin %d" % i for i in range(1000)]
+        p = subprocess.run([cli.SHARDPIPE, "run", "-c", a.cfg_path], input=b"".join(l + b"\n" for l in lines),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli.clean_env(home=a.dir),
+                           cwd=a.dir, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode("utf-8", "replace")[-2000:])
+        self.assertIn(b"all input ended", p.stderr)
+        self.assertEqual(sorted(read_all(self.emu, s)), sorted(lines))
+
     def test_usr1_logs_stats(self):
         s = self.stream()
         port = free_port()
