@@ -54,6 +54,22 @@ static double byte_limit(const sp_window *b)
     return floor(SP_SHARD_BYTES_PER_S * b->rate);
 }
 
+/* Pacing: one 25 ms slot may take at most a tenth of the second's
+ * allowance, so a full window is spread over a quarter second at least
+ * instead of leaving in one burst that producers sharing a shard would
+ * collide with. */
+#define SLOT_SHARE 0.1
+
+static int slot_fits(const sp_window *b, uint64_t now_ms, size_t bytes)
+{
+    uint64_t cur = now_ms / SP_SLOT_MS;
+    size_t i = (size_t)(cur % SP_SLOTS);
+    if (b->slot_no[i] != cur || (b->slot_records[i] == 0 && b->slot_bytes[i] == 0))
+        return 1;
+    return (double)b->slot_records[i] + 1.0 <= fmax(1.0, rec_limit(b) * SLOT_SHARE) &&
+           (double)(b->slot_bytes[i] + bytes) <= byte_limit(b) * SLOT_SHARE;
+}
+
 static int fits(const sp_window *b, size_t bytes)
 {
     if ((double)b->records + 1.0 > rec_limit(b))
@@ -68,7 +84,7 @@ int sp_window_take(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size
 {
     (void)c;
     expire(b, now_ms);
-    if (!fits(b, bytes))
+    if (!fits(b, bytes) || !slot_fits(b, now_ms, bytes))
         return 0;
     uint64_t cur = now_ms / SP_SLOT_MS;
     size_t i = (size_t)(cur % SP_SLOTS);
@@ -91,7 +107,7 @@ uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_
     (void)c;
     expire(b, now_ms);
     if (fits(b, bytes))
-        return 0;
+        return slot_fits(b, now_ms, bytes) ? 0 : SP_SLOT_MS - now_ms % SP_SLOT_MS;
     /* Free slots from the oldest until it would fit. */
     uint32_t hold = b->hold_ms < SP_HOLD_MAX_MS ? b->hold_ms : SP_HOLD_MAX_MS;
     uint64_t cur = now_ms / SP_SLOT_MS;

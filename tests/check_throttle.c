@@ -25,6 +25,16 @@ static int server_admit(server *s, uint64_t now)
     return 1;
 }
 
+/* Takes as much as the window allows at every millisecond of [from, to). */
+static int fill(sp_window *b, const sp_throttle_cfg *c, uint64_t from, uint64_t to, size_t bytes)
+{
+    int n = 0;
+    for (uint64_t t = from; t < to; t++)
+        while (sp_window_take(b, c, t, bytes))
+            n++;
+    return n;
+}
+
 START_TEST(records_limit)
 {
     sp_throttle_cfg c;
@@ -34,7 +44,10 @@ START_TEST(records_limit)
     int n = 0;
     while (sp_window_take(&b, &c, 0, 10))
         n++;
-    ck_assert_int_eq(n, 1000);               /* one second's worth */
+    ck_assert_int_eq(n, 100);                /* paced: a tenth of the second per slot */
+    ck_assert_uint_eq(sp_window_wait_ms(&b, &c, 10, 10), 15); /* the next slot */
+    n += fill(&b, &c, 1, 400, 10);
+    ck_assert_int_eq(n, 1000);               /* one second's worth, in a quarter second */
     ck_assert(!sp_window_take(&b, &c, 500, 10)); /* still inside the window */
     /* They leave the window a whole slot late, never early. */
     ck_assert_uint_eq(sp_window_wait_ms(&b, &c, 500, 10), 1025 - 500);
@@ -65,8 +78,7 @@ START_TEST(hold_for_transit)
     sp_window b;
     sp_window_init(&b, &c, 0);
     b.hold_ms = 200;
-    while (sp_window_take(&b, &c, 0, 10))
-        ;
+    ck_assert_int_eq(fill(&b, &c, 0, 300, 10), 1000);
     ck_assert_uint_eq(sp_window_wait_ms(&b, &c, 500, 10), 1225 - 500);
     ck_assert(!sp_window_take(&b, &c, 1100, 10));
     ck_assert(sp_window_take(&b, &c, 1225, 10));
@@ -81,10 +93,12 @@ START_TEST(bytes_limit)
     sp_throttle_cfg_default(&c);
     sp_window b;
     sp_window_init(&b, &c, 0);
-    /* 10 KB records: bytes bind first, 102 in a second. */
+    /* 10 KB records: bytes bind first, 102 in a second, 10 per slot. */
     int n = 0;
     while (sp_window_take(&b, &c, 0, 10240))
         n++;
+    ck_assert_int_eq(n, 10);
+    n += fill(&b, &c, 1, 500, 10240);
     ck_assert_int_eq(n, 102);
     /* Both are taken together or not at all. */
     ck_assert(!sp_window_take(&b, &c, 0, 10240));
@@ -156,10 +170,7 @@ START_TEST(aimd)
     /* The window follows the rate. */
     sp_window_init(&b, &c, 0);
     b.rate = 0.5;
-    int n = 0;
-    while (sp_window_take(&b, &c, 0, 1))
-        n++;
-    ck_assert_int_eq(n, 500);
+    ck_assert_int_eq(fill(&b, &c, 0, 1000, 1), 500);
 }
 END_TEST
 
@@ -197,7 +208,7 @@ START_TEST(two_agents_share_fairly)
     double share0 = (double)ok[0] / (double)(ok[0] + ok[1]);
     ck_assert_msg(share0 > 0.35 && share0 < 0.65, "unfair split: %f", share0);
     double use = (double)late_ok / (double)(total_ms / 2 / 1000) / 1000.0;
-    ck_assert_msg(use > 0.9, "shard use %f", use);
+    ck_assert_msg(use > 0.85, "shard use %f", use);
     double refused = 1.0 - (double)(ok[0] + ok[1]) / (double)(sent[0] + sent[1]);
     ck_assert_msg(refused < 0.02, "refused %f", refused);
 }

@@ -1,7 +1,10 @@
 /* Per-shard write limits on the client side (KINESIS.md §2): at most
  * `rate` × 1000 records and `rate` × 1 MiB (partition key + data) in any
  * one-second window. The window mirrors the service's own rolling second,
- * kept in 25 ms slots; a record passes only when both fit together. A
+ * kept in 25 ms slots; a record passes only when both fit together, and
+ * one slot takes at most a tenth of the second's allowance (pacing: a full
+ * second leaves over a quarter second, not in one burst that producers
+ * sharing the shard would collide with). A
  * record larger than the byte limit (a large-record stream) passes when
  * the window holds no bytes at all.
  *
