@@ -838,15 +838,54 @@ int sp_socket_source_pause(sp_socket_source *s, int paused, sp_err *err)
     return SP_OK;
 }
 
+/* At a stop, what clients had sent before it is still theirs to deliver:
+ * connections waiting in the listen queue are taken, and what the kernel
+ * holds for each client is read, up to DRAIN_MAX bytes in all (a client
+ * that keeps writing cannot hold the stop up). */
+#define DRAIN_MAX ((size_t)64 << 20)
+
+static int drain(sp_socket_source *s, sp_err *err)
+{
+    size_t left = DRAIN_MAX;
+    if (s->kind != SP_SRC_UDP && s->fd >= 0) {
+        for (;;) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            int cfd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (cfd < 0) {
+                if (errno == EINTR || accept_transient(errno))
+                    continue;
+                break;          /* EAGAIN: none left; anything else: give up quietly */
+            }
+            accept_one(s, cfd, &ss, sl);
+        }
+    }
+    for (struct client *c = s->clients; c != NULL && left > 0; c = c->next) {
+        while (left > 0) {
+            size_t want = left < STREAM_CHUNK ? left : STREAM_CHUNK;
+            ssize_t n = read(c->fd, s->buf, want);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;          /* EAGAIN, end of stream or error: nothing more */
+            s->st.bytes += (uint64_t)n;
+            left -= (size_t)n;
+            if (sp_framer_feed(&c->fr, s->buf, (size_t)n, err) != SP_OK)
+                return SP_ERR;
+        }
+    }
+    return SP_OK;
+}
+
 int sp_socket_source_stop(sp_socket_source *s, sp_err *err)
 {
     if (s->busy)
         return sp_err_set(err, "%s: stop called from inside the sink", s->label);
     if (s->stopped)
         return SP_OK;
+    int rc = s->failed ? SP_OK : drain(s, err);
     s->stopped = 1;             /* apply() leaves the watches alone from now on */
     close_listener(s);
-    int rc = SP_OK;
     while (s->clients != NULL) {
         struct client *c = s->clients;
         if (rc == SP_OK && sp_framer_finish(&c->fr, err) != SP_OK)

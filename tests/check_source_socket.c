@@ -988,6 +988,37 @@ START_TEST(pause_holds_data_in_the_kernel)
 }
 END_TEST
 
+/* A stop delivers what clients had sent before it: data still in the
+ * kernel, and connections still in the listen queue. */
+START_TEST(stop_drains_what_was_sent)
+{
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    coll c;
+    coll_init(&c);
+    sp_socket_source_opts o = base_opts(SP_SRC_TCP, &c);
+    sp_socket_source *s = must_new(l, &o);
+    int port = sp_socket_source_port(s);
+    int fd = tcp_connect(port);
+    write_str(fd, "a1\n");
+    wait_records(l, &c, 1);
+    write_str(fd, "a2\na3\n");            /* not read yet: the loop does not run */
+    int fd2 = tcp_connect(port);            /* never accepted before the stop */
+    write_str(fd2, "b1\nb2");
+    ck_assert_int_eq(sp_socket_source_stop(s, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 5);
+    int seen = 0;
+    for (size_t i = 0; i < c.n; i++)
+        seen += strcmp(c.r[i].data, "a3") == 0 || strcmp(c.r[i].data, "b2") == 0;
+    ck_assert_int_eq(seen, 2);
+    close(fd);
+    close(fd2);
+    sp_socket_source_free(s);
+    sp_loop_free(l);
+    coll_free(&c);
+}
+END_TEST
+
 START_TEST(full_sink_pauses_streams)
 {
     sp_err err;
@@ -1338,6 +1369,7 @@ static Suite *source_socket_suite(void)
     tcase_add_test(tc, unix_stream_socket);
     tcase_add_test(tc, unix_stale_socket_replaced_other_files_refused);
     tcase_add_test(tc, pause_holds_data_in_the_kernel);
+    tcase_add_test(tc, stop_drains_what_was_sent);
     tcase_add_test(tc, full_sink_pauses_streams);
     tcase_add_test(tc, partial_line_on_disconnect_and_stop);
     tcase_add_test(tc, busy_port_names_the_address);

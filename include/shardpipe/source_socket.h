@@ -23,8 +23,10 @@
  *   datagrams, and accepts at most 64 connections.
  * - A client that disconnects (end of file or an error such as a reset)
  *   has its last unterminated line emitted (SP_FRAME_UNTERMINATED), as
- *   does every connected client at sp_socket_source_stop. Data still in
- *   the kernel at stop is not read.
+ *   does every connected client at sp_socket_source_stop. A stop first
+ *   takes the connections still in the listen queue and reads what the
+ *   kernel holds for every client (up to 64 MiB in all), so what was sent
+ *   before a stop is delivered.
  * - Datagrams: one trailing newline is stripped; an empty datagram gives
  *   no record. A datagram longer than max_line goes through the oversize
  *   policy like a line (split pieces carry SP_FRAME_PART). With udp_lines
@@ -106,8 +108,8 @@ int sp_socket_source_port(const sp_socket_source *s);
  * descriptor (the source has then failed). */
 int sp_socket_source_pause(sp_socket_source *s, int paused, sp_err *err);
 
-/* Closes the listener and every client, emitting each client's unfinished
- * line first. Idempotent. SP_ERR if the sink refused a record (the other
+/* Reads what clients had sent (see above), then closes the listener and
+ * every client, emitting each client's unfinished line first. Idempotent. SP_ERR if the sink refused a record (the other
  * clients are still closed) or if called from inside sink.record. */
 int sp_socket_source_stop(sp_socket_source *s, sp_err *err);
 
