@@ -779,7 +779,7 @@ static int source_kind(const char *s, enum sp_source_kind *out)
     return SP_ERR;
 }
 
-static int sp_source(const cx *x, const char *sp, json_object *o, sp_source_cfg *s)
+static int native_source(const cx *x, const char *sp, json_object *o, sp_source_cfg *s)
 {
     char p[KPATH];
     if (!json_object_is_type(o, json_type_object))
@@ -910,7 +910,7 @@ static int set_default_str(const cx *x, const char *p, char **dst, const char *v
     return SP_OK;
 }
 
-static int sp_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
+static int native_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
 {
     char fp[KPATH], p[KPATH];
     ipath(fp, "flows", idx);
@@ -1008,7 +1008,7 @@ static int sp_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
     for (size_t i = 0; i < n; i++) {
         char sp[KPATH];
         ipath(sp, p, i);
-        if (sp_source(x, sp, json_object_array_get_idx(sources, i), &f->sources[i]) != SP_OK)
+        if (native_source(x, sp, json_object_array_get_idx(sources, i), &f->sources[i]) != SP_OK)
             return SP_ERR;
     }
     /* options that could not take effect are refused, not dropped */
@@ -1047,7 +1047,7 @@ static int get_flows(const cx *x, json_object *v, sp_config *c,
     return SP_OK;
 }
 
-static int sp_top(const cx *x, json_object *root, sp_config *c)
+static int native_top(const cx *x, json_object *root, sp_config *c)
 {
     json_object *flows = NULL;
     const char *k;
@@ -1118,7 +1118,7 @@ static int sp_top(const cx *x, json_object *root, sp_config *c)
                                            "sts_endpoint"};
     if (role_orphans(x, c, "assume_role_arn", orphans) != SP_OK)
         return SP_ERR;
-    return get_flows(x, flows, c, sp_flow);
+    return get_flows(x, flows, c, native_flow);
 }
 
 /* ---- the Kinesis Agent dialect (agent.json) ---- */
@@ -1865,7 +1865,7 @@ int sp_config_parse(const char *text, size_t len, const char *name, const sp_log
         c.file_poll_ms = 1000;
         c.partial_line_flush_ms = 5000;
         x.agent = c.agent_json = detect_agent(root, x.why);
-        rc = x.agent ? agent_top(&x, root, &c) : sp_top(&x, root, &c);
+        rc = x.agent ? agent_top(&x, root, &c) : native_top(&x, root, &c);
     }
     if (rc == SP_OK)
         rc = cross_check(&x, &c);
