@@ -253,6 +253,7 @@ static int start_flows_now(struct agent *a, sp_err *err)
         fo.ckpt = a->have_ckpt ? &a->ckpt : NULL;
         fo.file_poll_ms = a->cfg.file_poll_ms;
         fo.partial_flush_ms = a->cfg.partial_line_flush_ms;
+        fo.stdin_closed = a->o->stdin_closed;
         fo.log = &a->log;
         fo.on_fatal = on_flow_fatal;
         fo.on_drained = on_flow_drained;
@@ -419,8 +420,15 @@ out:
     /* Save before abandoning: abandoned records were not stored, and their
      * acknowledgements must not move a checkpoint that is written later. */
     agent_save(&a);
-    for (size_t i = 0; i < a.nflows; i++)
+    for (size_t i = 0; i < a.nflows; i++) {
         sp_flow_abandon(a.flows[i]);
+        /* What each flow did, and what it could not store, in one line. */
+        sp_buf b;
+        sp_buf_init(&b, 0);
+        sp_flow_stats(a.flows[i], &b);
+        sp_log_info(&a.log, "flow %s: stopped: %s", sp_flow_name(a.flows[i]), b.data ? b.data : "");
+        sp_buf_free(&b);
+    }
     free_flows(&a);
     if (a.have_ckpt)
         sp_ckpt_close(&a.ckpt);

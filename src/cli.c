@@ -95,7 +95,7 @@ enum {
     OPT_CONNECT_TIMEOUT, OPT_REQUEST_TIMEOUT,
     OPT_PK, OPT_KEY, OPT_LINGER, OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_OVERSIZE, OPT_BACKOFF_BASE,
     OPT_BACKOFF_CAP, OPT_MAX_ATTEMPTS, OPT_MAX_IN_FLIGHT, OPT_BUFFER_BYTES, OPT_SHARD_RATE, OPT_ORDERED,
-    OPT_REFRESH,
+    OPT_REFRESH, OPT_SHUTDOWN_TIMEOUT,
     OPT_JSON, OPT_SHARD, OPT_ITERATOR, OPT_LIMIT, OPT_MAX_RECORDS, OPT_FOLLOW, OPT_HELP
 };
 
@@ -128,6 +128,7 @@ static const char usage_text[] =
     "                --shard-rate PCT --ordered --shard-refresh-ms N\n"
     "                --oversize split|truncate|drop --max-in-flight N --buffer-bytes N\n"
     "                --backoff-base-ms N --backoff-cap-ms N --max-attempts N\n"
+    "                --shutdown-timeout-ms N\n"
     "see shardpipe(1)\n";
 
 static int usage(const char *fmt, const char *arg)
@@ -231,6 +232,9 @@ struct put {
     struct ctx *c;
     sp_flow *flow;
     int signals;              /* SIGINT/SIGTERM received */
+    uint32_t shutdown_ms;     /* after the first signal, how long to go on */
+    sp_timer deadline;
+    int deadline_passed;
     int fatal;
     char fatal_msg[SP_ERR_MSG_MAX];
 };
@@ -259,6 +263,15 @@ static void put_drained(void *arg, sp_flow *f)
     sp_loop_stop(u->c->loop);
 }
 
+static void put_deadline(sp_loop *loop, void *arg)
+{
+    struct put *u = arg;
+    u->deadline_passed = 1;
+    sp_log_warn(&u->c->log, "shutdown deadline (%u ms) passed: stopping with records not yet stored",
+                u->shutdown_ms);
+    sp_loop_stop(loop);
+}
+
 static void put_signal(sp_loop *loop, int signo, void *arg)
 {
     struct put *u = arg;
@@ -267,11 +280,19 @@ static void put_signal(sp_loop *loop, int signo, void *arg)
         sp_loop_stop(loop);
         return;
     }
-    sp_log_info(&u->c->log, "signal %d: no more input; sending what was read (again to abort)", signo);
+    sp_log_info(&u->c->log, "signal %d: no more input; sending what was read for up to %u ms (again to abort)",
+                signo, u->shutdown_ms);
+    sp_err err;
+    if (sp_timer_start(loop, &u->deadline, u->shutdown_ms, &err) != SP_OK) {
+        sp_log_error(&u->c->log, "%s: stopping now", err.msg);
+        sp_loop_stop(loop);
+        return;
+    }
+    /* Reads on to the end of the line in progress, then flushes. */
     sp_flow_stop_input(u->flow);
 }
 
-static int cmd_put(int argc, char **argv)
+static int cmd_put(int argc, char **argv, int stdin_closed)
 {
     static const struct option opts[] = {
         COMMON_OPTIONS,
@@ -290,9 +311,11 @@ static int cmd_put(int argc, char **argv)
         {"shard-rate", required_argument, NULL, OPT_SHARD_RATE},
         {"ordered", no_argument, NULL, OPT_ORDERED},
         {"shard-refresh-ms", required_argument, NULL, OPT_REFRESH},
+        {"shutdown-timeout-ms", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
         {NULL, 0, NULL, 0}};
     struct common co = {0};
     co.level = SP_LOG_WARN;
+    uint32_t shutdown_ms = 10000;
     sp_producer_opts po = {0};
     po.batch_records = SP_BATCH_MAX_RECORDS;
     po.batch_bytes = SP_BATCH_DEFAULT_BYTES;
@@ -382,6 +405,11 @@ static int cmd_put(int argc, char **argv)
                 return usage("--shard-refresh-ms must be 1000 to 86400000, not '%s'", optarg);
             po.refresh_ms = (uint32_t)v;
             break;
+        case OPT_SHUTDOWN_TIMEOUT:
+            if (sp_parse_uint(optarg, 0, 3600000, &v) != 0)
+                return usage("--shutdown-timeout-ms must be 0 to 3600000, not '%s'", optarg);
+            shutdown_ms = (uint32_t)v;
+            break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             return SP_EXIT_OK;
@@ -400,6 +428,11 @@ static int cmd_put(int argc, char **argv)
 
     sp_partition check;
     sp_err err;
+    if (stdin_closed) {
+        fprintf(stderr, "shardpipe: error: standard input is closed: put reads lines from standard "
+                        "input (give it a file or a pipe, or </dev/null for no input)\n");
+        return SP_EXIT_FAIL;
+    }
     if (sp_kinesis_check_stream_name(stream, &err) != SP_OK)
         return usage("%s", err.msg);
     char keyspec[SP_PK_MAX_BYTES + 8];
@@ -428,6 +461,8 @@ static int cmd_put(int argc, char **argv)
     struct put u;
     memset(&u, 0, sizeof u);
     u.c = &cx;
+    u.shutdown_ms = shutdown_ms;
+    sp_timer_init(&u.deadline, put_deadline, &u);
     sp_budget budget = {0, po.budget_bytes};
     int rc = SP_EXIT_FAIL;
     if (ctx_setup(&cx, &co, &err) != SP_OK)
@@ -449,6 +484,7 @@ static int cmd_put(int argc, char **argv)
         goto out;
     if (sp_loop_run(cx.loop, &err) != SP_OK)
         goto out;
+    sp_timer_stop(cx.loop, &u.deadline);
     if (u.fatal) {
         snprintf(err.msg, sizeof err.msg, "%s", u.fatal_msg);
         goto out;
@@ -463,10 +499,16 @@ out:
         sp_buf line;
         sp_buf_init(&line, 0);
         sp_flow_abandon(u.flow);
+        uint64_t unknown = sp_flow_unknown(u.flow);
+        if (unknown > 0)
+            fprintf(stderr, "shardpipe: warning: %llu records were sent but not confirmed (a request timed "
+                            "out or its answer was lost): they may or may not be stored, and are counted "
+                            "as unknown\n", (unsigned long long)unknown);
         sp_flow_stats(u.flow, &line);
         fprintf(stderr, "shardpipe: put: %s\n", line.data ? line.data : "");
         sp_buf_free(&line);
-        if (rc == SP_EXIT_OK && sp_flow_failed(u.flow) > 0)
+        /* Anything read and not known to be stored fails the run. */
+        if (rc == SP_EXIT_OK && sp_flow_not_stored(u.flow) > 0)
             rc = SP_EXIT_FAIL;
         sp_flow_free(u.flow);
     }
@@ -737,7 +779,7 @@ static int cmd_get(int argc, char **argv)
 
 /* ---- run, check-config ---- */
 
-static int cmd_run(int argc, char **argv)
+static int cmd_run(int argc, char **argv, int stdin_closed)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -746,6 +788,7 @@ static int cmd_run(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     sp_agent_opts ao = {0};
     ao.log_timestamps = 1;
+    ao.stdin_closed = stdin_closed;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -777,7 +820,7 @@ static int cmd_check_config(int argc, char **argv)
 
 /* ---- dispatch ---- */
 
-int sp_cli_main(int argc, char **argv)
+int sp_cli_main(int argc, char **argv, int stdin_closed)
 {
     /* A closed pipe is an error to report, not a reason to die silently. */
     signal(SIGPIPE, SIG_IGN);
@@ -785,13 +828,13 @@ int sp_cli_main(int argc, char **argv)
         return usage("no subcommand given%s", "");
     const char *cmd = argv[1];
     if (strcmp(cmd, "put") == 0)
-        return cmd_put(argc - 1, argv + 1);
+        return cmd_put(argc - 1, argv + 1, stdin_closed);
     if (strcmp(cmd, "describe") == 0)
         return cmd_describe(argc - 1, argv + 1);
     if (strcmp(cmd, "get") == 0)
         return cmd_get(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
+        return cmd_run(argc - 1, argv + 1, stdin_closed);
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

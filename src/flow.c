@@ -160,6 +160,9 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
     s->kind = sc->kind;
     switch (sc->kind) {
     case SP_SRC_STDIN: {
+        if (f->o.stdin_closed)
+            return sp_err_set(err, "flow %s: standard input is closed (the process was started with "
+                                   "descriptor 0 closed): a stdin source has nothing to read", f->name);
         sp_stdin_source_opts so = {0};
         so.fd = STDIN_FILENO;
         so.max_record = max_data;
@@ -336,6 +339,11 @@ int sp_flow_input_done(const sp_flow *f)
 
 int sp_flow_idle(const sp_flow *f)
 {
+    for (size_t i = 0; i < f->nsrcs; i++)
+        if ((f->srcs[i].kind == SP_SRC_STDIN && sp_stdin_source_draining(f->srcs[i].s)) ||
+            (f->srcs[i].kind != SP_SRC_STDIN && f->srcs[i].kind != SP_SRC_FILE &&
+             sp_socket_source_draining(f->srcs[i].s)))
+            return 0;
     return f->p == NULL || sp_producer_idle(f->p);
 }
 
@@ -358,6 +366,7 @@ static void add_framer_stats(sp_framer_stats *to, const sp_framer_stats *from)
     to->bytes_discarded += from->bytes_discarded;
     to->skipped_lines += from->skipped_lines;
     to->flushed += from->flushed;
+    to->partial += from->partial;
 }
 
 void sp_flow_stats(const sp_flow *f, sp_buf *out)
@@ -376,6 +385,7 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
             fs.split_lines += ss.split;
             fs.truncated += ss.truncated;
             fs.dropped += ss.dropped_oversize;
+            fs.partial += ss.partial;
             dropped_datagrams += ss.dropped_datagrams;
         }
     }
@@ -390,11 +400,13 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
     }
     sp_buf_printf(out,
                   "records=%llu bytes=%llu requests=%llu retried=%llu failed=%llu split=%llu truncated=%llu "
-                  "dropped=%llu throttled=%llu wrong_shard=%llu key_fallbacks=%llu shards=%zu p50_ms=%llu p99_ms=%llu",
+                  "dropped=%llu unknown=%llu partial=%llu throttled=%llu wrong_shard=%llu key_fallbacks=%llu "
+                  "shards=%zu p50_ms=%llu p99_ms=%llu",
                   (unsigned long long)ps.records, (unsigned long long)ps.bytes,
                   (unsigned long long)ps.requests, (unsigned long long)ps.retried,
                   (unsigned long long)ps.failed, (unsigned long long)fs.split_lines,
                   (unsigned long long)fs.truncated, (unsigned long long)fs.dropped,
+                  (unsigned long long)ps.unknown, (unsigned long long)fs.partial,
                   (unsigned long long)ps.throttled, (unsigned long long)ps.wrong_shard,
                   (unsigned long long)f->key_fallbacks, shards, (unsigned long long)p50,
                   (unsigned long long)p99);
@@ -402,13 +414,33 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
         sp_buf_printf(out, " dropped_datagrams=%llu", (unsigned long long)dropped_datagrams);
 }
 
-uint64_t sp_flow_failed(const sp_flow *f)
+uint64_t sp_flow_unknown(const sp_flow *f)
 {
-    return f->p ? sp_producer_stats_get(f->p)->failed : 0;
+    return f->p ? sp_producer_stats_get(f->p)->unknown : 0;
+}
+
+uint64_t sp_flow_not_stored(const sp_flow *f)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        if (f->srcs[i].kind == SP_SRC_STDIN)
+            n += sp_stdin_source_stats(f->srcs[i].s)->partial;
+        else if (f->srcs[i].kind != SP_SRC_FILE)
+            n += sp_socket_source_stats_get(f->srcs[i].s).partial;
+    }
+    if (f->p)
+        n += sp_producer_stats_get(f->p)->failed + sp_producer_stats_get(f->p)->unknown;
+    return n;
 }
 
 void sp_flow_abandon(sp_flow *f)
 {
+    for (size_t i = 0; i < f->nsrcs; i++) {
+        if (f->srcs[i].kind == SP_SRC_STDIN)
+            sp_stdin_source_abandon(f->srcs[i].s);
+        else if (f->srcs[i].kind != SP_SRC_FILE)
+            sp_socket_source_abandon(f->srcs[i].s);
+    }
     if (f->p)
         sp_producer_abandon(f->p);
 }
@@ -418,8 +450,7 @@ void sp_flow_free(sp_flow *f)
     if (f == NULL)
         return;
     /* Producer first: giving up records acknowledges them to their sources. */
-    if (f->p)
-        sp_producer_abandon(f->p);
+    sp_flow_abandon(f);
     for (size_t i = 0; i < f->nsrcs; i++) {
         struct src *s = &f->srcs[i];
         if (s->kind == SP_SRC_STDIN)

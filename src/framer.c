@@ -552,6 +552,28 @@ int sp_framer_finish(sp_framer *f, sp_err *err)
     return flush_all(f, err);
 }
 
+int sp_framer_in_line(const sp_framer *f)
+{
+    return sp_framer_holding(f) || f->in_split || f->lclass;
+}
+
+size_t sp_framer_discard(sp_framer *f)
+{
+    if (!sp_framer_in_line(f))
+        return 0;
+    size_t n = f->len + f->llen;
+    f->stats.partial++;
+    f->stats.bytes_discarded += n;
+    f->len = f->llen = 0;
+    f->in_split = f->discarding = 0;
+    f->lclass = 0;
+    f->rec = 0;
+    f->rec_lines = 0;
+    f->line_start = f->lstart = f->offset;
+    f->cut = 1;
+    return n;
+}
+
 int sp_framer_flush_pending(sp_framer *f, sp_err *err)
 {
     if (f->skip > 0)

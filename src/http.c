@@ -287,6 +287,9 @@ static void check_done(sp_http *h)
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
         } else {
             resp.status = 0;
+            curl_off_t up = 0;
+            resp.sent = curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK &&
+                        up >= (curl_off_t)r->body.len;
             resp.transport_error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
             if (rc == CURLE_WRITE_ERROR && r->resp.failed)
                 resp.transport_error = "response larger than the limit";

@@ -340,6 +340,7 @@ static void on_response(void *arg, const sp_http_response *r)
     snprintf(res.request_id, sizeof res.request_id, "%s", r->request_id ? r->request_id : "");
     if (r->status == 0) {
         res.klass = SP_KC_RETRY;
+        res.maybe_done = r->sent;
         snprintf(res.code, sizeof res.code, "TransportError");
         snprintf(res.message, sizeof res.message, "%s", r->transport_error ? r->transport_error : "transfer failed");
     } else if (r->status >= 200 && r->status < 300) {
@@ -363,6 +364,7 @@ static void on_response(void *arg, const sp_http_response *r)
                 json_object_put(res.json);
             res.json = NULL;
             res.klass = SP_KC_RETRY;
+            res.maybe_done = 1;
             snprintf(res.code, sizeof res.code, "MalformedResponse");
             snprintf(res.message, sizeof res.message, "HTTP %ld with a body that is not a JSON object (%zu bytes)",
                      r->status, r->body_len);
@@ -373,6 +375,9 @@ static void on_response(void *arg, const sp_http_response *r)
         sp_kinesis_parse_error(r->body, r->body_len, r->status, r->error_type,
                                res.code, sizeof res.code, res.message, sizeof res.message);
         res.klass = sp_kinesis_classify(r->status, res.code, res.message);
+        /* 503 means not processed; a 500 or a gateway's 502/504 may come
+         * after the service stored some or all of the request. */
+        res.maybe_done = r->status == 500 || r->status == 502 || r->status == 504;
         if (res.klass == SP_KC_CLOCK_SKEW) {
             if (r->date > 0) {
                 k->skew = (long)(r->date - time(NULL));

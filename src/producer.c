@@ -52,6 +52,8 @@ struct sp_producer {
     size_t rr;                /* where the next batch starts collecting */
     sp_timer wake;            /* linger, window room, backoff */
     sp_timer refresh;
+    sp_timer drained;         /* on_drained is announced from here, never
+                                 from inside a caller's stack */
     sp_shardlist *listing;    /* a refresh under way, NULL when none */
     uint64_t last_refresh_ms;
     sp_batch batch;
@@ -202,12 +204,26 @@ static void release(sp_producer *p, sp_record *r, int stored)
         p->o.on_space(p->o.arg);
 }
 
-static void check_drained(sp_producer *p)
+static void on_drained_timer(sp_loop *loop, void *arg)
 {
+    (void)loop;
+    sp_producer *p = arg;
     if (p->flushing && !p->drained_sent && sp_producer_idle(p)) {
         p->drained_sent = 1;
         if (p->o.on_drained)
             p->o.on_drained(p->o.arg);
+    }
+}
+
+/* The owner may free sources, flows or this producer when it hears that
+ * all is settled; so it hears it from the loop, not from within a put or
+ * a flush that a source is still inside of. */
+static void check_drained(sp_producer *p)
+{
+    if (p->flushing && !p->drained_sent && sp_producer_idle(p) && !p->drained.armed) {
+        sp_err err;
+        if (sp_timer_start(p->loop, &p->drained, 0, &err) != SP_OK)
+            sp_log_error(p->o.log, "%s", err.msg);
     }
 }
 
@@ -316,11 +332,22 @@ static void wrong_shard(sp_producer *p)
 
 /* Sends a record again later, at the head of its shard's queue; the shard
  * pauses for the backoff. `front` collects per shard to keep order. */
+/* A record leaves without being stored: counted as failed, or as unknown
+ * when some attempt may have stored it. */
+static void count_lost(sp_producer *p, const sp_record *r, int in_flight)
+{
+    if (in_flight || r->maybe_stored)
+        p->stats.unknown++;
+    else
+        p->stats.failed++;
+}
+
 static int give_up(sp_producer *p, sp_record *r, const char *why)
 {
     if (p->o.max_attempts && r->attempts >= p->o.max_attempts) {
-        sp_log_error(p->o.log, "giving up on a record after %u attempts: %s", r->attempts, why);
-        p->stats.failed++;
+        sp_log_error(p->o.log, "giving up on a record after %u attempts: %s%s", r->attempts, why,
+                     r->maybe_stored ? " (it may have been stored: an attempt got no clear answer)" : "");
+        count_lost(p, r, 0);
         release(p, r, 0);
         return 1;
     }
@@ -369,12 +396,12 @@ static void requeue(sp_producer *p, sp_record **recs, size_t n)
     }
 }
 
-static void fail_all(sp_producer *p, struct inflight *f, int how)
+static void fail_all(sp_producer *p, struct inflight *f, int how, int in_flight)
 {
     for (size_t i = 0; i < f->n; i++) {
         if (f->recs[i] == NULL)
             continue;
-        p->stats.failed++;
+        count_lost(p, f->recs[i], in_flight);
         release(p, f->recs[i], how);
         f->recs[i] = NULL;
     }
@@ -407,6 +434,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             sp_log_warn(p->o.log, "PutRecords of %zu records: %s %s (%s); retrying", f->n,
                         res->code, res->message, sp_kclass_name(res->klass));
             for (size_t i = 0; i < f->n; i++) {
+                f->recs[i]->maybe_stored |= (uint8_t)(res->maybe_done != 0);
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited)
@@ -424,7 +452,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             sp_kinesis_explain(p->k, "PutRecords", p->stream, res, &e);
             /* Not stored and not refused on its own merits: a restart must
              * read these again, so they are abandoned, not failed. */
-            fail_all(p, f, SP_ACK_ABANDONED);
+            fail_all(p, f, SP_ACK_ABANDONED, 0);
             if (!p->fatal) {
                 p->fatal = 1;
                 if (p->o.on_fatal)
@@ -444,6 +472,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         sp_log_warn(p->o.log, "%s; resending all %zu records of the batch",
                     out ? e.msg : "out of memory", f->n);
         for (size_t i = 0; i < f->n; i++) {
+            f->recs[i]->maybe_stored = 1;
             if (give_up(p, f->recs[i], "unusable PutRecords response"))
                 f->recs[i] = NULL;
             else
@@ -486,7 +515,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         } else {
             sp_log_error(p->o.log, "record refused by Kinesis: %s: %s", out[i].code,
                          out[i].message ? out[i].message : "");
-            p->stats.failed++;
+            count_lost(p, r, 0);
             release(p, r, 0);
             f->recs[i] = NULL;
         }
@@ -703,6 +732,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     sp_batch_init(&p->batch, o->batch_records, o->batch_bytes);
     sp_timer_init(&p->wake, on_wake, p);
     sp_timer_init(&p->refresh, on_refresh_timer, p);
+    sp_timer_init(&p->drained, on_drained_timer, p);
     return p;
 fail:
     free(p->lat);
@@ -732,6 +762,7 @@ void sp_producer_abandon(sp_producer *p)
 {
     sp_timer_stop(p->loop, &p->wake);
     sp_timer_stop(p->loop, &p->refresh);
+    sp_timer_stop(p->loop, &p->drained);
     sp_shardmap_list_cancel(p->listing); /* its answer must not reach a freed producer */
     p->listing = NULL;
     p->fatal = 1; /* nothing more is sent */
@@ -739,7 +770,7 @@ void sp_producer_abandon(sp_producer *p)
         struct shardq *s = queue_at(p, i);
         sp_record *r;
         while ((r = q_pop(&s->q)) != NULL) {
-            p->stats.failed++;
+            count_lost(p, r, 0);
             release(p, r, SP_ACK_ABANDONED);
         }
     }
@@ -751,7 +782,7 @@ void sp_producer_abandon(sp_producer *p)
         struct inflight *f = p->flights;
         sp_kinesis_cancel(f->call);
         flight_unlink(p, f);
-        fail_all(p, f, SP_ACK_ABANDONED);
+        fail_all(p, f, SP_ACK_ABANDONED, 1);   /* sent, no answer: may be stored */
         free(f);
     }
 }
@@ -852,6 +883,7 @@ size_t sp_producer_buffered(const sp_producer *p)
 void sp_producer_flush(sp_producer *p)
 {
     p->flushing = 1;
+    p->drained_sent = 0;    /* each flush is answered, also when already idle */
     pump(p);
 }
 

@@ -32,6 +32,7 @@ struct client {
     sp_socket_source *src;
     int fd;
     sp_framer fr;
+    int finishing;               /* after a stop: reading on to the end of its line */
     char peer[96];
 };
 
@@ -76,6 +77,7 @@ struct sp_socket_source {
     int listening;               /* the listener is watched */
     int reading;                 /* the clients are watched */
     int stopped;
+    unsigned finishing;          /* clients reading on to a line's end after the stop */
     int busy;                    /* inside sink.record */
     int failed;
     char failmsg[SP_ERR_MSG_MAX]; /* the error that stopped us */
@@ -189,6 +191,7 @@ static void add_framer_stats(sp_socket_source_stats *st, const sp_framer_stats *
     st->split += f->split_lines;
     st->truncated += f->truncated;
     st->dropped_oversize += f->dropped;
+    st->partial += f->partial;
 }
 
 /* ---- closing ---- */
@@ -206,6 +209,8 @@ static void client_drop(sp_socket_source *s, struct client *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     s->nclients--;
+    if (c->finishing)
+        s->finishing--;
     free(c);
 }
 
@@ -877,6 +882,59 @@ static int drain(sp_socket_source *s, sp_err *err)
     return SP_OK;
 }
 
+/* After a stop, a client that was in the middle of a line: its rest is
+ * looked at before it is read (MSG_PEEK), so that exactly the rest of that
+ * line is taken, then the client is closed. */
+static void on_finishing(sp_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct client *c = arg;
+    sp_socket_source *s = c->src;
+    sp_err err;
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(fd, s->buf, STREAM_CHUNK, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;             /* the rest is not sent yet: wait for it */
+        if (n < 0) {
+            sp_log_warn(s->log, "%s: %s: %s; its unfinished line was not sent (counted as partial)",
+                        s->label, c->peer, strerror(errno));
+            sp_framer_discard(&c->fr);
+            client_drop(s, c);
+            break;
+        }
+        if (n == 0) {           /* the client ended the line by leaving */
+            if (sp_framer_finish(&c->fr, &err) != SP_OK) {
+                fail(s, &err);
+                return;
+            }
+            client_drop(s, c);
+            break;
+        }
+        const char *nl = memchr(s->buf, '\n', (size_t)n);
+        size_t k = nl ? (size_t)(nl - s->buf) + 1 : (size_t)n;
+        ssize_t r;
+        do
+            r = read(fd, s->buf, k);    /* the same bytes, consumed now */
+        while (r < 0 && errno == EINTR);
+        if (r <= 0)
+            continue;           /* looked at again above */
+        s->st.bytes += (uint64_t)r;
+        if (sp_framer_feed(&c->fr, s->buf, (size_t)r, &err) != SP_OK) {
+            fail(s, &err);
+            return;
+        }
+        if (!sp_framer_in_line(&c->fr)) {
+            client_drop(s, c);
+            break;
+        }
+    }
+    if (s->finishing == 0)
+        shut(s);
+}
+
 int sp_socket_source_stop(sp_socket_source *s, sp_err *err)
 {
     if (s->busy)
@@ -886,14 +944,50 @@ int sp_socket_source_stop(sp_socket_source *s, sp_err *err)
     int rc = s->failed ? SP_OK : drain(s, err);
     s->stopped = 1;             /* apply() leaves the watches alone from now on */
     close_listener(s);
-    while (s->clients != NULL) {
-        struct client *c = s->clients;
-        if (rc == SP_OK && sp_framer_finish(&c->fr, err) != SP_OK)
+    sp_timer_stop(s->loop, &s->full_timer);
+    sp_timer_stop(s->loop, &s->accept_timer);
+    struct client *next;
+    for (struct client *c = s->clients; c != NULL; c = next) {
+        next = c->next;
+        sp_err werr;
+        if (rc == SP_OK && sp_framer_in_line(&c->fr) &&
+            sp_loop_watch(s->loop, c->fd, SP_EV_READ, on_finishing, c, &werr) == SP_OK) {
+            c->finishing = 1;
+            s->finishing++;
+            continue;
+        }
+        if (rc == SP_OK && sp_framer_in_line(&c->fr))
+            sp_framer_discard(&c->fr);  /* could not wait for the rest */
+        else if (rc == SP_OK && sp_framer_finish(&c->fr, err) != SP_OK)
             rc = SP_ERR;        /* the sink is failing: emit nothing more */
         client_drop(s, c);
     }
-    shut(s);
+    if (s->finishing == 0)
+        shut(s);
     return rc;
+}
+
+int sp_socket_source_draining(const sp_socket_source *s)
+{
+    return s->finishing > 0;
+}
+
+void sp_socket_source_abandon(sp_socket_source *s)
+{
+    if (s->finishing > 0)
+        sp_log_warn(s->log, "%s: %u client%s had not ended the line being sent at the stop; "
+                    "those lines were not sent (counted as partial)", s->label, s->finishing,
+                    s->finishing == 1 ? "" : "s");
+    struct client *next;
+    for (struct client *c = s->clients; c != NULL; c = next) {
+        next = c->next;
+        if (c->finishing) {
+            sp_framer_discard(&c->fr);
+            client_drop(s, c);
+        }
+    }
+    if (s->stopped)
+        shut(s);
 }
 
 sp_socket_source_stats sp_socket_source_stats_get(const sp_socket_source *s)

@@ -515,9 +515,9 @@ START_TEST(test_stats_mixed)
         enum sp_oversize pol;
         sp_framer_stats want;
     } t[] = {
-        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0, 0, 0}},
-        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7, 0, 0}},
-        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15, 0, 0}},
+        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0, 0, 0, 0}},
+        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7, 0, 0, 0}},
+        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15, 0, 0, 0}},
     };
     for (size_t i = 0; i < 3; i++) {
         coll c;
@@ -1469,6 +1469,57 @@ START_TEST(test_extensions_chunking_equivalence)
 }
 END_TEST
 
+/* A stop that cannot wait for a line's end drops the held part, never
+ * emits it as a whole record, and counts it; lines before it are intact. */
+START_TEST(test_discard_partial)
+{
+    coll c;
+    coll_init(&c);
+    sp_framer f;
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_framer_init(&f, 8, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_uint_eq(sp_framer_discard(&f), 0);       /* nothing begun */
+    ck_assert_int_eq(sp_framer_feed(&f, "one\ntw", 6, &err), SP_OK);
+    ck_assert(sp_framer_in_line(&f));
+    ck_assert_uint_eq(sp_framer_discard(&f), 2);
+    ck_assert(!sp_framer_in_line(&f));
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert(c.r[0].len == 3 && memcmp(c.r[0].data, "one", 3) == 0);
+    ck_assert_uint_eq(f.stats.partial, 1);
+    /* A split line whose pieces went out already still counts once. */
+    ck_assert_int_eq(sp_framer_feed(&f, "0123456789ab", 12, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 2);                          /* the first piece */
+    ck_assert(sp_framer_in_line(&f));
+    ck_assert_uint_eq(sp_framer_discard(&f), 4);
+    ck_assert_uint_eq(f.stats.partial, 2);
+    /* The rest of a cut line that is only its newline gives nothing. */
+    ck_assert_int_eq(sp_framer_feed(&f, "\nnext\n", 6, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 3);
+    ck_assert(c.r[2].len == 4 && memcmp(c.r[2].data, "next", 4) == 0);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* Multi-line: an open record is dropped whole. */
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, "^S", REG_EXTENDED | REG_NOSUB), 0);
+    coll_init(&c);
+    ck_assert_int_eq(sp_framer_init(&f, 64, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_set_multiline(&f, &re, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "S1\n a\nS2\n b\n c", 16, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert(sp_framer_in_line(&f));
+    ck_assert_uint_gt(sp_framer_discard(&f), 0);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert(c.r[0].len == 5 && memcmp(c.r[0].data, "S1\n a", 5) == 0);
+    ck_assert_uint_eq(f.stats.partial, 1);
+    sp_framer_free(&f);
+    coll_free(&c);
+    regfree(&re);
+}
+END_TEST
+
 static Suite *framer_suite(void)
 {
     Suite *s = suite_create("framer");
@@ -1496,6 +1547,7 @@ static Suite *framer_suite(void)
     tcase_add_test(tc, test_multiline_basic);
     tcase_add_test(tc, test_multiline_oversize);
     tcase_add_test(tc, test_extensions_chunking_equivalence);
+    tcase_add_test(tc, test_discard_partial);
     suite_add_tcase(s, tc);
     return s;
 }

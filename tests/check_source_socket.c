@@ -1006,11 +1006,20 @@ START_TEST(stop_drains_what_was_sent)
     int fd2 = tcp_connect(port);            /* never accepted before the stop */
     write_str(fd2, "b1\nb2");
     ck_assert_int_eq(sp_socket_source_stop(s, &err), SP_OK);
+    /* b2 has no newline yet: the stop reads on to its end, and no further. */
+    ck_assert_uint_eq(c.n, 4);
+    ck_assert(sp_socket_source_draining(s));
+    assert_closed_by_server(fd);
+    write_str(fd2, " end\nb3\n");
+    struct stat_wait sw = {s, 0, 0, 0, 0};
+    ck_assert(run_until(l, clients_are, &sw, 5000));
+    ck_assert(!sp_socket_source_draining(s));
     ck_assert_uint_eq(c.n, 5);
     int seen = 0;
     for (size_t i = 0; i < c.n; i++)
-        seen += strcmp(c.r[i].data, "a3") == 0 || strcmp(c.r[i].data, "b2") == 0;
+        seen += strcmp(c.r[i].data, "a3") == 0 || strcmp(c.r[i].data, "b2 end") == 0;
     ck_assert_int_eq(seen, 2);
+    ck_assert_uint_eq(sp_socket_source_stats_get(s).partial, 0);
     close(fd);
     close(fd2);
     sp_socket_source_free(s);
@@ -1089,21 +1098,33 @@ START_TEST(partial_line_on_disconnect_and_stop)
     assert_rec(&c, 2, "r", 0);
     assert_rec(&c, 3, "rr", U);
 
-    /* At stop, a connected client's unfinished line is emitted. */
+    /* At stop, a connected client's unfinished line waits for its end; a
+     * client that leaves then ends it (whole), and when the owner gives up
+     * first it is dropped and counted as partial, never sent cut. */
     fd = tcp_connect(port);
     int idle = tcp_connect(port);
+    int leaver = tcp_connect(port);
     write_str(fd, "zzz");
-    sw.held = 3;
+    write_str(leaver, "yy");
+    sw.held = 5;
     ck_assert(run_until(l, held_is, &sw, 5000));
-    ck_assert_uint_eq(sp_socket_source_stats_get(s).clients, 2);
+    ck_assert_uint_eq(sp_socket_source_stats_get(s).clients, 3);
     ck_assert_int_eq(sp_socket_source_stop(s, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 4);
+    assert_closed_by_server(idle);
+    ck_assert(sp_socket_source_draining(s));
+    close(leaver);
+    wait_records(l, &c, 5);
+    assert_rec(&c, 4, "yy", U);
+    ck_assert(sp_socket_source_draining(s));
+    sp_socket_source_abandon(s);
+    ck_assert(!sp_socket_source_draining(s));
     ck_assert_uint_eq(c.n, 5);
-    assert_rec(&c, 4, "zzz", U);
     sp_socket_source_stats st = sp_socket_source_stats_get(s);
     ck_assert_uint_eq(st.clients, 0);
     ck_assert_uint_eq(st.held, 0);
+    ck_assert_uint_eq(st.partial, 1);
     assert_closed_by_server(fd);
-    assert_closed_by_server(idle);
     close(fd);
     close(idle);
     ck_assert_int_eq(sp_socket_source_stop(s, &err), SP_OK);   /* idempotent */
@@ -1334,6 +1355,8 @@ START_TEST(sink_failure_at_stop)
     write_str(b, "pb");
     struct stat_wait sw = {s, 0, 0, 0, 4};
     ck_assert(run_until(l, held_is, &sw, 5000));
+    write_str(a, "\n");            /* read by the stop's drain: the lines end */
+    write_str(b, "\n");
     c.fail_at = 0;
     err.msg[0] = '\0';
     ck_assert_int_eq(sp_socket_source_stop(s, &err), SP_ERR);

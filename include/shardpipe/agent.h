@@ -13,6 +13,7 @@ typedef struct sp_agent_opts {
     int log_level_set;           /* --log-level given: overrides the file */
     enum sp_log_level log_level;
     int log_timestamps;
+    int stdin_closed;            /* started with descriptor 0 closed */
 } sp_agent_opts;
 
 /* Returns the exit status: 0 after a clean stop, 1 on failure. */

@@ -8,7 +8,9 @@
 #define SP_EXIT_FAIL 1
 #define SP_EXIT_USAGE 2
 
-int sp_cli_main(int argc, char **argv);
+/* stdin_closed: the process started with descriptor 0 closed (main put
+ * /dev/null there); a subcommand that reads standard input refuses to run. */
+int sp_cli_main(int argc, char **argv, int stdin_closed);
 
 /* Parses a byte count: digits with an optional K/KiB, M/MiB or G/GiB
  * suffix (powers of 1024). Returns 0, or -1 when malformed or over max. */

@@ -27,6 +27,8 @@ typedef struct sp_flow_opts {
     sp_ckpt *ckpt;               /* NULL: no checkpoints */
     uint32_t file_poll_ms;
     uint32_t partial_flush_ms;
+    int stdin_closed;            /* descriptor 0 was closed at start: a stdin
+                                    source is refused */
     const sp_log *log;
     /* Events for the owner. */
     void (*on_fatal)(void *arg, sp_flow *f, const char *msg);
@@ -48,6 +50,8 @@ void sp_flow_pause(sp_flow *f, int paused);
 void sp_flow_stop_input(sp_flow *f);
 /* Sends without lingering from now on; on_drained fires when all is settled. */
 void sp_flow_flush(sp_flow *f);
+/* Nothing held: no record buffered or in flight, and no source reading on
+ * to the end of a line after a stop. */
 int sp_flow_idle(const sp_flow *f);
 /* 1 when every source has ended for good (only standard input ends). */
 int sp_flow_input_done(const sp_flow *f);
@@ -55,10 +59,16 @@ int sp_flow_input_done(const sp_flow *f);
 void sp_flow_checkpoint(sp_flow *f);
 /* Appends "records=N bytes=N ..." counters. */
 void sp_flow_stats(const sp_flow *f, sp_buf *out);
-/* Failed records so far (given up or abandoned). */
-uint64_t sp_flow_failed(const sp_flow *f);
-/* Gives up on everything still held: counted as failed, acknowledged to
- * the sources as not stored. For shutdown, when the loop will not run again. */
+/* Records read but not known to be stored: failed (given up or
+ * abandoned), of unknown fate (a request that timed out may have stored
+ * them) and lines cut short at a stop. */
+uint64_t sp_flow_not_stored(const sp_flow *f);
+/* Records whose fate is unknown (see producer.h). */
+uint64_t sp_flow_unknown(const sp_flow *f);
+/* Gives up on everything still held: a line standard input was still
+ * reading at a stop is counted as partial; records are counted as failed
+ * (or unknown, see producer.h) and acknowledged to the sources as not
+ * stored. For shutdown, when the loop will not run again. */
 void sp_flow_abandon(sp_flow *f);
 /* Abandons what is left, then frees. */
 void sp_flow_free(sp_flow *f);

@@ -56,6 +56,7 @@ typedef struct sp_framer_stats {
     uint64_t bytes_discarded; /* input bytes discarded by truncate/drop */
     uint64_t skipped_lines;   /* header lines dropped by sp_framer_skip_lines */
     uint64_t flushed;         /* records emitted early by sp_framer_flush_pending */
+    uint64_t partial;         /* lines cut short at a stop and not sent (sp_framer_discard) */
 } sp_framer_stats;
 
 typedef struct sp_framer {
@@ -116,6 +117,19 @@ int sp_framer_finish(sp_framer *f, sp_err *err);
  * newline gives no record. A header line being skipped is left alone.
  * Emits nothing when nothing is held. */
 int sp_framer_flush_pending(sp_framer *f, sp_err *err);
+
+/* A stop that could not wait for the end of the current line (or
+ * multi-line record): what is held is dropped, never emitted as if it
+ * were whole, and counted in stats.partial. Returns the number of held
+ * bytes dropped, or 0 when no line was in progress. Pieces of a split line
+ * emitted earlier stay emitted (the line counts as partial all the same).
+ * Should input continue, the rest of the cut line is handled as after
+ * flush_pending. */
+size_t sp_framer_discard(sp_framer *f);
+
+/* 1 while a line (or a multi-line record) has begun and not ended: bytes
+ * are held, pieces of it were emitted, or it is being discarded. */
+int sp_framer_in_line(const sp_framer *f);
 
 /* Bytes held for a line (multi-line: a record and the line being
  * classified) that has not been emitted yet. */

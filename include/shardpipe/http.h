@@ -30,6 +30,8 @@ typedef struct sp_http_response {
     const char *request_id;    /* x-amzn-RequestId, "" when absent */
     const char *error_type;    /* X-Amzn-ErrorType, "" when absent */
     time_t date;               /* the Date header, 0 when absent */
+    int sent;                  /* the whole request went out: when the transfer
+                                  then failed, the server may have acted on it */
 } sp_http_response;
 
 /* Called exactly once per request, from the loop. The response memory is

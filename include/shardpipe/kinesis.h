@@ -61,6 +61,10 @@ int sp_kinesis_check_stream_name(const char *name, sp_err *err);
 typedef struct sp_kinesis_result {
     enum sp_kclass klass;
     long status;              /* 0: transport failure */
+    int maybe_done;           /* a failure after which the service may have
+                                 acted all the same: the request went out and
+                                 timed out or broke, a 500/502/504, or a 2xx
+                                 answer that cannot be read */
     char code[96];            /* error code, "" on success */
     char message[SP_ERR_MSG_MAX]; /* error or transport message */
     char request_id[128];     /* "" when absent */

@@ -32,6 +32,7 @@ typedef struct sp_record {
     int32_t shard;           /* predicted shard index, -1: unrouted */
     uint16_t pk_len;
     uint8_t has_ehk;
+    uint8_t maybe_stored;    /* an attempt ended without telling whether it was stored */
     char bytes[];            /* partition key, then data */
 } sp_record;
 
@@ -41,7 +42,9 @@ typedef struct sp_producer_stats {
     uint64_t requests;       /* PutRecords calls answered */
     uint64_t retried;        /* entries sent again */
     uint64_t throttled;      /* entries refused with ProvisionedThroughputExceeded */
-    uint64_t failed;         /* entries given up on */
+    uint64_t failed;         /* entries given up on, known not to be stored */
+    uint64_t unknown;        /* entries given up on that may have been stored
+                                (an attempt timed out or its answer was lost) */
     uint64_t wrong_shard;    /* stored in another shard than predicted */
     uint64_t map_refreshes;  /* shard maps installed */
 } sp_producer_stats;
@@ -88,7 +91,8 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
  * before anything else is on the loop. No-op when routing is off. */
 int sp_producer_start(sp_producer *p, sp_err *err);
 /* Gives up on every record still held, in flight included: each is
- * counted as failed and acknowledged as not stored. For shutdown, when the
+ * counted as failed (as unknown when in flight, or when an earlier attempt
+ * may have stored it) and acknowledged as not stored. For shutdown, when the
  * loop will not run again. */
 void sp_producer_abandon(sp_producer *p);
 /* Abandons what is left, then frees. */

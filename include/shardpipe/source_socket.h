@@ -22,11 +22,13 @@
  * - Fairness: one wake-up reads at most 64 KiB from a client, at most 64
  *   datagrams, and accepts at most 64 connections.
  * - A client that disconnects (end of file or an error such as a reset)
- *   has its last unterminated line emitted (SP_FRAME_UNTERMINATED), as
- *   does every connected client at sp_socket_source_stop. A stop first
- *   takes the connections still in the listen queue and reads what the
- *   kernel holds for every client (up to 64 MiB in all), so what was sent
- *   before a stop is delivered.
+ *   has its last unterminated line emitted (SP_FRAME_UNTERMINATED). A stop
+ *   first takes the connections still in the listen queue and reads what
+ *   the kernel holds for every client (up to 64 MiB in all), so what was
+ *   sent before a stop is delivered. A client that is then in the middle
+ *   of a line is read on to that line's end (or its disconnect) and no
+ *   further; if the owner gives up first (sp_socket_source_abandon), the
+ *   unfinished line is dropped and counted as partial, never sent cut.
  * - Datagrams: one trailing newline is stripped; an empty datagram gives
  *   no record. A datagram longer than max_line goes through the oversize
  *   policy like a line (split pieces carry SP_FRAME_PART). With udp_lines
@@ -92,6 +94,7 @@ typedef struct sp_socket_source_stats {
     uint64_t split;             /* oversize lines/datagrams split */
     uint64_t truncated;         /* oversize lines/datagrams truncated */
     uint64_t dropped_oversize;  /* oversize lines/datagrams dropped */
+    uint64_t partial;           /* lines cut short at a stop and not sent */
     size_t held;                /* bytes of unfinished lines held now (<= clients * max_line) */
 } sp_socket_source_stats;
 
@@ -109,9 +112,16 @@ int sp_socket_source_port(const sp_socket_source *s);
 int sp_socket_source_pause(sp_socket_source *s, int paused, sp_err *err);
 
 /* Reads what clients had sent (see above), then closes the listener and
- * every client, emitting each client's unfinished line first. Idempotent. SP_ERR if the sink refused a record (the other
- * clients are still closed) or if called from inside sink.record. */
+ * every client that is not in the middle of a line; the others are read
+ * on to their line's end and closed then (sp_socket_source_draining).
+ * Idempotent. SP_ERR if the sink refused a record (the other clients are
+ * still closed) or if called from inside sink.record. */
 int sp_socket_source_stop(sp_socket_source *s, sp_err *err);
+/* 1 while clients are reading on to a line's end after a stop. */
+int sp_socket_source_draining(const sp_socket_source *s);
+/* The owner cannot wait (the shutdown deadline): lines still unfinished
+ * are dropped, counted as partial, with one warning. */
+void sp_socket_source_abandon(sp_socket_source *s);
 
 sp_socket_source_stats sp_socket_source_stats_get(const sp_socket_source *s);
 
