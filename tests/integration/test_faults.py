@@ -165,6 +165,7 @@ class Faults(unittest.TestCase):
         # A 500 may come after the service stored some of the request: the
         # records' fate is unknown, not failed.
         self.assertEqual((r.stats["records"], r.stats["failed"], r.stats["unknown"]), (0, 0, 5))
+        fake.control("reset", {})      # the 500s left over
         self.script(*[{"status": 503, "type": "ServiceUnavailable"}] * 5)
         r = self.put(lines(5), "--max-attempts", "2")
         self.assertEqual(r.rc, 1, str(r))
