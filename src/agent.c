@@ -3,7 +3,9 @@
  * both first stop input and flush every flow, so nothing buffered is lost
  * across a reload; the shutdown deadline bounds how long a stop waits. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,26 @@
 #include "shardpipe/kinesis.h"
 
 #define CHECKPOINT_EVERY_MS 250   /* bounds what a crash resends; one fsync each */
+#define SAVE_ERROR_EVERY_MS 60000 /* a save that keeps failing: one error line a minute */
+
+/* "Log at most once per interval": due() says whether a line may be
+ * written now; the events it held back are counted for that line. */
+struct ratelog {
+    uint64_t last_ms;            /* when the last line was written */
+    int logged;                  /* a line was ever written */
+    uint64_t held;               /* events since that line, not logged */
+};
+
+static int ratelog_due(struct ratelog *r, uint64_t now_ms, uint64_t every_ms)
+{
+    if (r->logged && now_ms - r->last_ms < every_ms) {
+        r->held++;
+        return 0;
+    }
+    r->logged = 1;
+    r->last_ms = now_ms;
+    return 1;
+}
 
 enum state { RUNNING, RELOADING, STOPPING };
 
@@ -40,24 +62,52 @@ struct agent {
     int exit_code;
     sp_timer ckpt_timer;
     sp_timer deadline;
+    struct ratelog save_log;     /* errors of periodic saves */
+    uint64_t save_failures;      /* in a row, since the last save that worked */
+    int save_error_shown;        /* an error line was written for those */
 };
 
-static void agent_save(struct agent *a)
+/* Saves the checkpoints. A failure (the directory was removed or became
+ * read-only) does not stop delivery: the set stays dirty, the next save
+ * tries again, and the error is logged at most once a minute. final: the
+ * last save before exiting, whose failure is always logged. */
+static void agent_save(struct agent *a, int final)
 {
     if (!a->have_ckpt)
         return;
     for (size_t i = 0; i < a->nflows; i++)
         sp_flow_checkpoint(a->flows[i]);
     sp_err err;
-    if (sp_ckpt_save(&a->ckpt, &err) != SP_OK)
-        sp_log_error(&a->log, "saving checkpoints: %s", err.msg);
+    if (sp_ckpt_save(&a->ckpt, &err) != SP_OK) {
+        a->save_failures++;
+        if (final) {
+            sp_log_error(&a->log, "saving checkpoints at exit: %s", err.msg);
+        } else if (ratelog_due(&a->save_log, sp_monotonic_ms(), SAVE_ERROR_EVERY_MS)) {
+            if (a->save_log.held == 0)
+                sp_log_error(&a->log, "saving checkpoints: %s (delivery goes on; trying again every "
+                             "%d ms, this error is logged at most once a minute)", err.msg,
+                             CHECKPOINT_EVERY_MS);
+            else
+                sp_log_error(&a->log, "saving checkpoints: %s (%" PRIu64 " more failures since the "
+                             "last message; delivery goes on)", err.msg, a->save_log.held);
+            a->save_log.held = 0;
+            a->save_error_shown = 1;
+        }
+        return;
+    }
+    /* Not after a failure nobody was told about (flapping within the minute). */
+    if (a->save_failures > 0 && a->save_error_shown)
+        sp_log_info(&a->log, "saving checkpoints works again (after %" PRIu64 " failed attempt%s)",
+                    a->save_failures, a->save_failures == 1 ? "" : "s");
+    a->save_failures = 0;
+    a->save_error_shown = 0;
 }
 
 static void on_ckpt_timer(sp_loop *loop, void *arg)
 {
     struct agent *a = arg;
     sp_err err;
-    agent_save(a);
+    agent_save(a, 0);
     if (sp_timer_start(loop, &a->ckpt_timer, CHECKPOINT_EVERY_MS, &err) != SP_OK)
         sp_log_error(&a->log, "%s", err.msg);
 }
@@ -115,7 +165,7 @@ static void settled(struct agent *a)
         return;
     a->settling = 1;
     sp_timer_stop(a->loop, &a->deadline);
-    agent_save(a);
+    agent_save(a, 0);
     if (a->state == STOPPING) {
         sp_loop_stop(a->loop);
         return; /* settling stays set: nothing more happens */
@@ -337,12 +387,28 @@ static int open_checkpoints(struct agent *a, sp_err *err)
     return SP_OK;
 }
 
+/* checkpoint_file must be in a directory that takes a new file: a save
+ * that can never work would otherwise only show as errors while running.
+ * Not part of sp_config_load: a reload keeps the running checkpoint file,
+ * and parsing stays testable without the default directory. */
+static int check_checkpoint_file(const sp_config *c, const char *cfg_path, sp_err *err)
+{
+    if (sp_ckpt_check_writable(c->checkpoint_file, err) != SP_OK)
+        return sp_err_prefix(err, "%s: %s", cfg_path, c->agent_json ? "checkpointFile" : "checkpoint_file");
+    return SP_OK;
+}
+
 int sp_agent_check_config(const char *path, const sp_log *lg)
 {
     sp_config c;
     sp_err err;
     if (sp_config_load(path, lg, &c, &err) != SP_OK) {
         fprintf(stderr, "shardpipe: %s\n", err.msg);
+        return 1;
+    }
+    if (check_checkpoint_file(&c, path, &err) != SP_OK) {
+        fprintf(stderr, "shardpipe: %s\n", err.msg);
+        sp_config_free(&c);
         return 1;
     }
     printf("%s: valid, %zu flow%s\n", path, c.nflows, c.nflows == 1 ? "" : "s");
@@ -366,6 +432,8 @@ int sp_agent_run(const sp_agent_opts *o)
         goto out;
     if (!o->log_level_set)
         a.log.level = a.cfg.log_level;
+    if (check_checkpoint_file(&a.cfg, o->config_path, &err) != SP_OK)
+        goto out;
     sp_creds_opts co = {0};
     co.access_key_id = a.cfg.access_key_id;
     co.secret_access_key = a.cfg.secret_access_key;
@@ -419,7 +487,7 @@ out:
     }
     /* Save before abandoning: abandoned records were not stored, and their
      * acknowledgements must not move a checkpoint that is written later. */
-    agent_save(&a);
+    agent_save(&a, 1);
     for (size_t i = 0; i < a.nflows; i++) {
         sp_flow_abandon(a.flows[i]);
         /* What each flow did, and what it could not store, in one line. */

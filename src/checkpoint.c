@@ -628,6 +628,57 @@ static int create_tmp(const char *tmp)
     }
 }
 
+int sp_ckpt_check_writable(const char *path, sp_err *err)
+{
+    if (path == NULL || path[0] == '\0')
+        return sp_err_set(err, "checkpoint: no file name");
+    struct stat st;
+    int rc = SP_ERR, fd;
+    char *dir = dir_of(path);
+    size_t tlen = strlen(path) + 16;
+    char *tmp = malloc(tlen);
+    if (dir == NULL || tmp == NULL) {
+        sp_err_set(err, "%s: out of memory", path);
+        goto out;
+    }
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT)
+            sp_err_set(err, "%s: directory %s does not exist", path, dir);
+        else if (errno == ENOTDIR)
+            sp_err_set(err, "%s: %s is not a directory (a file is part of its path)", path, dir);
+        else
+            sp_err_set(err, "%s: directory %s: %s", path, dir, strerror(errno));
+        goto out;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        sp_err_set(err, "%s: %s is not a directory", path, dir);
+        goto out;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        sp_err_set(err, "%s is a directory, not a file", path);
+        goto out;
+    }
+    /* A file of its own name, so that no save of a running agent is hit. */
+    snprintf(tmp, tlen, "%s.check-XXXXXX", path);
+    do
+        fd = mkostemp(tmp, O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        sp_err_set(err, "%s: cannot create a file in directory %s: %s", path, dir, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    if (unlink(tmp) != 0) {
+        sp_err_set(err, "%s: removing the test file %s: %s", path, tmp, strerror(errno));
+        goto out;
+    }
+    rc = SP_OK;
+out:
+    free(dir);
+    free(tmp);
+    return rc;
+}
+
 static int write_atomic(const char *path, const char *data, size_t len, sp_err *err)
 {
     char *dir = dir_of(path);

@@ -67,6 +67,19 @@ struct dwatch {
     char *dir;
 };
 
+/* A path the glob matches that cannot be tailed (not a regular file, or
+ * stat/open fails), as it was when warned about: it is warned about again
+ * only when one of these changes. Forgotten when the path no longer
+ * matches or can be tailed, so memory is bounded by what matches. */
+struct skipped {
+    char *path;
+    int err;                     /* errno of stat or open; 0: wrong type */
+    int at_open;                 /* open failed (stat worked) */
+    uint32_t mode;               /* type and permissions; 0 when stat failed */
+    uint64_t dev, ino;
+    uint64_t seen_gen;           /* the last scan that found it so */
+};
+
 struct sp_file_source {
     sp_loop *loop;
     int resumed;                 /* the checkpoint has entries of this flow */
@@ -95,6 +108,8 @@ struct sp_file_source {
     int ifd;                     /* inotify, -1: polling only */
     struct dwatch *dirs;
     size_t ndirs, capdirs;
+    struct skipped *skips;
+    size_t nskips, capskips;
     sp_timer poll_timer, work_timer, fail_timer;
     uint64_t gen;                /* scans so far */
     int need_scan;
@@ -401,22 +416,135 @@ static uint64_t start_pos(sp_file_source *s, int fd, const char *path, const str
     return end_pos(fd, (uint64_t)st->st_size);
 }
 
-/* Opens a file the scan found. initial: found at start-up (start position
- * or checkpoint); otherwise it is new and read from the beginning. */
-static void open_file(sp_file_source *s, const char *path, int initial)
+/* ---- paths that cannot be tailed ---- */
+
+static const char *type_name(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket"
+         : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : "of an unknown type";
+}
+
+static struct skipped *find_skip(sp_file_source *s, const char *path)
+{
+    for (size_t i = 0; i < s->nskips; i++)
+        if (strcmp(s->skips[i].path, path) == 0)
+            return &s->skips[i];
+    return NULL;
+}
+
+/* path is not tailed: err is the errno of stat (at_open 0) or of open
+ * (at_open 1), or 0 for a file that is not a regular one (st). Warns
+ * unless it was warned about in this same state. */
+static void skip_path(sp_file_source *s, const char *path, const struct stat *st, int err,
+                      int at_open)
+{
+    struct skipped now = {NULL, err, at_open, st ? (uint32_t)st->st_mode : 0,
+                          st ? (uint64_t)st->st_dev : 0, st ? (uint64_t)st->st_ino : 0, s->gen};
+    struct skipped *k = find_skip(s, path);
+    if (k != NULL && k->err == now.err && k->at_open == now.at_open && k->mode == now.mode &&
+        k->dev == now.dev && k->ino == now.ino) {
+        k->seen_gen = s->gen;
+        return;
+    }
+    struct stat ls;
+    if (err == 0)
+        sp_log_warn(s->log, "flow %s: %s is %s, not a regular file: not tailed", s->flow, path,
+                    type_name(st->st_mode));
+    else if (at_open)
+        sp_log_warn(s->log, "flow %s: %s cannot be opened: %s: not tailed", s->flow, path,
+                    strerror(err));
+    else if (err == ENOENT && lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode))
+        sp_log_warn(s->log, "flow %s: %s is a symbolic link to a missing file: not tailed",
+                    s->flow, path);
+    else
+        sp_log_warn(s->log, "flow %s: %s cannot be read: %s: not tailed", s->flow, path,
+                    strerror(err));
+    if (k != NULL) {
+        now.path = k->path;
+        *k = now;
+        return;
+    }
+    if (s->nskips == s->capskips) {
+        size_t cap = s->capskips ? s->capskips * 2 : 4;
+        struct skipped *n = realloc(s->skips, cap * sizeof *n);
+        if (n == NULL)
+            return;                 /* not remembered: warned again at the next scan */
+        s->skips = n;
+        s->capskips = cap;
+    }
+    if ((now.path = strdup(path)) == NULL)
+        return;
+    s->skips[s->nskips++] = now;
+}
+
+static void drop_skip(sp_file_source *s, size_t i)
+{
+    free(s->skips[i].path);
+    s->skips[i] = s->skips[--s->nskips];
+}
+
+/* path is tailed now: forget that it was not. */
+static void unskip_path(sp_file_source *s, const char *path)
+{
+    struct skipped *k = find_skip(s, path);
+    if (k == NULL)
+        return;
+    sp_log_info(s->log, "flow %s: %s can be read now: tailing it", s->flow, path);
+    drop_skip(s, (size_t)(k - s->skips));
+}
+
+/* After a scan: what it did not find unreadable is forgotten. */
+static void forget_skips(sp_file_source *s)
+{
+    size_t i = 0;
+    while (i < s->nskips) {
+        if (s->skips[i].seen_gen != s->gen)
+            drop_skip(s, i);
+        else
+            i++;
+    }
+}
+
+static void free_skips(sp_file_source *s)
+{
+    while (s->nskips > 0)
+        drop_skip(s, s->nskips - 1);
+    free(s->skips);
+    s->skips = NULL;
+    s->capskips = 0;
+}
+
+/* Opens a file the scan found to be a regular file (pre: its stat).
+ * initial: found at start-up (start position or checkpoint); otherwise it
+ * is new and read from the beginning. O_NONBLOCK: something else (a FIFO)
+ * put there since the stat must not block the loop in open. */
+static void open_file(sp_file_source *s, const char *path, const struct stat *pre, int initial)
 {
     sp_err err;
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
-        /* Gone again, or not ours to read: the next scan tries again. */
-        sp_log_debug(s->log, "flow %s: opening %s: %s", s->flow, path, strerror(errno));
+        int e = errno;
+        /* Gone since the stat: the scan will tell. Else not ours to read. */
+        if (e == ENOENT)
+            sp_log_debug(s->log, "flow %s: opening %s: %s", s->flow, path, strerror(e));
+        else
+            skip_path(s, path, pre, e, 1);
         return;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
         close(fd);
+        skip_path(s, path, pre, e, 0);
         return;
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        skip_path(s, path, &st, 0, 0);
+        return;
+    }
+    unskip_path(s, path);
     struct tfile *t = find_open(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
     if (t != NULL) {                /* replaced between stat and open */
         t->seen_gen = s->gen;
@@ -546,18 +674,32 @@ static void scan(sp_file_source *s, int initial)
         sp_log_warn(s->log, "flow %s: out of memory: old checkpoint entries are kept", s->flow);
     for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
         const char *path = g.gl_pathv[i];
-        struct stat st;
-        if (compressed(path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        struct stat st, ls;
+        if (compressed(path))
             continue;
+        /* stat before open: a FIFO or a device is never opened. */
+        if (stat(path, &st) < 0) {
+            int e = errno;
+            /* A name that went away since the glob is no news; a dangling
+             * symbolic link or a loop is. */
+            if (e != ENOENT || lstat(path, &ls) == 0)
+                skip_path(s, path, NULL, e, 0);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            skip_path(s, path, &st, 0, 0);
+            continue;
+        }
         if (ids != NULL) {
             ids[nids].dev = (uint64_t)st.st_dev;
             ids[nids++].ino = (uint64_t)st.st_ino;
         }
         struct tfile *t = find_open(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
         if (t == NULL) {
-            open_file(s, path, initial);
+            open_file(s, path, &st, initial);
             continue;
         }
+        unskip_path(s, path);
         t->seen_gen = s->gen;
         if (strcmp(t->path, path) != 0) {
             char *np = strdup(path);
@@ -573,6 +715,9 @@ static void scan(sp_file_source *s, int initial)
         }
     }
     globfree(&g);
+    /* A failed glob says nothing about the paths: keep what was warned. */
+    if (rc == 0 || rc == GLOB_NOMATCH)
+        forget_skips(s);
     for (struct tfile *t = s->files; t; t = t->next) {
         if (t->seen_gen == s->gen || t->gone_at)
             continue;
@@ -1103,6 +1248,7 @@ void sp_file_source_free(sp_file_source *s)
         list_del(&s->draining, t);
         t->src = NULL;
     }
+    free_skips(s);
     if (s->have_re)
         regfree(&s->re);
     free(s->term);

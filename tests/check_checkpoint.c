@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -1284,6 +1287,96 @@ START_TEST(test_progress_equal_positions)
 }
 END_TEST
 
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+static void expect_unwritable(const char *path, const char *what)
+{
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_ckpt_check_writable(path, &err), SP_ERR);
+    ck_assert_msg(strstr(err.msg, path) != NULL, "no path in: %s", err.msg);
+    ck_assert_msg(strstr(err.msg, what) != NULL, "no '%s' in: %s", what, err.msg);
+}
+
+/* In a child with a mount namespace of its own, dir is bind-mounted
+ * read-only over itself (what root cannot get from chmod): 0 when the
+ * check refuses it naming the reason, 1 when it does not, 2 when no
+ * namespace can be had (not root, or no CAP_SYS_ADMIN). */
+static int ro_mount_check(const char *dir)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount(dir, dir, NULL, MS_BIND, NULL) != 0 ||
+            mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+            _exit(2);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/ckpt", dir);
+        sp_err err = {{0}};
+        if (sp_ckpt_check_writable(path, &err) == SP_OK)
+            _exit(1);
+        _exit(strstr(err.msg, "Read-only file system") != NULL && strstr(err.msg, path) != NULL ? 0 : 1);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* Checked for real (a file is created and removed): the cases root meets
+ * as well as anyone, and a read-only directory for other users. */
+START_TEST(test_check_writable)
+{
+    char *dir = mk_tmpdir();
+    char *path = join(dir, "ckpt");
+    sp_err err = {{0}};
+    ck_assert_msg(sp_ckpt_check_writable(path, &err) == SP_OK, "%s", err.msg);
+    ck_assert_int_eq(count_entries(dir), 0);            /* the test file is gone */
+    put_file(path, "x", 1);                             /* an existing file is fine */
+    ck_assert_msg(sp_ckpt_check_writable(path, &err) == SP_OK, "%s", err.msg);
+    ck_assert_int_eq(count_entries(dir), 1);
+
+    char *missing = join(dir, "nope/ckpt");
+    expect_unwritable(missing, "does not exist");
+    char *under_file = join(path, "ckpt");               /* dir/ckpt is a file */
+    expect_unwritable(under_file, "is not a directory");
+    char *deeper = join(path, "sub/ckpt");
+    expect_unwritable(deeper, "is not a directory");
+    char *sub = join(dir, "sub");
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    expect_unwritable(sub, "is a directory");            /* rename could not replace it */
+    if (geteuid() != 0) {                                /* root writes anyway */
+        ck_assert_int_eq(chmod(sub, 0500), 0);
+        char *ro = join(sub, "ckpt");
+        expect_unwritable(ro, "cannot create a file in directory");
+        ck_assert_int_eq(chmod(sub, 0700), 0);
+        free(ro);
+    }
+    ck_assert_int_eq(sp_ckpt_check_writable("", &err), SP_ERR);
+    ck_assert_int_eq(count_entries(sub), 0);
+    int ro = ro_mount_check(sub);
+    ck_assert_msg(ro != 1, "a read-only mount was taken as writable");
+    if (ro == 2)
+        fprintf(stderr, "check_checkpoint: no mount namespace here: read-only mount case not run\n");
+    free(sub);
+    free(deeper);
+    free(under_file);
+    free(missing);
+    free(path);
+    rm_tmpdir(dir);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -1313,6 +1406,7 @@ static Suite *checkpoint_suite(void)
     tcase_add_test(a, test_save_rename_fails);
     tcase_add_test(a, test_save_write_fails_keeps_old);
     tcase_add_test(a, test_save_stale_temp);
+    tcase_add_test(a, test_check_writable);
     suite_add_tcase(s, a);
 
     TCase *fp = tcase_create("fingerprint");

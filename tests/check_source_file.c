@@ -1253,6 +1253,101 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* ---- paths that cannot be tailed ---- */
+
+static int count_in(FILE *f, const char *needle)
+{
+    static char text[65536];
+    fflush(f);
+    rewind(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fseek(f, 0, SEEK_END);
+    int k = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        k++;
+    return k;
+}
+
+static int count_warn(FILE *f, const char *name, const char *what)
+{
+    char needle[512];
+    snprintf(needle, sizeof needle, "warn: flow test: %s/%s %s", tmp, name, what);
+    return count_in(f, needle);
+}
+
+/* A directory, a FIFO and a dangling symbolic link matched by the glob:
+ * one warning each however many scans pass, again only when the thing
+ * changes or comes back after it stopped matching; the regular file beside
+ * them is read, and so is the link once its target exists. */
+START_TEST(test_unusable_paths_warned_once)
+{
+    setup();
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    tsink ts = {0};
+    FILE *logf = tmpfile();
+    ck_assert_ptr_nonnull(logf);
+    sp_log lg = {SP_LOG_INFO, logf, 0};
+    put_file(P("a.log"), "a1\n");
+    ck_assert_int_eq(mkdir(P("d.log"), 0755), 0);
+    ck_assert_int_eq(mkfifo(P("f.log"), 0644), 0);
+    ck_assert_int_eq(symlink(P("target"), P("l.log")), 0);
+    ck_assert_int_eq(symlink("loop.log", P("loop.log")), 0);
+    sp_file_source_opts o = opts(P("*.log"), &ts);
+    o.poll_ms = 20;
+    o.log = &lg;
+    sp_file_source *s = src_new(l, &o);
+    ck_assert(wait_records(l, &ts, 1, 2000));
+    append(P("a.log"), "a2\n");
+    ck_assert(wait_records(l, &ts, 2, 2000));
+    run_for(l, 400);                                /* some 20 scans */
+    ck_assert_int_eq(count_warn(logf, "d.log", "is a directory, not a regular file"), 1);
+    ck_assert_int_eq(count_warn(logf, "f.log", "is a FIFO, not a regular file"), 1);
+    ck_assert_int_eq(count_warn(logf, "l.log", "is a symbolic link to a missing file"), 1);
+    ck_assert_int_eq(count_warn(logf, "loop.log", "cannot be read: Too many levels"), 1);
+    ck_assert_int_eq(count_in(logf, "warn: "), 4);
+
+    /* Changed: warned again, once. */
+    ck_assert_int_eq(rmdir(P("d.log")), 0);
+    ck_assert_int_eq(mkfifo(P("d.log"), 0600), 0);
+    run_for(l, 200);
+    ck_assert_int_eq(count_warn(logf, "d.log", "is a FIFO"), 1);
+    ck_assert_int_eq(count_in(logf, "warn: "), 5);
+    /* Gone (forgotten), then back: warned again. */
+    ck_assert_int_eq(unlink(P("f.log")), 0);
+    run_for(l, 100);
+    ck_assert_int_eq(mkfifo(P("f.log"), 0644), 0);
+    run_for(l, 200);
+    ck_assert_int_eq(count_warn(logf, "f.log", "is a FIFO"), 2);
+    ck_assert_int_eq(count_in(logf, "warn: "), 6);
+    /* The link's target appears: it is tailed like any new file. */
+    put_file(P("target"), "via link\n");
+    ck_assert(wait_records(l, &ts, 3, 2000));
+    ck_assert_str_eq(ts.r[2].data, "via link");
+    ck_assert_int_eq(count_in(logf, "l.log can be read now: tailing it"), 1);
+    run_for(l, 100);
+    ck_assert_int_eq(count_in(logf, "warn: "), 6);
+
+    /* Not ours to read: only root reads anyway. */
+    if (geteuid() != 0) {
+        put_file(P("p.log"), "secret\n");
+        ck_assert_int_eq(chmod(P("p.log"), 0), 0);
+        run_for(l, 200);
+        ck_assert_int_eq(count_warn(logf, "p.log", "cannot be opened: Permission denied"), 1);
+        ck_assert_int_eq(chmod(P("p.log"), 0644), 0);
+        ck_assert(wait_records(l, &ts, 4, 2000));
+        ck_assert_str_eq(ts.r[3].data, "secret");
+    }
+    ck_assert_int_eq(ts.errors, 0);
+    sp_file_source_free(s);
+    sp_loop_free(l);
+    ts_free(&ts);
+    fclose(logf);
+    teardown();
+}
+END_TEST
+
 static Suite *source_file_suite(void)
 {
     Suite *s = suite_create("source_file");
@@ -1280,6 +1375,7 @@ static Suite *source_file_suite(void)
     tcase_add_test(tc, test_rename_within_glob);
     tcase_add_test(tc, test_checkpoint_gc);
     tcase_add_test(tc, test_bad_options);
+    tcase_add_test(tc, test_unusable_paths_warned_once);
     suite_add_tcase(s, tc);
     return s;
 }

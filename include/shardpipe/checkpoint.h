@@ -40,6 +40,14 @@ typedef struct sp_ckpt {
  * caller logs it and falls back to the configured start positions. */
 int sp_ckpt_open(sp_ckpt *c, const char *path, sp_err *err);
 
+/* Checks that path can be saved: it is not a directory, and its directory
+ * exists, is a directory and takes a new file. A temporary file is really
+ * created there and removed (access(2) says yes to root even on a
+ * read-only mount). The message names path and the reason:
+ * "/x/ck: directory /x does not exist". Call before running, so that a
+ * checkpoint that could never be saved is refused at start. */
+int sp_ckpt_check_writable(const char *path, sp_err *err);
+
 /* Writes the set atomically when dirty. */
 int sp_ckpt_save(sp_ckpt *c, sp_err *err);
 

@@ -7,7 +7,11 @@
  * modify; a queue overflow means a full rescan), and every poll_ms the
  * whole pattern is globbed again and every open file is looked at. On a
  * file system without inotify (or with disable_inotify, or when the watch
- * limit is reached) that timer is the whole mechanism.
+ * limit is reached) that timer is the whole mechanism. A matched path that
+ * cannot be tailed (not a regular file by stat, which is looked at before
+ * any open; a dangling link; open fails) is warned about once, and again
+ * only when it changes (type, inode, mode, error) or comes back after it
+ * stopped matching; it is tried at every scan.
  *
  * Identity is (device, inode); a path is only where a file was last seen.
  * - Start: a file with a checkpoint entry whose fingerprint still matches

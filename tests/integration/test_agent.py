@@ -228,9 +228,13 @@ class ConfigCheckTest(unittest.TestCase):
     def test_examples_are_valid(self):
         run_dir = tempfile.mkdtemp(prefix="sp-run-")   # stands in for the unit's /run/shardpipe
         self.addCleanup(shutil.rmtree, run_dir, True)
+        # and for its /var/lib/shardpipe: the checkpoint directory must be writable
+        state_dir = tempfile.mkdtemp(prefix="sp-state-")
+        self.addCleanup(shutil.rmtree, state_dir, True)
         for name in ("shardpipe.json", "agent.json.example"):
             with open(os.path.join(ROOT, "etc", name)) as f:
-                rc, out = self.check(f.read().replace("/run/shardpipe/", run_dir + "/"), name)
+                text = f.read().replace("/run/shardpipe/", run_dir + "/")
+                rc, out = self.check(text.replace("/var/lib/shardpipe/", state_dir + "/"), name)
             self.assertEqual(rc, 0, out)
 
     def test_errors_name_the_key(self):
