@@ -455,10 +455,17 @@ int sp_agent_run(const sp_agent_opts *o)
     ko.region = region;
     /* As for put/get/describe: the file first, then the environment. */
     ko.endpoint = a.cfg.endpoint;
-    if (ko.endpoint == NULL || !*ko.endpoint)
-        ko.endpoint = getenv("AWS_ENDPOINT_URL_KINESIS");
-    if (ko.endpoint == NULL || !*ko.endpoint)
-        ko.endpoint = getenv("AWS_ENDPOINT_URL");
+    if (ko.endpoint == NULL || !*ko.endpoint) {
+        /* the file's endpoint was checked as it was read; a variable's is
+         * checked here so that the message names it */
+        const char *where;
+        char host[SP_URL_MAX];
+        ko.endpoint = sp_kinesis_env_endpoint(&where);
+        if (ko.endpoint != NULL && sp_kinesis_endpoint_host(ko.endpoint, host, sizeof host, &err) != SP_OK) {
+            sp_err_prefix(&err, "%s", where);
+            goto out;
+        }
+    }
     ko.creds = co;
     ko.log = &a.log;
     a.k = sp_kinesis_new(a.loop, a.http, &ko, &err);

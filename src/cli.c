@@ -142,14 +142,52 @@ static int usage(const char *fmt, const char *arg)
     return SP_EXIT_USAGE;
 }
 
+/* Every bad number gets the same message, whatever was wrong with it (not
+ * a number, too small, too big, overflowing): the option, its range and
+ * the value. */
+static int bad_number(const char *opt, const char *range, const char *arg)
+{
+    fprintf(stderr, "shardpipe: %s must be %s, not '%.64s%s'\n", opt, range, arg,
+            strlen(arg) > 64 ? "..." : "");
+    fputs(usage_text, stderr);
+    return SP_EXIT_USAGE;
+}
+
+#define SIZE_FORM "bytes, or with a K, M or G suffix"
+
+/* A bad value of a setting: where it came from (an option or a variable)
+ * starts the message. */
+static int bad_setting(const char *where, const sp_err *e)
+{
+    fprintf(stderr, "shardpipe: %s: %s\n", where, e->msg);
+    fputs(usage_text, stderr);
+    return SP_EXIT_USAGE;
+}
+
 /* Handles an option every subcommand shares. 1: handled, 0: not common,
  * -1: bad value (message printed). */
 static int common_opt(int c, const char *arg, struct common *o)
 {
     unsigned long long v;
+    char host[SP_URL_MAX];
+    sp_err e;
     switch (c) {
-    case OPT_REGION: o->region = arg; return 1;
-    case OPT_ENDPOINT: o->endpoint = arg; return 1;
+    case OPT_REGION:
+        /* empty counts as not given, as for AWS_REGION */
+        if (*arg && sp_region_check("--region", arg, &e) != SP_OK) {
+            fprintf(stderr, "shardpipe: %s\n", e.msg);
+            fputs(usage_text, stderr);
+            return -1;
+        }
+        o->region = arg;
+        return 1;
+    case OPT_ENDPOINT:
+        if (*arg && sp_kinesis_endpoint_host(arg, host, sizeof host, &e) != SP_OK) {
+            bad_setting("--endpoint-url", &e);
+            return -1;
+        }
+        o->endpoint = arg;
+        return 1;
     case OPT_PROFILE: o->profile = arg; return 1;
     case OPT_AKID: o->akid = arg; return 1;
     case OPT_SECRET: o->secret = arg; return 1;
@@ -163,7 +201,8 @@ static int common_opt(int c, const char *arg, struct common *o)
     case OPT_CONNECT_TIMEOUT:
     case OPT_REQUEST_TIMEOUT:
         if (sp_parse_uint(arg, 1, 3600000, &v) != 0) {
-            usage("timeouts are whole milliseconds from 1 to 3600000, not '%s'", arg);
+            bad_number(c == OPT_CONNECT_TIMEOUT ? "--connect-timeout-ms" : "--request-timeout-ms",
+                       "1 to 3600000 (milliseconds)", arg);
             return -1;
         }
         if (c == OPT_CONNECT_TIMEOUT)
@@ -175,10 +214,35 @@ static int common_opt(int c, const char *arg, struct common *o)
     return 0;
 }
 
-static const char *env_nonempty(const char *name)
+/* The endpoint: --endpoint-url, else the environment's. */
+static const char *given_endpoint(const struct common *o, const char **where)
 {
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
+    if (o->endpoint != NULL) {
+        *where = "--endpoint-url";
+        return o->endpoint;
+    }
+    return sp_kinesis_env_endpoint(where);
+}
+
+/* The settings the invocation gives through variables that stand in for
+ * options (the options themselves were checked as they were read): a bad
+ * one is a usage error, exit 2, refused before anything is set up. A
+ * region from the AWS config file is checked later, as the file is read. */
+static int check_given(const struct common *o)
+{
+    sp_err e;
+    const char *where;
+    const char *r = sp_region_given(NULL, o->region, &where);
+    if (r != NULL && sp_region_check(where, r, &e) != SP_OK) {
+        fprintf(stderr, "shardpipe: %s\n", e.msg);
+        fputs(usage_text, stderr);
+        return SP_EXIT_USAGE;
+    }
+    const char *url = given_endpoint(o, &where);
+    char host[SP_URL_MAX];
+    if (url != NULL && *url && sp_kinesis_endpoint_host(url, host, sizeof host, &e) != SP_OK)
+        return bad_setting(where, &e);
+    return SP_EXIT_OK;
 }
 
 static int ctx_setup(struct ctx *c, const struct common *o, sp_err *err)
@@ -192,11 +256,8 @@ static int ctx_setup(struct ctx *c, const struct common *o, sp_err *err)
     co.profile = o->profile;
     if (sp_region_resolve(&co, o->region, c->region, sizeof c->region, err) != SP_OK)
         return SP_ERR;
-    const char *endpoint = o->endpoint;
-    if (endpoint == NULL)
-        endpoint = env_nonempty("AWS_ENDPOINT_URL_KINESIS");
-    if (endpoint == NULL)
-        endpoint = env_nonempty("AWS_ENDPOINT_URL");
+    const char *where;
+    const char *endpoint = given_endpoint(o, &where);
     c->loop = sp_loop_new(err);
     if (c->loop == NULL)
         return SP_ERR;
@@ -214,8 +275,9 @@ static int ctx_setup(struct ctx *c, const struct common *o, sp_err *err)
     c->k = sp_kinesis_new(c->loop, c->http, &ko, err);
     if (c->k == NULL)
         return SP_ERR;
-    sp_log_debug(&c->log, "region %s, endpoint %s, credentials from %s", c->region,
-                 sp_kinesis_endpoint(c->k), sp_kinesis_creds_source(c->k));
+    sp_log_debug(&c->log, "region %s, endpoint %s (%s), credentials from %s", c->region,
+                 sp_kinesis_endpoint(c->k), where ? where : "the regional default",
+                 sp_kinesis_creds_source(c->k));
     return SP_OK;
 }
 
@@ -344,17 +406,17 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
         case OPT_KEY: key_spec = optarg; break;
         case OPT_LINGER:
             if (sp_parse_uint(optarg, 0, 3600000, &v) != 0)
-                return usage("--linger-ms must be 0 to 3600000, not '%s'", optarg);
+                return bad_number("--linger-ms", "0 to 3600000 (milliseconds)", optarg);
             po.linger_ms = (uint32_t)v;
             break;
         case OPT_BATCH_RECORDS:
             if (sp_parse_uint(optarg, 1, SP_BATCH_MAX_RECORDS, &v) != 0)
-                return usage("--batch-records must be 1 to 500 (the PutRecords limit), not '%s'", optarg);
+                return bad_number("--batch-records", "1 to 500 (the PutRecords limit)", optarg);
             po.batch_records = (size_t)v;
             break;
         case OPT_BATCH_BYTES:
             if (sp_parse_size(optarg, SP_BATCH_MAX_BYTES, &v) != 0 || v == 0)
-                return usage("--batch-bytes must be 1 to 10MiB (the PutRecords limit), not '%s'", optarg);
+                return bad_number("--batch-bytes", "1 to 10MiB (" SIZE_FORM "; the PutRecords limit)", optarg);
             po.batch_bytes = (size_t)v;
             break;
         case OPT_OVERSIZE:
@@ -364,7 +426,8 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
         case OPT_BACKOFF_BASE:
         case OPT_BACKOFF_CAP:
             if (sp_parse_uint(optarg, 1, 3600000, &v) != 0)
-                return usage("backoff times are 1 to 3600000 ms, not '%s'", optarg);
+                return bad_number(c == OPT_BACKOFF_BASE ? "--backoff-base-ms" : "--backoff-cap-ms",
+                                  "1 to 3600000 (milliseconds)", optarg);
             if (c == OPT_BACKOFF_BASE)
                 po.backoff.base_ms = (uint32_t)v;
             else
@@ -372,17 +435,17 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
             break;
         case OPT_MAX_ATTEMPTS:
             if (sp_parse_uint(optarg, 0, 1000000, &v) != 0)
-                return usage("--max-attempts must be 0 (no limit) to 1000000, not '%s'", optarg);
+                return bad_number("--max-attempts", "0 (no limit) to 1000000", optarg);
             po.max_attempts = (unsigned)v;
             break;
         case OPT_MAX_IN_FLIGHT:
             if (sp_parse_uint(optarg, 1, 256, &v) != 0)
-                return usage("--max-in-flight must be 1 to 256, not '%s'", optarg);
+                return bad_number("--max-in-flight", "1 to 256", optarg);
             po.max_in_flight = (unsigned)v;
             break;
         case OPT_BUFFER_BYTES:
             if (sp_parse_size(optarg, (unsigned long long)1 << 40, &v) != 0 || v < ((unsigned long long)1 << 20))
-                return usage("--buffer-bytes must be at least 1MiB, not '%s'", optarg);
+                return bad_number("--buffer-bytes", "1MiB to 1024GiB (" SIZE_FORM ")", optarg);
             po.budget_bytes = (size_t)v;
             break;
         case OPT_SHARD_RATE: {
@@ -390,19 +453,19 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
             char pct[16];
             size_t n = strlen(optarg);
             if (n == 0 || n >= sizeof pct)
-                return usage("--shard-rate must be 1%% to 1000%%, not '%s'", optarg);
+                return bad_number("--shard-rate", "1% to 1000%", optarg);
             memcpy(pct, optarg, n + 1);
             if (pct[n - 1] == '%')
                 pct[n - 1] = '\0';
             if (sp_parse_uint(pct, 1, 1000, &v) != 0)
-                return usage("--shard-rate must be 1%% to 1000%%, not '%s'", optarg);
+                return bad_number("--shard-rate", "1% to 1000%", optarg);
             po.throttle.share = (double)v / 100.0;
             break;
         }
         case OPT_ORDERED: po.ordered = 1; break;
         case OPT_REFRESH:
             if (sp_parse_uint(optarg, 1000, 86400000, &v) != 0)
-                return usage("--shard-refresh-ms must be 1000 to 86400000, not '%s'", optarg);
+                return bad_number("--shard-refresh-ms", "1000 to 86400000 (milliseconds)", optarg);
             po.refresh_ms = (uint32_t)v;
             break;
         case OPT_SHUTDOWN_TIMEOUT:
@@ -441,6 +504,9 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     if (sp_partition_parse(keyspec, &check, &err) != SP_OK)
         return usage("%s", err.msg);
     sp_partition_free(&check);
+    int bad = check_given(&co);
+    if (bad != SP_EXIT_OK)
+        return bad;
 
     sp_source_cfg src = {0};
     src.kind = SP_SRC_STDIN;
@@ -609,6 +675,9 @@ static int cmd_describe(int argc, char **argv)
     sp_err err;
     if (sp_kinesis_check_stream_name(stream, &err) != SP_OK)
         return usage("%s", err.msg);
+    int bad = check_given(&co);
+    if (bad != SP_EXIT_OK)
+        return bad;
     struct ctx cx;
     int rc = SP_EXIT_FAIL;
     sp_shard *sh = NULL;
@@ -724,12 +793,12 @@ static int cmd_get(int argc, char **argv)
             break;
         case OPT_LIMIT:
             if (sp_parse_uint(optarg, 1, 10000, &v) != 0)
-                return usage("--limit must be 1 to 10000, not '%s'", optarg);
+                return bad_number("--limit", "1 to 10000 (the GetRecords limit)", optarg);
             ro.limit = (long)v;
             break;
         case OPT_MAX_RECORDS:
             if (sp_parse_uint(optarg, 1, UINT64_MAX, &v) != 0)
-                return usage("--max-records must be a positive number, not '%s'", optarg);
+                return bad_number("--max-records", "1 to 18446744073709551615", optarg);
             ro.max_records = v;
             break;
         case OPT_HELP:
@@ -753,6 +822,9 @@ static int cmd_get(int argc, char **argv)
             return usage("--iterator with a sequence number needs --shard (the number belongs to one shard)%s", "");
         ro.seq = iter_arg;
     }
+    int bad = check_given(&co);
+    if (bad != SP_EXIT_OK)
+        return bad;
     struct ctx cx;
     int rc = SP_EXIT_FAIL;
     sp_reader_stats st;

@@ -149,19 +149,35 @@ static int get_str(const cx *x, const char *p, json_object *v, int empty_ok, cha
     return SP_OK;
 }
 
+/* An integer as a message shows it. json-c saturates what does not fit in
+ * 64 bits, so the two ends are shown as bounds, not as the value written. */
+static const char *int_shown(json_object *v, char *buf, size_t n)
+{
+    int64_t i = json_object_get_int64(v);
+    if (i == INT64_MIN)
+        snprintf(buf, n, "%lld or less", (long long)i);
+    else if (i < 0)
+        snprintf(buf, n, "%lld", (long long)i);
+    else if (i == INT64_MAX && json_object_get_uint64(v) == UINT64_MAX)
+        snprintf(buf, n, "%llu or more", (unsigned long long)UINT64_MAX);
+    else
+        snprintf(buf, n, "%llu", i == INT64_MAX ? (unsigned long long)json_object_get_uint64(v)
+                                                : (unsigned long long)i);
+    return buf;
+}
+
 /* A whole number in [min, max]. agent.json may spell it as a string. */
 static int get_uint(const cx *x, const char *p, json_object *v, unsigned long long min,
                     unsigned long long max, unsigned long long *out)
 {
     if (json_object_is_type(v, json_type_int)) {
         int64_t i = json_object_get_int64(v);
-        if (i < 0)
-            return fail(x, p, "must be %llu to %llu, not %lld", min, max, (long long)i);
+        char shown[48];
         /* json-c keeps values above INT64_MAX as unsigned */
         unsigned long long u = i == INT64_MAX ? (unsigned long long)json_object_get_uint64(v)
                                               : (unsigned long long)i;
-        if (u < min || u > max)
-            return fail(x, p, "must be %llu to %llu, not %llu", min, max, u);
+        if (i < 0 || u < min || u > max)
+            return fail(x, p, "must be %llu to %llu, not %s", min, max, int_shown(v, shown, sizeof shown));
         *out = u;
         return SP_OK;
     }
@@ -188,9 +204,10 @@ static int get_size(const cx *x, const char *p, json_object *v, unsigned long lo
     unsigned long long u = 0;
     if (json_object_is_type(v, json_type_int)) {
         int64_t i = json_object_get_int64(v);
+        char shown[48];
         u = i == INT64_MAX ? (unsigned long long)json_object_get_uint64(v) : (unsigned long long)i;
         if (i < 0 || u < min || u > max)
-            return fail(x, p, "must be a size from %s to %s, not %s", lo, hi, json_object_to_json_string(v));
+            return fail(x, p, "must be a size from %s to %s, not %s", lo, hi, int_shown(v, shown, sizeof shown));
     } else if (json_object_is_type(v, json_type_string)) {
         const char *s = json_object_get_string(v);
         if (sp_parse_size(s, max, &u) != 0 || u < min)
@@ -224,9 +241,9 @@ static int get_bool(const cx *x, const char *p, json_object *v, int *out)
 
 static int check_region(const cx *x, const char *p, const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
-        return fail(x, p, "'%.64s' is not a region name (lowercase letters, digits and '-', e.g. us-east-1)", s);
+    if (!sp_region_valid(s))
+        return fail(x, p, "'%.64s' is not a region name (1 to %d lowercase letters, digits and '-', "
+                          "starting with a letter, e.g. us-east-1)", s, SP_REGION_NAME_MAX);
     return SP_OK;
 }
 
@@ -861,8 +878,10 @@ static int get_rate(const cx *x, const char *p, json_object *v, double *out)
     unsigned long long pct = 0;
     if (json_object_is_type(v, json_type_int)) {
         int64_t i = json_object_get_int64(v);
+        char shown[48];
         if (i < 1 || i > 1000)
-            return fail(x, p, "must be 1%% to 1000%% of each shard's write limit, not %lld", (long long)i);
+            return fail(x, p, "must be 1%% to 1000%% of each shard's write limit, not %s",
+                        int_shown(v, shown, sizeof shown));
         pct = (unsigned long long)i;
     } else if (json_object_is_type(v, json_type_string)) {
         const char *s = json_object_get_string(v);
@@ -1847,6 +1866,13 @@ int sp_config_parse(const char *text, size_t len, const char *name, const sp_log
         return fail(&x, NULL, "is larger than %zu bytes; is it the right file?", CFG_TEXT_MAX);
     if (memchr(text, '\0', len) != NULL)
         return fail(&x, NULL, "contains a NUL byte: not a JSON text file");
+    /* Windows editors start UTF-8 files with a byte-order mark, which
+     * json-c refuses. It is skipped; editors do not count it as a column,
+     * so positions in messages stay right. */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        len -= 3;
+    }
     json_object *root;
     if (parse_json(&x, text, len, &root) != SP_OK)
         return SP_ERR;
@@ -1881,14 +1907,28 @@ int sp_config_parse(const char *text, size_t len, const char *name, const sp_log
 int sp_config_load(const char *path, const sp_log *lg, sp_config *out, sp_err *err)
 {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (nor a
+     * device for its carrier); what was opened is then refused unless it
+     * is a regular file. Reads of a regular file ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return sp_err_set(err, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
         return sp_err_set(err, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                         : S_ISSOCK(st.st_mode) ? "a socket" : "of another kind";
+        close(fd);
+        return sp_err_set(err, "%s: not a regular file (it is %s)", path, what);
+    }
+    if ((unsigned long long)st.st_size > CFG_TEXT_MAX) {
+        close(fd);
+        return sp_err_set(err, "%s: larger than %zu bytes; is it the right file?", path, CFG_TEXT_MAX);
     }
     /* read one byte more than allowed, to tell a file that is too big */
     char *buf = NULL;

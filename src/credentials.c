@@ -619,10 +619,12 @@ static int assume_role(const sp_creds_opts *o, sp_creds *out, sp_err *err)
     sp_sts_opts so = {0};
     so.region = r;
     so.endpoint = o->sts_endpoint;
-    if (!nonempty(so.endpoint))
-        so.endpoint = env(o, "AWS_ENDPOINT_URL_STS");
-    if (so.endpoint == NULL)
-        so.endpoint = env(o, "AWS_ENDPOINT_URL");
+    so.endpoint_from = "STS endpoint";
+    static const char *const vars[] = {"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"};
+    for (size_t i = 0; i < 2 && !nonempty(so.endpoint); i++) {
+        so.endpoint = env(o, vars[i]);
+        so.endpoint_from = vars[i];
+    }
     so.role_arn = o->role_arn;
     so.external_id = o->external_id;
     so.session_name = o->role_session_name;
@@ -643,29 +645,57 @@ int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
 
 /* --- region ----------------------------------------------------------- */
 
-static int valid_region(const char *s)
+int sp_region_valid(const char *r)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 63)
+    /* It becomes a DNS label of kinesis.REGION.amazonaws.com. */
+    size_t n = strlen(r);
+    if (n == 0 || n > SP_REGION_NAME_MAX)
         return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+    return strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") == n && r[0] >= 'a' && r[0] <= 'z' &&
+           r[n - 1] != '-';
+}
+
+int sp_region_check(const char *where, const char *r, sp_err *err)
+{
+    if (sp_region_valid(r))
+        return SP_OK;
+    /* A region is not secret, but a long or binary value is no help. */
+    size_t n = strlen(r);
+    int show = n <= SP_REGION_NAME_MAX && !has_ctl(r);
+    return sp_err_set(err, "%s: %s%s%sis not a valid region (expected 1 to %d of a-z, 0-9 and -, "
+                           "starting with a letter, e.g. us-east-1)",
+                      where, show ? "\"" : "", show ? r : "", show ? "\" " : "", SP_REGION_NAME_MAX);
 }
 
 static int put_region(const char *where, const char *r, char *out, size_t outlen,
                       sp_err *err)
 {
-    if (!valid_region(r)) {
-        /* A region is not secret, but a long or binary value is no help. */
-        size_t n = strlen(r);
-        int show = n <= 63 && !has_ctl(r);
-        return sp_err_set(err, "%s: %s%s%sis not a valid region (expected 1 to 63 of a-z, "
-                               "0-9 and -, e.g. us-east-1)",
-                          where, show ? "\"" : "", show ? r : "", show ? "\" " : "");
-    }
+    if (sp_region_check(where, r, err) != SP_OK)
+        return SP_ERR;
     if (strlen(r) >= outlen)
         return sp_err_set(err, "%s: no room for the region", where);
     strcpy(out, r);
     return SP_OK;
+}
+
+const char *sp_region_given(const sp_creds_opts *o, const char *cli_region, const char **where)
+{
+    if (o == NULL)
+        o = &default_opts;
+    if (nonempty(cli_region)) {
+        *where = "--region";
+        return cli_region;
+    }
+    static const char *const vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *r = env(o, vars[i]);
+        if (r != NULL) {
+            *where = vars[i];
+            return r;
+        }
+    }
+    *where = NULL;
+    return NULL;
 }
 
 int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
@@ -675,14 +705,10 @@ int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
         o = &default_opts;
     if (outlen > 0)
         out[0] = '\0';
-    if (nonempty(cli_region))
-        return put_region("--region", cli_region, out, outlen, err);
-    static const char *const vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *r = env(o, vars[i]);
-        if (r != NULL)
-            return put_region(vars[i], r, out, outlen, err);
-    }
+    const char *where;
+    const char *given = sp_region_given(o, cli_region, &where);
+    if (given != NULL)
+        return put_region(where, given, out, outlen, err);
 
     const char *profile = sp_creds_profile(o);
     char path[PATH_MAX];

@@ -127,15 +127,9 @@ int sp_sts_check_session_name(const char *name, sp_err *err)
     return SP_OK;
 }
 
-static int valid_region(const char *r)
-{
-    size_t n = strlen(r);
-    return n > 0 && n <= 63 && strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 int sp_sts_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err)
 {
-    if (region == NULL || !valid_region(region))
+    if (region == NULL || !sp_region_valid(region))
         return sp_err_set(err, "STS needs a region (lowercase letters, digits and '-', "
                                "e.g. us-east-1)");
     const char *suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
@@ -924,9 +918,10 @@ int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out
         return sp_err_prefix(err, FAIL_PREFIX, arn, src);
     }
     if (sp_kinesis_endpoint_host(url, host, sizeof host, err) != SP_OK)
-        return sp_err_prefix(err, FAIL_PREFIX ": STS", arn, src);
+        return sp_err_prefix(err, FAIL_PREFIX ": %s", arn, src,
+                             o->endpoint_from && o->endpoint && o->endpoint[0] ? o->endpoint_from : "STS");
     sp_sts_signing_region(host, o->region, region, sizeof region);
-    if (!valid_region(region))
+    if (!sp_region_valid(region))
         return sp_err_set(err, FAIL_PREFIX ": no region to sign the STS request for", arn, src);
 
     sp_buf body, tmp;

@@ -1057,7 +1057,7 @@ START_TEST(load_errors)
     done(&r);
     load(&r, "/tmp");
     ck_assert_int_eq(r.rc, SP_ERR);
-    ck_assert_str_eq(r.err.msg, "/tmp: Is a directory");
+    ck_assert_str_eq(r.err.msg, "/tmp: not a regular file (it is a directory)");
     done(&r);
 
     /* a file's name is in its messages */
@@ -1100,6 +1100,135 @@ START_TEST(load_errors)
 }
 END_TEST
 
+/* ---- hostile input (issue 7) ---- */
+
+#define BOM "\xEF\xBB\xBF"
+
+/* A file saved with a UTF-8 byte-order mark is read; positions in later
+ * messages count from after the mark, as editors show them. */
+START_TEST(bom_skipped)
+{
+    run r;
+    const char *ok = BOM "{\"flows\":[{\"stream\":\"s\",\"sources\":[{\"type\":\"stdin\"}]}]}";
+    parse_raw(&r, ok, strlen(ok));
+    ck_assert_msg(r.rc == SP_OK, "%s", r.err.msg);
+    ck_assert_uint_eq(r.c.nflows, 1);
+    done(&r);
+    /* the agent's dialect too */
+    const char *agent = BOM "{\"flows\":[{\"filePattern\":\"/tmp/a\",\"kinesisStream\":\"s\"}]}";
+    parse_raw(&r, agent, strlen(agent));
+    ck_assert_msg(r.rc == SP_OK, "%s", r.err.msg);
+    ck_assert_int_eq(r.c.agent_json, 1);
+    done(&r);
+    /* line 1: the column of 'x' is 2, not 5 */
+    const char *l1 = BOM "{x";
+    parse_raw(&r, l1, strlen(l1));
+    ck_assert_int_eq(r.rc, SP_ERR);
+    ck_assert_msg(strncmp(r.err.msg, "test.json:1:2: ", 15) == 0, "%s", r.err.msg);
+    done(&r);
+    const char *l2 = BOM "{\"flows\":[{\"stream\":\"s\",\n \"sources\":[{\"type\":\"stdin\"}]}]} x";
+    parse_raw(&r, l2, strlen(l2));
+    ck_assert_int_eq(r.rc, SP_ERR);
+    ck_assert_str_eq(r.err.msg, "test.json:2:34: text after the end of the configuration object");
+    done(&r);
+    /* key checks still see the whole text */
+    const char *dup = BOM "{\"region\":\"us-east-1\",\"region\":\"us-east-1\",\"flows\":[]}";
+    parse_raw(&r, dup, strlen(dup));
+    ck_assert_int_eq(r.rc, SP_ERR);
+    ck_assert_msg(strstr(r.err.msg, "region") != NULL, "%s", r.err.msg);
+    done(&r);
+    parse_raw(&r, BOM, 3);
+    ck_assert_int_eq(r.rc, SP_ERR);
+    ck_assert_ptr_nonnull(strstr(r.err.msg, "is empty"));
+    done(&r);
+    /* only a mark at the very start is skipped */
+    const char *mid = "{\"flows\":[]}" BOM;
+    parse_raw(&r, mid, strlen(mid));
+    ck_assert_int_eq(r.rc, SP_ERR);
+    done(&r);
+}
+END_TEST
+
+/* Endpoints are checked up front, whichever key holds them; the message
+ * names the key and the problem. */
+START_TEST(endpoint_and_region_checks)
+{
+    expect_err("{'endpoint':'http://[::1','flows':[{" MIN_FLOW "}]}",
+               "test.json: endpoint: endpoint URL 'http://[::1' has an IPv6 address without its closing ']'", NULL);
+    expect_err("{'endpoint':'http://127.0.0.1:99999','flows':[{" MIN_FLOW "}]}",
+               "test.json: endpoint: ", "port must be a number from 1 to 65535, not '99999'");
+    expect_err("{'endpoint':'http://127.0.0.1:','flows':[{" MIN_FLOW "}]}", "endpoint: ", "port must be");
+    expect_err("{'endpoint':'http://300.1.1.1','flows':[{" MIN_FLOW "}]}", "endpoint: ", "is not an IPv4 address");
+    expect_err("{'endpoint':'http://a b','flows':[{" MIN_FLOW "}]}", "endpoint: ", "space");
+    expect_err("{'kinesis.endpoint':'http://[::1]x','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "test.json: kinesis.endpoint: ", "after the IPv6 address");
+    /* a bare host gets https:// in agent.json, and is then checked */
+    expect_err("{'kinesis.endpoint':'kinesis.us-east-1.amazonaws.com:0','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "kinesis.endpoint: ", "port must be");
+    expect_err("{'assumeRoleARN':'arn:aws:iam::123456789012:role/a','sts.endpoint':'https://sts:65536',"
+               "'flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}", "test.json: sts.endpoint: ", "port must be");
+    expect_err("{'assume_role_arn':'arn:aws:iam::123456789012:role/sp','sts_endpoint':'https://[sts]',"
+               "'flows':[{" MIN_FLOW "}]}", "test.json: sts_endpoint: ", "is not an IPv6 address");
+    run r;
+    OK(&r, "{'endpoint':'http://[::1]:4567','flows':[{" MIN_FLOW "}]}");
+    done(&r);
+    OK(&r, "{'endpoint':'https://kinesis.us-east-1.amazonaws.com/','flows':[{" MIN_FLOW "}]}");
+    done(&r);
+    expect_err("{'region':'-east','flows':[{" MIN_FLOW "}]}", "test.json: region: '-east' is not a region name", NULL);
+    expect_err("{'region':'east-','flows':[{" MIN_FLOW "}]}", "region: 'east-' is not a region name", NULL);
+    expect_err("{'kinesis.region':'1a','flows':[{'filePattern':'/tmp/a','kinesisStream':'s'}]}",
+               "kinesis.region: '1a' is not a region name", NULL);
+}
+END_TEST
+
+/* Numbers too big for json-c's 64 bits are not shown as the saturated
+ * value, as if the file said that. */
+START_TEST(number_messages)
+{
+    expect_err(ONE_FLOW(",'linger_ms':99999999999999999999"),
+               "flows[0].linger_ms: must be 0 to 3600000, not 18446744073709551615 or more", NULL);
+    expect_err(ONE_FLOW(",'linger_ms':-99999999999999999999"),
+               "flows[0].linger_ms: must be 0 to 3600000, not -9223372036854775808 or less", NULL);
+    expect_err(ONE_FLOW(",'linger_ms':-1"), "flows[0].linger_ms: must be 0 to 3600000, not -1", NULL);
+    expect_err(ONE_FLOW(",'batch_bytes':99999999999999999999"),
+               "flows[0].batch_bytes: must be a size from 1 to 10MiB, not 18446744073709551615 or more", NULL);
+    expect_err(ONE_FLOW(",'batch_bytes':'99999999G'"),
+               "flows[0].batch_bytes: must be a size from 1 to 10MiB", "not '99999999G'");
+    expect_err("{'memory_budget':'99999999G','flows':[{" MIN_FLOW "}]}",
+               "memory_budget: must be a size from 1MiB to 1024GiB", "not '99999999G'");
+}
+END_TEST
+
+/* A FIFO, a device or a directory is refused at once: opening a FIFO
+ * must not wait for a writer (the test's timeout catches a hang). */
+START_TEST(load_not_regular)
+{
+    run r;
+    char dir[] = "/tmp/check_config_fifo.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char fifo[PATH_MAX];
+    snprintf(fifo, sizeof fifo, "%s/cfg.json", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    load(&r, fifo);
+    ck_assert_int_eq(r.rc, SP_ERR);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s: not a regular file (it is a FIFO)", fifo);
+    ck_assert_str_eq(r.err.msg, want);
+    done(&r);
+    unlink(fifo);
+    rmdir(dir);
+    load(&r, "/dev/null");
+    ck_assert_int_eq(r.rc, SP_ERR);
+    ck_assert_str_eq(r.err.msg, "/dev/null: not a regular file (it is a device)");
+    done(&r);
+    /* a device that never ends would be read up to the limit */
+    load(&r, "/dev/zero");
+    ck_assert_int_eq(r.rc, SP_ERR);
+    ck_assert_ptr_nonnull(strstr(r.err.msg, "not a regular file"));
+    done(&r);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1126,10 +1255,17 @@ static Suite *config_suite(void)
     tcase_add_test(tc, agent_warnings);
     tcase_add_test(tc, agent_multiline_translation);
     suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_add_test(tc, bom_skipped);
+    tcase_add_test(tc, endpoint_and_region_checks);
+    tcase_add_test(tc, number_messages);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("files");
     tcase_add_test(tc, example_shardpipe_json);
     tcase_add_test(tc, example_agent_json);
     tcase_add_test(tc, load_errors);
+    tcase_add_test(tc, load_not_regular);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -635,6 +635,52 @@ START_TEST(region_chain)
 }
 END_TEST
 
+/* One region rule for every module: a DNS label of lowercase letters,
+ * digits and '-', starting with a letter (issue 7). */
+START_TEST(region_rule)
+{
+    ck_assert_int_eq(sp_region_valid("us-east-1"), 1);
+    ck_assert_int_eq(sp_region_valid("us-gov-west-1"), 1);
+    ck_assert_int_eq(sp_region_valid("local"), 1);
+    ck_assert_int_eq(sp_region_valid(""), 0);
+    ck_assert_int_eq(sp_region_valid("-us"), 0);
+    ck_assert_int_eq(sp_region_valid("us-"), 0);
+    ck_assert_int_eq(sp_region_valid("1us"), 0);
+    ck_assert_int_eq(sp_region_valid("US"), 0);
+    ck_assert_int_eq(sp_region_valid("us east"), 0);
+    char r[80];
+    memset(r, 'a', 63);
+    r[63] = '\0';
+    ck_assert_int_eq(sp_region_valid(r), 1);
+    r[63] = 'a';
+    r[64] = '\0';
+    ck_assert_int_eq(sp_region_valid(r), 0);
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_region_check("--region", "-x", &err), SP_ERR);
+    ck_assert_str_eq(err.msg, "--region: \"-x\" is not a valid region (expected 1 to 63 of a-z, 0-9 and -, "
+                              "starting with a letter, e.g. us-east-1)");
+    ck_assert_int_eq(sp_region_check("AWS_REGION", "\x1b[2J", &err), SP_ERR);
+    ck_assert_ptr_null(strchr(err.msg, '\x1b'));
+
+    /* what the invocation gives, in sp_region_resolve's order */
+    sp_creds_opts o = opts();
+    const char *where = "x";
+    ck_assert_ptr_null(sp_region_given(&o, NULL, &where));
+    ck_assert_ptr_null(where);
+    setenv_fake("AWS_DEFAULT_REGION", "eu-west-1");
+    ck_assert_str_eq(sp_region_given(&o, NULL, &where), "eu-west-1");
+    ck_assert_str_eq(where, "AWS_DEFAULT_REGION");
+    setenv_fake("AWS_REGION", "%s", "");
+    ck_assert_str_eq(sp_region_given(&o, NULL, &where), "eu-west-1");
+    setenv_fake("AWS_REGION", "BAD");
+    ck_assert_str_eq(sp_region_given(&o, NULL, &where), "BAD");
+    ck_assert_str_eq(where, "AWS_REGION");
+    ck_assert_str_eq(sp_region_given(&o, "us-west-2", &where), "us-west-2");
+    ck_assert_str_eq(where, "--region");
+    ck_assert_str_eq(sp_region_given(&o, "", &where), "BAD");
+}
+END_TEST
+
 START_TEST(region_errors)
 {
     sp_creds_opts o = opts();
@@ -843,6 +889,7 @@ static Suite *credentials_suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, region_chain);
     tcase_add_test(t, region_errors);
+    tcase_add_test(t, region_rule);
     suite_add_tcase(s, t);
 
     t = tcase_create("ini");

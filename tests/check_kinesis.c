@@ -97,6 +97,86 @@ START_TEST(endpoints)
 }
 END_TEST
 
+/* The endpoint URL check Kinesis and STS share (issue 7): what curl would
+ * only fail on later, or retry as a transport error, is refused here. */
+static void url_bad(const char *url, const char *want)
+{
+    char host[SP_URL_MAX];
+    sp_err err = {{0}};
+    ck_assert_msg(sp_kinesis_endpoint_host(url, host, sizeof host, &err) == SP_ERR, "accepted: %s", url);
+    ck_assert_msg(strstr(err.msg, want) != NULL, "%s: message '%s' lacks '%s'", url, err.msg, want);
+}
+
+static void url_ok(const char *url, const char *want_host)
+{
+    char host[SP_URL_MAX];
+    sp_err err = {{0}};
+    ck_assert_msg(sp_kinesis_endpoint_host(url, host, sizeof host, &err) == SP_OK, "%s: %s", url, err.msg);
+    ck_assert_str_eq(host, want_host);
+}
+
+START_TEST(endpoint_validation)
+{
+    url_ok("http://localhost:4567", "localhost:4567");
+    url_ok("http://[::1]:4567", "[::1]:4567");
+    url_ok("http://[::1]", "[::1]");
+    url_ok("https://[2001:DB8::1]/", "[2001:db8::1]");
+    url_ok("http://10.0.0.1:1", "10.0.0.1:1");
+    url_ok("http://kinesalite_1:65535", "kinesalite_1:65535");
+    url_ok("https://kinesis.us-east-1.amazonaws.com.", "kinesis.us-east-1.amazonaws.com.");
+
+    url_bad("http://[::1", "without its closing ']'");
+    url_bad("http://[::1:4567/", "without its closing ']'");
+    url_bad("http://[]:80", "no IPv6 address");
+    url_bad("http://[::g]:80", "'::g' is not an IPv6 address");
+    url_bad("http://[::1]4567", "'4' after the IPv6 address");
+    url_bad("http://::1:4567", "must be in brackets");
+    url_bad("http://127.0.0.1:99999", "port must be a number from 1 to 65535, not '99999'");
+    url_bad("http://127.0.0.1:0", "not '0'");
+    url_bad("http://127.0.0.1:", "not ''");
+    url_bad("http://127.0.0.1:4567x", "not '4567x'");
+    url_bad("http://127.0.0.1:-1", "port must be");
+    url_bad("http://127.0.0.1:0000080", "port must be");
+    url_bad("http://[::1]:70000", "port must be");
+    url_bad("http://256.0.0.1", "'256.0.0.1' is not an IPv4 address");
+    url_bad("http://1.2.3", "is not an IPv4 address");
+    url_bad("http://-host", "is not a host name");
+    url_bad("http://host-.x", "is not a host name");
+    url_bad("http://a..b", "is not a host name");
+    url_bad("http://h%41st", "is not a host name");
+    url_bad("http://h!", "is not a host name");
+    url_bad("http://:4567", "has no host");
+    url_bad("http://a b", "space");
+    url_bad("http://a\tb", "control character");
+    url_bad("http://h\xc3\xa9", "non-ASCII");
+    url_bad(" http://h", "space");
+    url_bad("HTTP://h", "must start with http:// or https://");
+    url_bad("http:/h", "must start with http:// or https://");
+    url_bad("http://user:secret@h", "user information");
+    url_bad("http://h/x", "must not have a path");
+    url_bad("http://h#f", "must not have a path");
+    /* a password is never echoed */
+    char host[SP_URL_MAX];
+    sp_err err = {{0}};
+    ck_assert_int_eq(sp_kinesis_endpoint_host("http://u:hunter2@h:99999", host, sizeof host, &err), SP_ERR);
+    ck_assert_ptr_null(strstr(err.msg, "hunter2"));
+    ck_assert_int_eq(sp_kinesis_endpoint_host("http://h/hunter2@x", host, sizeof host, &err), SP_ERR);
+    ck_assert_ptr_null(strstr(err.msg, "hunter2"));
+    /* a long label; a host name longer than DNS allows */
+    char url[400];
+    snprintf(url, sizeof url, "http://%064d.com", 0);
+    url_bad(url, "is not a host name");
+    char big[SP_URL_MAX + 16];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "http://", 7);
+    big[sizeof big - 1] = '\0';
+    url_bad(big, "too long");
+    /* the host buffer is honoured */
+    char tiny[8];
+    ck_assert_int_eq(sp_kinesis_endpoint_host("http://localhost:4567", tiny, sizeof tiny, &err), SP_ERR);
+}
+END_TEST
+
 START_TEST(stream_names)
 {
     sp_err err;
@@ -278,6 +358,7 @@ static Suite *kinesis_suite(void)
     tcase_add_test(tc, classify_table);
     tcase_add_test(tc, parse_error_shapes);
     tcase_add_test(tc, endpoints);
+    tcase_add_test(tc, endpoint_validation);
     tcase_add_test(tc, stream_names);
     tcase_add_test(tc, bodies);
     tcase_add_test(tc, summary);

@@ -813,6 +813,31 @@ START_TEST(chain_assumes_role)
 }
 END_TEST
 
+/* A bad STS endpoint from a variable is refused before any request, and
+ * the message names the variable (issue 7). */
+START_TEST(env_endpoint_named)
+{
+    sp_creds c;
+    sp_err err = {{0}};
+    nenv = 0;
+    env_set("HOME", "/nonexistent-sp-home");
+    env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+    env_set("AWS_SECRET_ACCESS_KEY", BASE_SECRET);
+    env_set("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:99999");
+    sp_creds_opts o = {0};
+    o.getenv_fn = fake_getenv;
+    o.role_arn = ROLE;
+    o.region = "us-west-2";
+    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_ERR);
+    ck_assert_msg(strstr(err.msg, "AWS_ENDPOINT_URL_STS: endpoint URL 'http://127.0.0.1:99999': the port must be")
+                  != NULL, "%s", err.msg);
+    nenv = 3;
+    env_set("AWS_ENDPOINT_URL", "http://[::1");
+    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_ERR);
+    ck_assert_msg(strstr(err.msg, "AWS_ENDPOINT_URL: endpoint URL 'http://[::1' has an IPv6") != NULL, "%s", err.msg);
+}
+END_TEST
+
 START_TEST(opts_copy)
 {
     sp_creds_opts a = {0}, b;
@@ -861,6 +886,7 @@ static Suite *sts_suite(void)
     tcase_add_test(t, call_success);
     tcase_add_test(t, call_failures);
     tcase_add_test(t, chain_assumes_role);
+    tcase_add_test(t, env_endpoint_named);
     tcase_add_test(t, opts_copy);
     suite_add_tcase(s, t);
     return s;

@@ -91,6 +91,23 @@ void sp_creds_free(sp_creds *c);
 int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
                       char *out, size_t outlen, sp_err *err);
 
+/* The longest region name taken: a DNS label. */
+#define SP_REGION_NAME_MAX 63
+
+/* 1 when r is a region name: 1 to SP_REGION_NAME_MAX of a-z, 0-9 and '-',
+ * starting with a letter and not ending with '-'. */
+int sp_region_valid(const char *r);
+
+/* SP_OK, or SP_ERR with a message that starts with where (the option,
+ * variable or file the region came from). */
+int sp_region_check(const char *where, const char *r, sp_err *err);
+
+/* The region the invocation gives: cli_region, else AWS_REGION, else
+ * AWS_DEFAULT_REGION (empty counts as unset), the order sp_region_resolve
+ * follows, with *where naming it. NULL (and *where NULL) when none is set;
+ * the config file's profile may still have one. Not checked. */
+const char *sp_region_given(const sp_creds_opts *o, const char *cli_region, const char **where);
+
 /* The profile name that o selects (for messages). */
 const char *sp_creds_profile(const sp_creds_opts *o);
 

@@ -51,9 +51,18 @@ void sp_kinesis_parse_error(const char *body, size_t len, long status, const cha
 /* https://kinesis.REGION.amazonaws.com, .com.cn for China regions. */
 int sp_kinesis_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err);
 
-/* Checks an endpoint URL: http or https, a host, no user info, no query.
- * Writes the Host header value (with the port when one is given). */
+/* Checks an endpoint URL (Kinesis and STS alike): http:// or https://; a
+ * host name, an IPv4 address or an IPv6 address in brackets; an optional
+ * port from 1 to 65535; no user information, path (but "/"), query or
+ * fragment; no space, control character or non-ASCII byte. Writes the
+ * Host header value, lowercased, with the port when one is given. The
+ * message does not say where the URL came from: callers put that first. */
 int sp_kinesis_endpoint_host(const char *url, char *host, size_t hostlen, sp_err *err);
+
+/* The endpoint the environment gives: AWS_ENDPOINT_URL_KINESIS, else
+ * AWS_ENDPOINT_URL (empty counts as unset), with *where naming the
+ * variable; NULL (and *where NULL) when neither is set. Not checked. */
+const char *sp_kinesis_env_endpoint(const char **where);
 
 /* Stream names: 1..128 of [a-zA-Z0-9_.-]. */
 int sp_kinesis_check_stream_name(const char *name, sp_err *err);

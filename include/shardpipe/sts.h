@@ -26,6 +26,7 @@
 typedef struct sp_sts_opts {
     const char *region;        /* signs with it; picks the default endpoint */
     const char *endpoint;      /* NULL or "": https://sts.REGION.amazonaws.com[.cn] */
+    const char *endpoint_from; /* where endpoint came from, for messages; NULL: "STS" */
     const char *role_arn;
     const char *external_id;   /* NULL or "": none */
     const char *session_name;  /* NULL or "": "shardpipe-<unix time>" */
