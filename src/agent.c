@@ -393,6 +393,14 @@ static int open_checkpoints(struct agent *a, sp_err *err)
  * and parsing stays testable without the default directory. */
 static int check_checkpoint_file(const sp_config *c, const char *cfg_path, sp_err *err)
 {
+    /* Only file sources keep positions: a configuration of sockets and
+     * standard input (a sidecar, a container) needs no state directory. */
+    int files = 0;
+    for (size_t i = 0; i < c->nflows && !files; i++)
+        for (size_t j = 0; j < c->flows[i].nsources && !files; j++)
+            files = c->flows[i].sources[j].kind == SP_SRC_FILE;
+    if (!files)
+        return SP_OK;
     if (sp_ckpt_check_writable(c->checkpoint_file, err) != SP_OK)
         return sp_err_prefix(err, "%s: %s", cfg_path, c->agent_json ? "checkpointFile" : "checkpoint_file");
     return SP_OK;
