@@ -95,7 +95,7 @@ enum {
     OPT_CONNECT_TIMEOUT, OPT_REQUEST_TIMEOUT,
     OPT_PK, OPT_KEY, OPT_LINGER, OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_OVERSIZE, OPT_BACKOFF_BASE,
     OPT_BACKOFF_CAP, OPT_MAX_ATTEMPTS, OPT_MAX_IN_FLIGHT, OPT_BUFFER_BYTES, OPT_SHARD_RATE, OPT_ORDERED,
-    OPT_REFRESH, OPT_SHUTDOWN_TIMEOUT,
+    OPT_REFRESH, OPT_SHUTDOWN_TIMEOUT, OPT_MATCH_BYTES,
     OPT_JSON, OPT_SHARD, OPT_ITERATOR, OPT_LIMIT, OPT_MAX_RECORDS, OPT_FOLLOW, OPT_HELP
 };
 
@@ -124,6 +124,7 @@ static const char usage_text[] =
     "                --connect-timeout-ms N --request-timeout-ms N\n"
     "put options:    --partition-key KEY\n"
     "                --key random|hash|balanced|fixed:KEY|field:PATH|regex:ERE\n"
+    "                --match-bytes N\n"
     "                --linger-ms N --batch-records N --batch-bytes N\n"
     "                --shard-rate PCT --ordered --shard-refresh-ms N\n"
     "                --oversize split|truncate|drop --max-in-flight N --buffer-bytes N\n"
@@ -374,6 +375,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
         {"ordered", no_argument, NULL, OPT_ORDERED},
         {"shard-refresh-ms", required_argument, NULL, OPT_REFRESH},
         {"shutdown-timeout-ms", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+        {"match-bytes", required_argument, NULL, OPT_MATCH_BYTES},
         {NULL, 0, NULL, 0}};
     struct common co = {0};
     co.level = SP_LOG_WARN;
@@ -391,6 +393,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     sp_throttle_cfg_default(&po.throttle);
     enum sp_oversize oversize = SP_OVERSIZE_SPLIT;
     const char *stream = NULL, *fixed_key = NULL, *key_spec = NULL;
+    size_t match_bytes = 0;
     unsigned long long v;
     int c;
     optind = 1;
@@ -470,8 +473,13 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
             break;
         case OPT_SHUTDOWN_TIMEOUT:
             if (sp_parse_uint(optarg, 0, 3600000, &v) != 0)
-                return usage("--shutdown-timeout-ms must be 0 to 3600000, not '%s'", optarg);
+                return bad_number("--shutdown-timeout-ms", "0 to 3600000 (milliseconds)", optarg);
             shutdown_ms = (uint32_t)v;
+            break;
+        case OPT_MATCH_BYTES:
+            if (sp_parse_size(optarg, SP_MATCH_BYTES_MAX, &v) != 0 || v < SP_MATCH_BYTES_MIN)
+                return bad_number("--match-bytes", "64 to 1MiB (bytes, or with a K or M suffix)", optarg);
+            match_bytes = (size_t)v;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -489,6 +497,9 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     if (po.backoff.base_ms > po.backoff.cap_ms)
         return usage("--backoff-base-ms must not exceed --backoff-cap-ms%s", "");
 
+    if (match_bytes > 0 && (key_spec == NULL || strncmp(key_spec, "regex:", 6) != 0))
+        return usage("--match-bytes applies only with --key regex:ERE%s", "");
+
     sp_partition check;
     sp_err err;
     if (stdin_closed) {
@@ -498,15 +509,21 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     }
     if (sp_kinesis_check_stream_name(stream, &err) != SP_OK)
         return usage("%s", err.msg);
-    char keyspec[SP_PK_MAX_BYTES + 8];
-    snprintf(keyspec, sizeof keyspec, "%s%s", fixed_key ? "fixed:" : "",
-             fixed_key ? fixed_key : key_spec ? key_spec : "random");
-    if (sp_partition_parse(keyspec, &check, &err) != SP_OK)
-        return usage("%s", err.msg);
+    /* Checked as given, before the spec is built, so that a long key is
+     * neither cut nor reported as something else. */
+    if (fixed_key ? sp_partition_fixed(&check, fixed_key, &err) != SP_OK
+                  : sp_partition_parse(key_spec ? key_spec : "random", &check, &err) != SP_OK)
+        return usage(fixed_key ? "--partition-key: %s" : "--key: %s", err.msg);
     sp_partition_free(&check);
     int bad = check_given(&co);
     if (bad != SP_EXIT_OK)
         return bad;
+    char *keyspec = NULL;
+    if (asprintf(&keyspec, "%s%s", fixed_key ? "fixed:" : "",
+                 fixed_key ? fixed_key : key_spec ? key_spec : "random") < 0) {
+        fprintf(stderr, "shardpipe: error: out of memory\n");
+        return SP_EXIT_FAIL;
+    }
 
     sp_source_cfg src = {0};
     src.kind = SP_SRC_STDIN;
@@ -522,6 +539,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     fc.oversize = oversize;
     fc.shard_rate = po.throttle.share;
     fc.ordered = po.ordered;
+    fc.match_bytes = match_bytes;
 
     struct ctx cx;
     struct put u;
@@ -579,6 +597,7 @@ out:
         sp_flow_free(u.flow);
     }
     ctx_free(&cx);
+    free(keyspec);
     return rc;
 }
 

@@ -23,6 +23,7 @@
 #include "shardpipe/buf.h"
 #include "shardpipe/cli.h"
 #include "shardpipe/config.h"
+#include "shardpipe/ere.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/partition.h"
 #include "shardpipe/sts.h"
@@ -63,8 +64,10 @@ static int fail(const cx *x, const char *path, const char *fmt, ...)
     char msg[SP_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n >= sizeof msg)
+        msg[sp_utf8_cut(msg, sizeof msg - 1)] = '\0';
     if (path != NULL && path[0] != '\0')
         return sp_err_set(x->err, "%s: %s: %s", x->name, path, msg);
     return sp_err_set(x->err, "%s: %s", x->name, msg);
@@ -430,15 +433,14 @@ static int check_key_spec(const cx *x, const char *p, const char *spec)
 
 /* ---- regular expressions ---- */
 
+/* With the checks every user pattern gets (ere.h): no back-references,
+ * a bounded size. */
 static int compile_ere(const cx *x, const char *p, const char *re, const char *shown)
 {
     regex_t r;
-    int rc = regcomp(&r, re, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char why[128];
-        regerror(rc, &r, why, sizeof why);
-        return fail(x, p, "'%.200s' is not a valid extended regular expression: %s", shown, why);
-    }
+    sp_err e;
+    if (sp_ere_compile(&r, re, REG_NOSUB, &e) != SP_OK)
+        return fail(x, p, "'%.200s' %s", shown, e.msg);
     regfree(&r);
     return SP_OK;
 }
@@ -692,6 +694,10 @@ static int java_to_ere(const cx *x, const char *p, const char *in, char **out)
                     ere_literal(&b, e);
                 } else if (e == '\0') {
                     rc = fail(x, p, "ends with a lone backslash");
+                } else if (e >= '1' && e <= '9') {
+                    /* a back-reference: kept, for the check all patterns get to refuse */
+                    sp_buf_putc(&b, '\\');
+                    sp_buf_putc(&b, e);
                 } else {
                     rc = fail(x, p, "\\%c has no POSIX equivalent; rewrite the pattern "
                                     "without it", e);
@@ -937,7 +943,7 @@ static int native_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
         return fail(x, fp, "must be an object, not %s", jtype(o));
     flow_defaults(f);
     json_object *sources = NULL;
-    int have_start = 0, have_skip = 0, have_term = 0;
+    int have_start = 0, have_skip = 0, have_term = 0, have_match = 0;
     const char *k;
     json_object *v;
     EACH_KEY(o, k, v) {
@@ -982,6 +988,10 @@ static int native_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
             rc = get_str(x, p, v, 1, &f->multiline_start);
             if (rc == SP_OK)
                 rc = check_ere(x, p, f->multiline_start);
+        } else if (strcmp(k, "match_bytes") == 0) {
+            rc = get_size(x, p, v, SP_MATCH_BYTES_MIN, SP_MATCH_BYTES_MAX, &u);
+            f->match_bytes = (size_t)u;
+            have_match = 1;
         } else if (strcmp(k, "skip_header_lines") == 0) {
             rc = get_uint(x, p, v, 0, HEADER_LINES_MAX, &u);
             f->skip_header_lines = (unsigned)u;
@@ -1038,6 +1048,10 @@ static int native_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
     if ((have_start || have_skip || f->multiline_start) && !has_file_source(f)) {
         kpath(p, fp, have_start ? "start" : have_skip ? "skip_header_lines" : "multiline_start");
         return fail(x, p, "applies only to file sources, and this flow has none");
+    }
+    if (have_match && f->multiline_start == NULL && (f->key == NULL || strncmp(f->key, "regex:", 6) != 0)) {
+        kpath(p, fp, "match_bytes");
+        return fail(x, p, "applies only with a \"regex:\" key or multiline_start, and this flow has neither");
     }
     char def[KPATH];
     ipath(def, "flows", idx);

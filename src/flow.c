@@ -185,6 +185,7 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
         so.oversize = c->oversize;
         so.truncated_terminator = c->truncated_terminator;
         so.multiline_start = c->multiline_start;
+        so.match_bytes = c->match_bytes;
         so.skip_header_lines = c->skip_header_lines;
         so.poll_ms = f->o.file_poll_ms;
         so.partial_flush_ms = f->o.partial_flush_ms;
@@ -245,6 +246,8 @@ sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err
     if (sp_partition_parse(c->key ? c->key : "random", &f->pk, err) != SP_OK ||
         sp_rng_seed(&f->rng, err) != SP_OK)
         goto fail;
+    if (c->match_bytes > 0)
+        f->pk.match_bytes = c->match_bytes;
     sp_stream_summary sum;
     if (describe(f, &sum, err) != SP_OK)
         goto fail;

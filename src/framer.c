@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/ere.h"
 #include "shardpipe/framer.h"
 
 int sp_oversize_parse(const char *s, enum sp_oversize *out)
@@ -66,7 +67,13 @@ int sp_framer_init(sp_framer *f, size_t max, enum sp_oversize policy,
     f->lstart = start_offset;
     f->emit = emit;
     f->arg = arg;
+    f->match = SP_MATCH_BYTES_DEFAULT;
     return SP_OK;
+}
+
+void sp_framer_set_match_bytes(sp_framer *f, size_t n)
+{
+    f->match = n > 0 ? n : SP_MATCH_BYTES_DEFAULT;
 }
 
 /* A smaller cap takes effect at the next feed or finish (normalize()),
@@ -367,6 +374,12 @@ static int end_record(sp_framer *f, uint64_t pos, unsigned flags, sp_err *err)
 
 /* ---- multi-line mode ---- */
 
+/* The bytes of a line the start pattern sees (ere.h): the head only. */
+static size_t ml_win(const sp_framer *f)
+{
+    return f->max < f->match ? f->max : f->match;
+}
+
 /* Matches the n bytes at p (lbuf itself, or input to copy there). The
  * subject is NUL-terminated although REG_STARTEND bounds it: sanitizer
  * interceptors of regexec read up to a NUL. */
@@ -376,7 +389,7 @@ static int ml_match(sp_framer *f, const char *p, size_t n, int *match, sp_err *e
     if (n > INT_MAX - 1)        /* regoff_t is an int */
         n = INT_MAX - 1;
     int own = p == f->lbuf;     /* grow may move it */
-    if (grow(&f->lbuf, &f->lcap, n + 1, f->max + 1, err) != SP_OK)
+    if (grow(&f->lbuf, &f->lcap, n + 1, ml_win(f) + 1, err) != SP_OK)
         return SP_ERR;
     if (!own && n > 0)
         memcpy(f->lbuf, p, n);
@@ -417,7 +430,7 @@ static int ml_classify(sp_framer *f, const char *p, size_t n, sp_err *err)
 
 static int lhold(sp_framer *f, const char *p, size_t n, sp_err *err)
 {
-    if (grow(&f->lbuf, &f->lcap, f->llen + n, f->max + 1, err) != SP_OK)
+    if (grow(&f->lbuf, &f->lcap, f->llen + n, ml_win(f) + 1, err) != SP_OK)
         return SP_ERR;
     if (n > 0)
         memcpy(f->lbuf + f->llen, p, n);
@@ -440,7 +453,7 @@ static int ml_segment(sp_framer *f, const char *p, size_t k, int eol,
                       uint64_t pos, sp_err *err)
 {
     if (!f->lclass) {
-        size_t win = f->max;
+        size_t win = ml_win(f);
         if (f->llen == 0 && (eol || k >= win)) {
             if (ml_classify(f, p, k < win ? k : win, err) != SP_OK)
                 return SP_ERR;

@@ -108,12 +108,13 @@ enum sp_kclass sp_kinesis_classify(long status, const char *code, const char *me
     return SP_KC_FATAL;
 }
 
+/* Cut to fit, never inside a UTF-8 character. */
 static void copy_str(char *out, size_t outlen, const char *s, size_t n)
 {
     if (outlen == 0)
         return;
     if (n >= outlen)
-        n = outlen - 1;
+        n = sp_utf8_cut(s, outlen - 1);
     memcpy(out, s, n);
     out[n] = '\0';
 }
@@ -695,22 +696,25 @@ void sp_kinesis_result_free(sp_kinesis_result *r)
 int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
                        const sp_kinesis_result *res, sp_err *err)
 {
-    const char *rid = res->request_id[0] ? res->request_id : NULL;
-    char tail[200] = "";
-    if (rid)
-        snprintf(tail, sizeof tail, " (request id %s)", rid);
+    /* What identifies the failure comes first and the server's text last:
+     * the message is cut to fit, and a long server text (one that quotes
+     * a rejected key, say) must lose only its own end. */
+    char rid[sizeof res->request_id + 16] = "";
+    if (res->request_id[0])
+        snprintf(rid, sizeof rid, ", request id %s", res->request_id);
     switch (res->klass) {
     case SP_KC_NOT_FOUND:
-        return sp_err_set(err, "stream '%s' was not found in region %s at %s: %s%s",
-                          stream ? stream : "?", k->region, k->url, res->message, tail);
+        return sp_err_set(err, "%s: stream '%s' was not found (region %s, endpoint %s%s): %s", op,
+                          stream ? stream : "?", k->region, k->url, rid, res->message);
     case SP_KC_AUTH:
-        return sp_err_set(err, "%s was refused: %s: %s; credentials came from %s (region %s, endpoint %s)%s",
-                          op, res->code, res->message, k->creds.source, k->region, k->url, tail);
+        return sp_err_set(err, "%s was refused: %s (credentials from %s, region %s, endpoint %s%s): %s",
+                          op, res->code, k->creds.source, k->region, k->url, rid, res->message);
     default:
         if (res->status == 0)
-            return sp_err_set(err, "%s to %s failed: %s", op, k->url, res->message);
-        return sp_err_set(err, "%s on stream '%s' failed: HTTP %ld %s: %s (region %s, endpoint %s)%s", op,
-                          stream ? stream : "?", res->status, res->code, res->message, k->region, k->url, tail);
+            return sp_err_set(err, "%s to %s failed (region %s): %s", op, k->url, k->region, res->message);
+        return sp_err_set(err, "%s on stream '%s' failed: HTTP %ld %s (region %s, endpoint %s%s): %s", op,
+                          stream ? stream : "?", res->status, res->code, k->region, k->url, rid,
+                          res->message);
     }
 }
 

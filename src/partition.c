@@ -8,11 +8,14 @@
 
 static const char hexdig[] = "0123456789abcdef";
 
-long sp_utf8_chars(const char *s, size_t n)
+/* Walks valid UTF-8, counting characters and UTF-16 code units; -1 when
+ * s is not valid UTF-8. */
+static long utf8_walk(const char *s, size_t n, long *units)
 {
     const unsigned char *p = (const unsigned char *)s;
     long chars = 0;
     size_t i = 0;
+    *units = 0;
     while (i < n) {
         unsigned char c = p[i];
         size_t len;
@@ -32,18 +35,34 @@ long sp_utf8_chars(const char *s, size_t n)
             return -1;
         i += len;
         chars++;
+        *units += len == 4 ? 2 : 1;     /* above U+FFFF: a surrogate pair */
     }
     return chars;
+}
+
+long sp_utf8_chars(const char *s, size_t n)
+{
+    long units;
+    return utf8_walk(s, n, &units);
+}
+
+long sp_utf16_units(const char *s, size_t n)
+{
+    long units;
+    return utf8_walk(s, n, &units) < 0 ? -1 : units;
 }
 
 int sp_partition_fixed(sp_partition *p, const char *key, sp_err *err)
 {
     size_t n = strlen(key);
-    long chars = sp_utf8_chars(key, n);
-    if (chars < 0)
+    long units = sp_utf16_units(key, n);
+    if (units < 0)
         return sp_err_set(err, "partition key is not valid UTF-8");
-    if (chars < 1 || chars > SP_PK_MAX_CHARS)
-        return sp_err_set(err, "partition key must be 1 to %d characters (got %ld)", SP_PK_MAX_CHARS, chars);
+    /* Kinesis counts UTF-16 code units: a longer key fails the whole request. */
+    if (units < 1 || units > SP_PK_MAX_UNITS)
+        return sp_err_set(err, "partition key must be 1 to %d UTF-16 code units, as Kinesis counts "
+                               "them (got %ld; a character above U+FFFF, such as an emoji, counts 2)",
+                          SP_PK_MAX_UNITS, units);
     memset(p, 0, sizeof *p);
     p->kind = SP_PK_FIXED;
     memcpy(p->fixed, key, n);
@@ -78,13 +97,11 @@ static int parse_field(sp_partition *p, const char *path, sp_err *err)
 
 static int parse_regex(sp_partition *p, const char *ere, sp_err *err)
 {
-    int rc = regcomp(&p->re, ere, REG_EXTENDED);
-    if (rc != 0) {
-        char msg[200];
-        regerror(rc, &p->re, msg, sizeof msg);
-        return sp_err_set(err, "regex '%s': %s", ere, msg);
-    }
+    sp_err e;
+    if (sp_ere_compile(&p->re, ere, 0, &e) != SP_OK)
+        return sp_err_set(err, "regex '%.200s' %s", ere, e.msg);
     p->re_set = 1;
+    p->match_bytes = SP_MATCH_BYTES_DEFAULT;
     if (p->re.re_nsub < 1) {
         regfree(&p->re);
         p->re_set = 0;
@@ -160,11 +177,12 @@ static size_t random_key(sp_rng *rng, char *out)
     return 16;
 }
 
-/* A found key as is when valid (1..256 chars of UTF-8), else hashed down. */
+/* A found key as is when valid (UTF-8 of 1..256 UTF-16 units), else
+ * hashed down. */
 static size_t accept_key(const char *k, size_t n, char *out)
 {
-    long chars = n <= SP_PK_MAX_BYTES ? sp_utf8_chars(k, n) : -1;
-    if (chars >= 1 && chars <= SP_PK_MAX_CHARS) {
+    long units = n <= SP_PK_MAX_BYTES ? sp_utf16_units(k, n) : -1;
+    if (units >= 1 && units <= SP_PK_MAX_UNITS) {
         memcpy(out, k, n);
         return n;
     }
@@ -209,8 +227,12 @@ static size_t field_key(const sp_partition *p, const void *data, size_t len, cha
 
 static size_t regex_key(const sp_partition *p, const void *data, size_t len, char *out)
 {
+    /* Only the head of the line: what a line can cost is bounded (ere.h). */
+    size_t win = p->match_bytes > 0 ? p->match_bytes : SP_MATCH_BYTES_DEFAULT;
+    if (len > win)
+        len = win;
     /* regexec needs a C string: lines with a NUL are matched up to it. */
-    char stackbuf[4096];
+    char stackbuf[SP_MATCH_BYTES_DEFAULT + 1];
     char *line = len < sizeof stackbuf ? stackbuf : malloc(len + 1);
     if (line == NULL)
         return 0;

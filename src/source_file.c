@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shardpipe/ere.h"
 #include "shardpipe/source_file.h"
 
 #define CHUNK 65536u                /* one read */
@@ -94,6 +95,7 @@ struct sp_file_source {
     size_t term_len;
     regex_t re;
     int have_re;
+    size_t match_bytes;          /* what of a line re sees; 0: the default */
     unsigned skip_header;
     uint32_t poll_ms, flush_ms;
     sp_ckpt *ckpt;
@@ -340,6 +342,7 @@ static struct tfile *tfile_new(sp_file_source *s, const char *path, int fd, uint
         tfile_destroy(t);
         return NULL;
     }
+    sp_framer_set_match_bytes(&t->fr, s->match_bytes);
     if (start == 0)
         sp_framer_skip_lines(&t->fr, s->skip_header);
     t->open = 1;
@@ -1094,6 +1097,7 @@ sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, 
     s->max = o->max_record;
     s->policy = o->oversize;
     s->skip_header = o->skip_header_lines;
+    s->match_bytes = o->match_bytes;
     s->poll_ms = o->poll_ms ? o->poll_ms : DEFAULT_POLL_MS;
     s->flush_ms = o->partial_flush_ms;
     s->ckpt = o->ckpt;
@@ -1128,11 +1132,9 @@ sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, 
         }
     }
     if (o->multiline_start && o->multiline_start[0]) {
-        int rc = regcomp(&s->re, o->multiline_start, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char msg[256];
-            regerror(rc, &s->re, msg, sizeof msg);
-            sp_err_set(err, "flow %s: multiLineStartPattern: %s: %s", flow, o->multiline_start, msg);
+        sp_err e;
+        if (sp_ere_compile(&s->re, o->multiline_start, REG_NOSUB, &e) != SP_OK) {
+            sp_err_set(err, "flow %s: multiLineStartPattern: '%.200s' %s", flow, o->multiline_start, e.msg);
             goto fail;
         }
         s->have_re = 1;

@@ -925,7 +925,7 @@ START_TEST(agent_multiline_translation)
         {"(?i)error", "(?i...) groups"},
         {"a*+", "possessive quantifiers"},
         {"\\\\p{Alpha}", "\\p has no POSIX equivalent"},
-        {"(a)\\\\1", "\\1 has no POSIX equivalent"},
+        {"(a)\\\\1", "'(a)\\1' uses a back-reference (\\1): back-references are refused"},
         {"\\\\Aa", "\\A has no POSIX equivalent"},
         {"[a-z&&[^x]]", "nested classes and intersections"},
         {"[\\\\D]", "\\D inside [...] has no POSIX equivalent"},
@@ -1229,6 +1229,46 @@ START_TEST(load_not_regular)
 }
 END_TEST
 
+/* ---- hostile patterns (issue 7) ---- */
+
+START_TEST(hostile_patterns)
+{
+    /* back-references are refused wherever a pattern is given */
+    expect_err(ONE_FLOW(",'key':'regex:(a*)\\\\1\\\\1\\\\1x'"), "flows[0].key: regex '(a*)\\1\\1\\1x' uses a back-reference (\\1)", NULL);
+    expect_err(FILE_FLOW(",'multiline_start':'^(a*)\\\\1x'"), "flows[0].multiline_start: '^(a*)\\1x' uses a back-reference (\\1)", NULL);
+    expect_err("{'flows':[{'filePattern':'/tmp/a','kinesisStream':'s','multiLineStartPattern':'(\\\\d+)-\\\\1'}]}",
+               "flows[0].multiLineStartPattern: '(\\d+)-\\1' uses a back-reference (\\1)", NULL);
+    /* an escaped backslash and a backslash in brackets are none */
+    run r;
+    OK(&r, FILE_FLOW(",'multiline_start':'^a\\\\\\\\1'"));
+    done(&r);
+    OK(&r, FILE_FLOW(",'multiline_start':'^[\\\\1]'"));
+    done(&r);
+    OK(&r, "{'flows':[{'filePattern':'/tmp/a','kinesisStream':'s','multiLineStartPattern':'a\\\\\\\\1'}]}");
+    done(&r);
+    /* so are patterns that expand too far */
+    expect_err(FILE_FLOW(",'multiline_start':'(a{1,255}){1,255}'"), "flows[0].multiline_start: '(a{1,255}){1,255}' expands to", "more than 512");
+    expect_err(ONE_FLOW(",'key':'regex:((a?){50}){50}'"), "flows[0].key: regex '((a?){50}){50}' expands to", NULL);
+    expect_err("{'flows':[{'filePattern':'/tmp/a','kinesisStream':'s','multiLineStartPattern':'(a{1,100}){1,100}'}]}",
+               "flows[0].multiLineStartPattern: '(a{1,100}){1,100}' expands to", NULL);
+
+    /* match_bytes: per flow, 64 to 1MiB, only where a pattern reads lines */
+    OK(&r, FILE_FLOW(",'multiline_start':'^x','match_bytes':65536"));
+    ck_assert_uint_eq(r.c.flows[0].match_bytes, 65536);
+    done(&r);
+    OK(&r, ONE_FLOW(",'key':'regex:k=(.)','match_bytes':'8KiB'"));
+    ck_assert_uint_eq(r.c.flows[0].match_bytes, 8192);
+    done(&r);
+    OK(&r, ONE_FLOW(",'key':'regex:k=(.)'"));
+    ck_assert_uint_eq(r.c.flows[0].match_bytes, 0);             /* the default */
+    done(&r);
+    expect_err(ONE_FLOW(",'key':'regex:k=(.)','match_bytes':63"), "flows[0].match_bytes: must be a size from 64 to 1MiB", NULL);
+    expect_err(ONE_FLOW(",'key':'regex:k=(.)','match_bytes':'2MiB'"), "flows[0].match_bytes: must be a size from 64 to 1MiB", NULL);
+    expect_err(ONE_FLOW(",'key':'hash','match_bytes':4096"), "flows[0].match_bytes: applies only with a \"regex:\" key or multiline_start", NULL);
+    expect_err("{'flows':[{'filePattern':'/tmp/a','kinesisStream':'s','match_bytes':4096}]}", "flows[0].match_bytes", NULL);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1254,6 +1294,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, agent_assume_role);
     tcase_add_test(tc, agent_warnings);
     tcase_add_test(tc, agent_multiline_translation);
+    tcase_add_test(tc, hostile_patterns);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc, bom_skipped);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "shardpipe/ere.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/rng.h"
 
@@ -1520,6 +1521,55 @@ START_TEST(test_discard_partial)
 }
 END_TEST
 
+/* The start pattern sees the head of a line only (issue 7: what one line
+ * costs is bounded), and a line being classified holds no more than that. */
+START_TEST(test_multiline_match_window)
+{
+    regex_t *re = re_new("E$");
+    const size_t max = 65536, L = 6000;
+    size_t n = 4 + L + 1 + 5;
+    char *in = malloc(n + 1);
+    ck_assert_ptr_nonnull(in);
+    memcpy(in, "S0E\n", 4);
+    memset(in + 4, 'x', L - 1);             /* a start line only if seen whole */
+    memcpy(in + 4 + L - 1, "E\nyE\nz", 6);
+    in[n] = '\0';
+    static const size_t chunks[] = {1, 100, 4095, 4096, 4097, 100000};
+    for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+        for (int wide = 0; wide < 2; wide++) {
+            sp_framer f;
+            coll c;
+            sp_err err = {{0}};
+            coll_init(&c);
+            fr_init(&f, max, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+            if (wide)
+                sp_framer_set_match_bytes(&f, 8192);
+            size_t win = wide ? 8192 : SP_MATCH_BYTES_DEFAULT;
+            for (size_t off = 0; off < n; off += chunks[k]) {
+                size_t len = n - off < chunks[k] ? n - off : chunks[k];
+                ck_assert_int_eq(sp_framer_feed(&f, in + off, len, &err), SP_OK);
+                ck_assert_msg(f.lcap <= win + 1, "chunk %zu: %zu bytes held to classify a line",
+                              chunks[k], f.lcap);
+            }
+            ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+            if (wide) {                     /* the long line is seen to its 'E' */
+                ck_assert_uint_eq(c.n, 3);
+                ck_assert_uint_eq(c.r[0].len, 3);
+                ck_assert_uint_eq(c.r[1].len, L);
+            } else {                        /* its head has no 'E': it joins "S0E" */
+                ck_assert_uint_eq(c.n, 2);
+                ck_assert_uint_eq(c.r[0].len, 4 + L);
+                ck_assert_mem_eq(c.r[0].data, in, 4 + L);
+            }
+            sp_framer_free(&f);
+            coll_free(&c);
+        }
+    }
+    free(in);
+    re_free(re);
+}
+END_TEST
+
 static Suite *framer_suite(void)
 {
     Suite *s = suite_create("framer");
@@ -1548,6 +1598,7 @@ static Suite *framer_suite(void)
     tcase_add_test(tc, test_multiline_oversize);
     tcase_add_test(tc, test_extensions_chunking_equivalence);
     tcase_add_test(tc, test_discard_partial);
+    tcase_add_test(tc, test_multiline_match_window);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -351,6 +351,112 @@ START_TEST(get_records_response)
 }
 END_TEST
 
+
+/* ---- error text (issue 7): identifying parts first, cut whole ---- */
+
+START_TEST(utf8_cuts)
+{
+    ck_assert_uint_eq(sp_utf8_cut("abc", 3), 3);
+    ck_assert_uint_eq(sp_utf8_cut("a\xf0\x9f\x8e\x89", 5), 5);   /* whole emoji */
+    ck_assert_uint_eq(sp_utf8_cut("a\xf0\x9f\x8e\x89", 4), 1);   /* 3 of its 4 bytes */
+    ck_assert_uint_eq(sp_utf8_cut("a\xf0\x9f\x8e\x89", 2), 1);
+    ck_assert_uint_eq(sp_utf8_cut("a\xc3\xa9", 2), 1);
+    ck_assert_uint_eq(sp_utf8_cut("\x80\x80", 2), 2);            /* not UTF-8: kept */
+    ck_assert_uint_eq(sp_utf8_cut("", 0), 0);
+    /* sp_err_set cuts a long message whole. */
+    char big[SP_ERR_MSG_MAX * 2];
+    memset(big, 0, sizeof big);
+    big[0] = 'x';
+    for (size_t i = 1; i + 4 < sizeof big; i += 4)
+        memcpy(big + i, "\xf0\x9f\x8e\x89", 4);
+    sp_err err;
+    sp_err_set(&err, "%s", big);
+    ck_assert_uint_lt(strlen(err.msg), SP_ERR_MSG_MAX);
+    ck_assert_uint_gt(strlen(err.msg), SP_ERR_MSG_MAX - 5);
+    ck_assert_uint_eq((strlen(err.msg) - 1) % 4, 0);
+    sp_err_prefix(&err, "context");
+    ck_assert_int_eq(strncmp(err.msg, "context: x", 10), 0);
+    ck_assert_uint_eq((strlen(err.msg) - 10) % 4, 0);
+}
+END_TEST
+
+/* Valid UTF-8? (a local check, so that the test does not lean on code it tests) */
+static int valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0)
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* A ValidationException whose message quotes a key of 129 emoji (what
+ * Kinesis answers): the text keeps operation, stream, status, code,
+ * region, endpoint and request id, and is valid UTF-8. */
+START_TEST(explain_long_server_message)
+{
+    sp_err err;
+    sp_loop *loop = sp_loop_new(&err);
+    ck_assert_ptr_nonnull(loop);
+    sp_http_opts ho = {0};
+    sp_http *http = sp_http_new(loop, &ho, &err);
+    ck_assert_ptr_nonnull(http);
+    sp_kinesis_opts ko = {0};
+    ko.region = "eu-west-3";
+    ko.endpoint = "http://127.0.0.1:9";
+    ko.creds.access_key_id = "AKIDEXAMPLE";
+    ko.creds.secret_access_key = "secret";
+    sp_kinesis *k = sp_kinesis_new(loop, http, &ko, &err);
+    ck_assert_msg(k != NULL, "%s", err.msg);
+
+    sp_buf body;
+    sp_buf_init(&body, 0);
+    sp_buf_puts(&body, "{\"__type\":\"ValidationException\",\"message\":\"1 validation error detected: "
+                       "Value '");
+    for (int i = 0; i < 129; i++)
+        sp_buf_puts(&body, "\xf0\x9f\x8e\x89");
+    sp_buf_puts(&body, "' at 'records.2.member.partitionKey' failed to satisfy constraint: Member must "
+                       "have length less than or equal to 256\"}");
+    sp_kinesis_result res;
+    memset(&res, 0, sizeof res);
+    res.klass = SP_KC_FATAL;
+    res.status = 400;
+    snprintf(res.request_id, sizeof res.request_id, "c0ffee00-1111-4222-8333-444455556666");
+    sp_kinesis_parse_error(body.data, body.len, 400, "", res.code, sizeof res.code,
+                           res.message, sizeof res.message);
+    sp_buf_free(&body);
+    ck_assert_str_eq(res.code, "ValidationException");
+    ck_assert_msg(valid_utf8(res.message), "message cut inside a character");
+    ck_assert_int_eq(sp_kinesis_explain(k, "PutRecords", "orders", &res, &err), SP_ERR);
+    ck_assert_msg(valid_utf8(err.msg), "error text cut inside a character: %s", err.msg);
+    static const char *const want[] = {
+        "PutRecords", "'orders'", "HTTP 400", "ValidationException", "region eu-west-3",
+        "endpoint http://127.0.0.1:9", "request id c0ffee00-1111-4222-8333-444455556666",
+        "1 validation error detected",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(err.msg, want[i]) != NULL, "'%s' lost from: %s", want[i], err.msg);
+    /* the other shapes keep their identifying parts too */
+    res.klass = SP_KC_NOT_FOUND;
+    sp_kinesis_explain(k, "DescribeStreamSummary", "orders", &res, &err);
+    ck_assert_msg(valid_utf8(err.msg) && strstr(err.msg, "request id c0ffee00") && strstr(err.msg, "eu-west-3"),
+                  "%s", err.msg);
+    res.klass = SP_KC_AUTH;
+    sp_kinesis_explain(k, "PutRecords", "orders", &res, &err);
+    ck_assert_msg(valid_utf8(err.msg) && strstr(err.msg, "request id c0ffee00") && strstr(err.msg, "eu-west-3") &&
+                  strstr(err.msg, "credentials from "), "%s", err.msg);
+    sp_kinesis_free(k);
+    sp_http_free(http);
+    sp_loop_free(loop);
+}
+END_TEST
+
 static Suite *kinesis_suite(void)
 {
     Suite *s = suite_create("kinesis");
@@ -365,6 +471,10 @@ static Suite *kinesis_suite(void)
     tcase_add_test(tc, shards);
     tcase_add_test(tc, put_records_response);
     tcase_add_test(tc, get_records_response);
+    TCase *te = tcase_create("error_text");
+    tcase_add_test(te, utf8_cuts);
+    tcase_add_test(te, explain_long_server_message);
+    suite_add_tcase(s, te);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,7 @@
 
 #include "check_util.h"
 #include "shardpipe/cli.h"
+#include "shardpipe/ere.h"
 #include "shardpipe/partition.h"
 
 START_TEST(fixed_keys)
@@ -175,6 +176,165 @@ START_TEST(sizes)
 }
 END_TEST
 
+
+/* ---- hostile input (issue 7): key length as Kinesis counts it, patterns
+ * whose matching time explodes, lines longer than a pattern should see ---- */
+
+#define EMOJI "\xf0\x9f\x8e\x89"      /* U+1F389: one character, two UTF-16 units */
+
+static void emoji(char *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        memcpy(out + 4 * i, EMOJI, 4);
+    out[4 * n] = '\0';
+}
+
+START_TEST(utf16_counting)
+{
+    ck_assert_int_eq(sp_utf16_units("abc", 3), 3);
+    ck_assert_int_eq(sp_utf16_units("\xe6\x97\xa5", 3), 1);
+    ck_assert_int_eq(sp_utf16_units(EMOJI, 4), 2);
+    ck_assert_int_eq(sp_utf16_units("a" EMOJI "\xc3\xa9", 7), 4);
+    ck_assert_int_eq(sp_utf16_units("\xed\xa0\x80", 3), -1);
+    ck_assert_int_eq(sp_utf16_units(EMOJI, 3), -1);
+    ck_assert_int_eq(sp_utf8_chars(EMOJI, 4), 1);
+}
+END_TEST
+
+START_TEST(fixed_key_utf16_limit)
+{
+    sp_partition p;
+    sp_err err;
+    char k[129 * 4 + 1];
+    emoji(k, 128);                  /* 256 units: the most there may be */
+    ck_assert_int_eq(sp_partition_fixed(&p, k, &err), SP_OK);
+    emoji(k, 129);                  /* 129 characters, 258 units */
+    ck_assert_int_eq(sp_partition_fixed(&p, k, &err), SP_ERR);
+    ck_assert_msg(strstr(err.msg, "256 UTF-16 code units") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "got 258") != NULL, "%s", err.msg);
+    /* 255 ASCII and an emoji: 257 units in 256 characters. */
+    char a[260];
+    memset(a, 'a', 255);
+    memcpy(a + 255, EMOJI, 5);
+    ck_assert_int_eq(sp_partition_fixed(&p, a, &err), SP_ERR);
+}
+END_TEST
+
+START_TEST(extracted_key_utf16_limit)
+{
+    sp_partition p;
+    sp_err err;
+    char out[SP_PK_MAX_BYTES], line[1200];
+    int fb;
+    ck_assert_int_eq(sp_partition_parse("regex:k=([^ ]+)", &p, &err), SP_OK);
+    memcpy(line, "k=", 2);
+    emoji(line + 2, 129);           /* over the limit: hashed down, not a random key */
+    ck_assert_uint_eq(key_of(&p, line, out, &fb), 32);
+    ck_assert(!fb);
+    for (int i = 0; i < 32; i++)
+        ck_assert(strchr("0123456789abcdef", out[i]) != NULL);
+    emoji(line + 2, 128);           /* at the limit: kept */
+    ck_assert_uint_eq(key_of(&p, line, out, &fb), 128 * 4);
+    ck_assert_mem_eq(out, line + 2, 128 * 4);
+    sp_partition_free(&p);
+    ck_assert_int_eq(sp_partition_parse("field:k", &p, &err), SP_OK);
+    memcpy(line, "{\"k\":\"", 6);
+    emoji(line + 6, 129);
+    strcat(line, "\"}");
+    ck_assert_uint_eq(key_of(&p, line, out, &fb), 32);
+    ck_assert(!fb);
+    sp_partition_free(&p);
+}
+END_TEST
+
+START_TEST(back_references_refused)
+{
+    sp_partition p;
+    sp_err err;
+    static const char *const bad[] = {
+        "regex:(a*)\\1\\1\\1x", "regex:(a)\\1", "regex:([a])\\1", "regex:([]a])(b)\\2",
+        "regex:([[:alpha:]])\\1", "regex:(a)\\\\\\1", "regex:(a)|\\9",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(sp_partition_parse(bad[i], &p, &err) == SP_ERR, "%s was taken", bad[i]);
+        ck_assert_msg(strstr(err.msg, "back-reference") != NULL, "%s: %s", bad[i], err.msg);
+    }
+    /* An escaped backslash before a digit, and a backslash in brackets, are
+     * no back-references. */
+    static const char *const good[] = {
+        "regex:(a)\\\\1", "regex:([\\1])", "regex:([]\\1])", "regex:([^]\\1]+)",
+        "regex:([[:digit:]\\1]+)", "regex:(x)[\\]1",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(sp_partition_parse(good[i], &p, &err) == SP_OK, "%s: %s", good[i], err.msg);
+        sp_partition_free(&p);
+    }
+}
+END_TEST
+
+START_TEST(costly_patterns_refused)
+{
+    sp_partition p;
+    sp_err err;
+    static const char *const bad[] = {
+        "regex:(a{1,255}){1,255}", "regex:((a?){50}){50}", "regex:((){100}){100}",
+        "regex:(a{1,32767})", "regex:(a{300,})(b{300})", "regex:((((((((((a+)+)+)+)+)+)+)+)+)+)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(sp_partition_parse(bad[i], &p, &err) == SP_ERR, "%s was taken", bad[i]);
+        ck_assert_msg(strstr(err.msg, "positions, more than 512") != NULL, "%s: %s", bad[i], err.msg);
+    }
+    static const char *const good[] = {
+        "regex:(a|aa)*(b|bb)*(c)", "regex:((a*)*b)", "regex:(x{1,255})", "regex:(a?){255}",
+        "regex:^([0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}) ",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(sp_partition_parse(good[i], &p, &err) == SP_OK, "%s: %s", good[i], err.msg);
+        sp_partition_free(&p);
+    }
+    char deep[200] = "regex:";
+    for (int i = 0; i < 70; i++)
+        strcat(deep, "(");
+    strcat(deep, "a");
+    for (int i = 0; i < 70; i++)
+        strcat(deep, ")");
+    ck_assert_int_eq(sp_partition_parse(deep, &p, &err), SP_ERR);
+    ck_assert_msg(strstr(err.msg, "more than 64 deep") != NULL, "%s", err.msg);
+    ck_assert_int_eq(sp_ere_check("a{2", &err), SP_OK);   /* not an interval: regcomp decides */
+}
+END_TEST
+
+/* The pattern sees the first match_bytes bytes of a line. */
+START_TEST(regex_match_window)
+{
+    sp_partition p;
+    sp_err err;
+    char out[SP_PK_MAX_BYTES];
+    int fb;
+    static char line[SP_MATCH_BYTES_DEFAULT * 2 + 64];
+    ck_assert_int_eq(sp_partition_parse("regex:user=([a-z]+)", &p, &err), SP_OK);
+    ck_assert_uint_eq(p.match_bytes, SP_MATCH_BYTES_DEFAULT);
+    memset(line, '.', sizeof line - 1);
+    line[sizeof line - 1] = '\0';
+    memcpy(line + SP_MATCH_BYTES_DEFAULT - 9, "user=bob", 8);   /* ends within the window */
+    ck_assert_uint_eq(key_of(&p, line, out, &fb), 3);
+    ck_assert(!fb);
+    memset(line, '.', sizeof line - 1);
+    memcpy(line + SP_MATCH_BYTES_DEFAULT + 1, "user=bob", 8);   /* past it */
+    key_of(&p, line, out, &fb);
+    ck_assert(fb);
+    p.match_bytes = SP_MATCH_BYTES_DEFAULT * 2;                  /* a wider window finds it */
+    ck_assert_uint_eq(key_of(&p, line, out, &fb), 3);
+    ck_assert(!fb);
+    p.match_bytes = 64;
+    memset(line, '.', sizeof line - 1);
+    memcpy(line + 58, "user=bob", 8);                            /* cut to "b" */
+    ck_assert_uint_eq(key_of(&p, line, out, &fb), 1);
+    ck_assert_mem_eq(out, "b", 1);
+    sp_partition_free(&p);
+}
+END_TEST
+
 static Suite *partition_suite(void)
 {
     Suite *s = suite_create("partition");
@@ -187,6 +347,14 @@ static Suite *partition_suite(void)
     tcase_add_test(tc, utf8_counting);
     tcase_add_test(tc, sizes);
     suite_add_tcase(s, tc);
+    TCase *th = tcase_create("hostile");
+    tcase_add_test(th, utf16_counting);
+    tcase_add_test(th, fixed_key_utf16_limit);
+    tcase_add_test(th, extracted_key_utf16_limit);
+    tcase_add_test(th, back_references_refused);
+    tcase_add_test(th, costly_patterns_refused);
+    tcase_add_test(th, regex_match_window);
+    suite_add_tcase(s, th);
     return s;
 }
 

@@ -39,6 +39,8 @@ typedef struct sp_flow_cfg {
     enum sp_oversize oversize; /* default split */
     char *truncated_terminator; /* appended to truncated records, NULL: none */
     char *multiline_start;   /* ERE: a line matching it starts a record, NULL: off */
+    size_t match_bytes;      /* bytes of a line the key regex and multiline_start
+                                see; 0: SP_MATCH_BYTES_DEFAULT (ere.h) */
     unsigned skip_header_lines;
     enum sp_start_pos start; /* files: default end */
     double shard_rate;       /* share of each shard's limit, default 1.0 */

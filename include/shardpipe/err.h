@@ -19,13 +19,20 @@ typedef struct sp_err {
 #define SP_PRINTF(a, b)
 #endif
 
-/* Sets the message (truncated to fit) and returns SP_ERR, so callers can
- * write `return sp_err_set(err, "...")`. err may be NULL. */
+/* Sets the message (truncated to fit, at a UTF-8 character boundary) and
+ * returns SP_ERR, so callers can write `return sp_err_set(err, "...")`.
+ * err may be NULL. Put what identifies the failure first: a long message
+ * loses its end. */
 int sp_err_set(sp_err *err, const char *fmt, ...) SP_PRINTF(2, 3);
 
 /* Puts context in front of an existing message: "reading X: <old>". */
 int sp_err_prefix(sp_err *err, const char *fmt, ...) SP_PRINTF(2, 3);
 
 void sp_err_clear(sp_err *err);
+
+/* Where to cut s, whose first n bytes are kept, so that no UTF-8
+ * character is split: n, or less when the last character kept would be
+ * incomplete. Bytes that are not UTF-8 are kept as they are. */
+size_t sp_utf8_cut(const char *s, size_t n);
 
 #endif

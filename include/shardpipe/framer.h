@@ -6,8 +6,8 @@
  * - multi-line records (sp_framer_set_multiline): a line matching a start
  *   pattern begins a record and the lines after it that do not match are
  *   appended, joined with '\n'. The cap and the oversize policy apply to
- *   the joined record. Memory: at most the cap for the record plus the cap
- *   for the line being classified.
+ *   the joined record. Memory: at most the cap for the record plus the
+ *   bytes of the line being classified (at most the match window).
  * - header lines (sp_framer_skip_lines): the first N lines are dropped.
  * - a truncation terminator: bytes put at the end of a truncated record,
  *   inside the cap. */
@@ -79,7 +79,9 @@ typedef struct sp_framer {
     uint64_t skip;            /* header lines still to drop */
     /* multi-line mode */
     const regex_t *start_re;  /* borrowed; NULL: one line, one record */
-    char *lbuf;               /* the current line while it is unclassified, <= max */
+    size_t match;             /* bytes of a line the start pattern sees */
+    char *lbuf;               /* the current line while it is unclassified,
+                                 <= min(max, match) */
     size_t llen, lcap;
     int lclass;               /* 0: unclassified, 1: its bytes go to the record */
     int rec;                  /* 0: none open, 1: started by a start line, 2: a lone line */
@@ -147,9 +149,16 @@ int sp_framer_holding(const sp_framer *f);
  * arrives (its pos is where that line begins), at finish, or at
  * flush_pending. A line that does not match while no record is open (the
  * lines before the first start line) is a record of its own. The pattern
- * sees the first max bytes of a line, newline stripped. Call before
- * feeding; start NULL returns to one line, one record. */
+ * sees the first max bytes of a line, newline stripped, and no more than
+ * sp_framer_set_match_bytes allows. Call before feeding; start NULL
+ * returns to one line, one record. */
 int sp_framer_set_multiline(sp_framer *f, const regex_t *start, sp_err *err);
+
+/* Multi-line mode: the start pattern sees at most the first n bytes of a
+ * line, which bounds what one line can cost (ere.h); 0 (and the default)
+ * is SP_MATCH_BYTES_DEFAULT. A line is classified as soon as n of its
+ * bytes are in, so a line being classified holds at most n bytes. */
+void sp_framer_set_match_bytes(sp_framer *f, size_t n);
 
 /* Drops the next n lines of input (a file's header), counted in
  * stats.skipped_lines. Call before feeding. */

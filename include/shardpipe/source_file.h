@@ -84,6 +84,7 @@ typedef struct sp_file_source_opts {
     enum sp_oversize oversize;
     const char *truncated_terminator; /* NULL or "": none; shorter than max_record */
     const char *multiline_start; /* ERE; NULL or "": one line, one record */
+    size_t match_bytes;          /* bytes of a line multiline_start sees; 0: 4 KiB (ere.h) */
     unsigned skip_header_lines;  /* per file, when read from offset 0 */
     uint32_t poll_ms;            /* rescan and rotation check; 0: 1000 */
     uint32_t partial_flush_ms;   /* 0: hold a partial line until its newline */
