@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
 #include "shardpipe/ini.h"
 

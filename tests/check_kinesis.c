@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/kinesis.h"
 
 static json_object *parse(const char *s)
@@ -78,22 +79,22 @@ START_TEST(endpoints)
 {
     char url[256], host[256];
     sp_err err;
-    ck_assert_int_eq(sp_kinesis_default_endpoint("us-east-1", url, sizeof url, &err), SP_OK);
+    ck_assert_int_eq(sp_endpoint_default("kinesis", "us-east-1", url, sizeof url, &err), SP_OK);
     ck_assert_str_eq(url, "https://kinesis.us-east-1.amazonaws.com");
-    ck_assert_int_eq(sp_kinesis_default_endpoint("cn-north-1", url, sizeof url, &err), SP_OK);
+    ck_assert_int_eq(sp_endpoint_default("kinesis", "cn-north-1", url, sizeof url, &err), SP_OK);
     ck_assert_str_eq(url, "https://kinesis.cn-north-1.amazonaws.com.cn");
-    ck_assert_int_eq(sp_kinesis_default_endpoint("US East", url, sizeof url, &err), SP_ERR);
-    ck_assert_int_eq(sp_kinesis_default_endpoint("", url, sizeof url, &err), SP_ERR);
-    ck_assert_int_eq(sp_kinesis_endpoint_host("http://127.0.0.1:4567", host, sizeof host, &err), SP_OK);
+    ck_assert_int_eq(sp_endpoint_default("kinesis", "US East", url, sizeof url, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_default("kinesis", "", url, sizeof url, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("http://127.0.0.1:4567", host, sizeof host, &err), SP_OK);
     ck_assert_str_eq(host, "127.0.0.1:4567");
-    ck_assert_int_eq(sp_kinesis_endpoint_host("https://Kinesis.US-EAST-1.amazonaws.com/", host, sizeof host, &err), SP_OK);
+    ck_assert_int_eq(sp_endpoint_host("https://Kinesis.US-EAST-1.amazonaws.com/", host, sizeof host, &err), SP_OK);
     ck_assert_str_eq(host, "kinesis.us-east-1.amazonaws.com");
-    ck_assert_int_eq(sp_kinesis_endpoint_host("ftp://x", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("ftp://x", host, sizeof host, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "http://"));
-    ck_assert_int_eq(sp_kinesis_endpoint_host("https://u:p@host", host, sizeof host, &err), SP_ERR);
-    ck_assert_int_eq(sp_kinesis_endpoint_host("https://host/path", host, sizeof host, &err), SP_ERR);
-    ck_assert_int_eq(sp_kinesis_endpoint_host("https://host?q=1", host, sizeof host, &err), SP_ERR);
-    ck_assert_int_eq(sp_kinesis_endpoint_host("https://", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("https://u:p@host", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("https://host/path", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("https://host?q=1", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("https://", host, sizeof host, &err), SP_ERR);
 }
 END_TEST
 
@@ -103,7 +104,7 @@ static void url_bad(const char *url, const char *want)
 {
     char host[SP_URL_MAX];
     sp_err err = {{0}};
-    ck_assert_msg(sp_kinesis_endpoint_host(url, host, sizeof host, &err) == SP_ERR, "accepted: %s", url);
+    ck_assert_msg(sp_endpoint_host(url, host, sizeof host, &err) == SP_ERR, "accepted: %s", url);
     ck_assert_msg(strstr(err.msg, want) != NULL, "%s: message '%s' lacks '%s'", url, err.msg, want);
 }
 
@@ -111,7 +112,7 @@ static void url_ok(const char *url, const char *want_host)
 {
     char host[SP_URL_MAX];
     sp_err err = {{0}};
-    ck_assert_msg(sp_kinesis_endpoint_host(url, host, sizeof host, &err) == SP_OK, "%s: %s", url, err.msg);
+    ck_assert_msg(sp_endpoint_host(url, host, sizeof host, &err) == SP_OK, "%s: %s", url, err.msg);
     ck_assert_str_eq(host, want_host);
 }
 
@@ -158,9 +159,9 @@ START_TEST(endpoint_validation)
     /* a password is never echoed */
     char host[SP_URL_MAX];
     sp_err err = {{0}};
-    ck_assert_int_eq(sp_kinesis_endpoint_host("http://u:hunter2@h:99999", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("http://u:hunter2@h:99999", host, sizeof host, &err), SP_ERR);
     ck_assert_ptr_null(strstr(err.msg, "hunter2"));
-    ck_assert_int_eq(sp_kinesis_endpoint_host("http://h/hunter2@x", host, sizeof host, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("http://h/hunter2@x", host, sizeof host, &err), SP_ERR);
     ck_assert_ptr_null(strstr(err.msg, "hunter2"));
     /* a long label; a host name longer than DNS allows */
     char url[400];
@@ -173,7 +174,7 @@ START_TEST(endpoint_validation)
     url_bad(big, "too long");
     /* the host buffer is honoured */
     char tiny[8];
-    ck_assert_int_eq(sp_kinesis_endpoint_host("http://localhost:4567", tiny, sizeof tiny, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_host("http://localhost:4567", tiny, sizeof tiny, &err), SP_ERR);
 }
 END_TEST
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check_util.h"
-#include "shardpipe/cli.h"
+#include "shardpipe/parse.h"
 #include "shardpipe/ere.h"
 #include "shardpipe/partition.h"
 

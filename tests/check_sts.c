@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
 #include "shardpipe/sts.h"
 
@@ -427,13 +428,13 @@ START_TEST(endpoints_and_regions)
 {
     char url[256], r[64];
     sp_err err;
-    ck_assert_int_eq(sp_sts_default_endpoint("eu-west-1", url, sizeof url, &err), SP_OK);
+    ck_assert_int_eq(sp_endpoint_default("sts", "eu-west-1", url, sizeof url, &err), SP_OK);
     ck_assert_str_eq(url, "https://sts.eu-west-1.amazonaws.com");
-    ck_assert_int_eq(sp_sts_default_endpoint("cn-north-1", url, sizeof url, &err), SP_OK);
+    ck_assert_int_eq(sp_endpoint_default("sts", "cn-north-1", url, sizeof url, &err), SP_OK);
     ck_assert_str_eq(url, "https://sts.cn-north-1.amazonaws.com.cn");
-    ck_assert_int_eq(sp_sts_default_endpoint("EU", url, sizeof url, &err), SP_ERR);
-    ck_assert_int_eq(sp_sts_default_endpoint(NULL, url, sizeof url, &err), SP_ERR);
-    ck_assert_int_eq(sp_sts_default_endpoint("us-east-1", url, 10, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_default("sts", "EU", url, sizeof url, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_default("sts", NULL, url, sizeof url, &err), SP_ERR);
+    ck_assert_int_eq(sp_endpoint_default("sts", "us-east-1", url, 10, &err), SP_ERR);
 
     sp_sts_signing_region("sts.amazonaws.com", "eu-west-1", r, sizeof r);
     ck_assert_str_eq(r, "us-east-1");

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include "shardpipe/buf.h"
 #include "shardpipe/err.h"
-#include "shardpipe/shardmap.h"
+#include "shardpipe/u128.h"
 
 #define SP_BATCH_MAX_RECORDS 500
 #define SP_BATCH_DEFAULT_BYTES ((size_t)5 << 20)

@@ -36,4 +36,9 @@ int sp_buf_json_str(sp_buf *b, const char *s, size_t n);
 /* Turns a failed buffer into an error message. */
 int sp_buf_check(const sp_buf *b, sp_err *err, const char *what);
 
+/* Secrets never stay in freed memory: these zero (in a way the compiler
+ * keeps) before freeing. NULL is fine. */
+void sp_wipe_free(char *s);          /* a NUL-terminated string */
+void sp_buf_wipe_free(sp_buf *b);    /* the whole allocation, then sp_buf_free */
+
 #endif

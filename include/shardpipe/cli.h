@@ -12,11 +12,4 @@
  * /dev/null there); a subcommand that reads standard input refuses to run. */
 int sp_cli_main(int argc, char **argv, int stdin_closed);
 
-/* Parses a byte count: digits with an optional K/KiB, M/MiB or G/GiB
- * suffix (powers of 1024). Returns 0, or -1 when malformed or over max. */
-int sp_parse_size(const char *s, unsigned long long max, unsigned long long *out);
-
-/* Parses a whole number in [min, max]. Returns 0 or -1. */
-int sp_parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out);
-
 #endif

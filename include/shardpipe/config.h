@@ -12,9 +12,8 @@
 #include "shardpipe/err.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/log.h"
+#include "shardpipe/source.h"
 
-enum sp_source_kind { SP_SRC_FILE = 0, SP_SRC_TCP, SP_SRC_UDP, SP_SRC_UNIX, SP_SRC_STDIN };
-enum sp_start_pos { SP_START_END = 0, SP_START_BEGINNING };
 
 typedef struct sp_source_cfg {
     enum sp_source_kind kind;

@@ -25,21 +25,8 @@
 
 #include <stddef.h>
 #include <time.h>
+#include "shardpipe/creds.h"
 #include "shardpipe/err.h"
-
-#define SP_AKID_MAX 128
-#define SP_CREDS_SOURCE_MAX 512   /* a role ARN plus a file path */
-
-typedef struct sp_creds {
-    char access_key_id[SP_AKID_MAX + 1];
-    char *secret;            /* heap; wiped before free */
-    char *token;             /* heap or NULL; wiped before free */
-    time_t expiration;       /* 0: does not expire */
-    /* Where they came from, for messages: e.g. "environment
-     * (AWS_ACCESS_KEY_ID)" or "shared credentials file
-     * /root/.aws/credentials, profile [default]". Never holds a secret. */
-    char source[SP_CREDS_SOURCE_MAX];
-} sp_creds;
 
 /* Environment lookup, injectable for tests; NULL means getenv(3). */
 typedef const char *(*sp_getenv_fn)(const char *name, void *arg);
@@ -70,9 +57,6 @@ typedef struct sp_creds_opts {
 int sp_creds_opts_copy(sp_creds_opts *dst, const sp_creds_opts *src, sp_err *err);
 void sp_creds_opts_free(sp_creds_opts *o);
 
-/* 1 when s is an access key id as this module takes them (see above). */
-int sp_creds_akid_ok(const char *s);
-
 /* Walks the chain; the first provider that has credentials wins. A
  * provider that finds a broken source (a key without a secret, an
  * unreadable file, a malformed access key id) fails the whole resolution
@@ -83,24 +67,11 @@ int sp_creds_akid_ok(const char *s);
  * out->source reads "role ARN assumed with credentials from <source>". */
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err);
 
-void sp_creds_free(sp_creds *c);
-
 /* Region: cli_region (--region) -> AWS_REGION -> AWS_DEFAULT_REGION -> the
  * profile's `region` in the config file. Writes to out; if none is found,
  * returns SP_ERR with a message that says how to set one. */
 int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
                       char *out, size_t outlen, sp_err *err);
-
-/* The longest region name taken: a DNS label. */
-#define SP_REGION_NAME_MAX 63
-
-/* 1 when r is a region name: 1 to SP_REGION_NAME_MAX of a-z, 0-9 and '-',
- * starting with a letter and not ending with '-'. */
-int sp_region_valid(const char *r);
-
-/* SP_OK, or SP_ERR with a message that starts with where (the option,
- * variable or file the region came from). */
-int sp_region_check(const char *where, const char *r, sp_err *err);
 
 /* The region the invocation gives: cli_region, else AWS_REGION, else
  * AWS_DEFAULT_REGION (empty counts as unset), the order sp_region_resolve

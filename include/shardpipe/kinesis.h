@@ -10,15 +10,15 @@
 
 #include "shardpipe/buf.h"
 #include "shardpipe/credentials.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/err.h"
 #include "shardpipe/http.h"
 #include "shardpipe/log.h"
 #include "shardpipe/loop.h"
-#include "shardpipe/shardmap.h"
+#include "shardpipe/u128.h"
 
 #define SP_STREAM_NAME_MAX 128
 #define SP_REGION_MAX 64
-#define SP_URL_MAX 1024
 
 /* What a caller should do with a failed call (KINESIS.md §1.5). */
 enum sp_kclass {
@@ -48,24 +48,25 @@ enum sp_kclass sp_kinesis_classify(long status, const char *code, const char *me
 void sp_kinesis_parse_error(const char *body, size_t len, long status, const char *errtype,
                             char *code, size_t codelen, char *msg, size_t msglen);
 
-/* https://kinesis.REGION.amazonaws.com, .com.cn for China regions. */
-int sp_kinesis_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err);
-
-/* Checks an endpoint URL (Kinesis and STS alike): http:// or https://; a
- * host name, an IPv4 address or an IPv6 address in brackets; an optional
- * port from 1 to 65535; no user information, path (but "/"), query or
- * fragment; no space, control character or non-ASCII byte. Writes the
- * Host header value, lowercased, with the port when one is given. The
- * message does not say where the URL came from: callers put that first. */
-int sp_kinesis_endpoint_host(const char *url, char *host, size_t hostlen, sp_err *err);
-
-/* The endpoint the environment gives: AWS_ENDPOINT_URL_KINESIS, else
- * AWS_ENDPOINT_URL (empty counts as unset), with *where naming the
- * variable; NULL (and *where NULL) when neither is set. Not checked. */
-const char *sp_kinesis_env_endpoint(const char **where);
-
 /* Stream names: 1..128 of [a-zA-Z0-9_.-]. */
 int sp_kinesis_check_stream_name(const char *name, sp_err *err);
+
+#define SP_SHARD_ID_MAX 128
+
+typedef struct sp_shard {
+    char id[SP_SHARD_ID_MAX + 1];
+    sp_u128 start, end;              /* inclusive hash-key range */
+    char *start_seq;                 /* may be NULL */
+    char *end_seq;                   /* NULL while the shard is open */
+    char *parent;                    /* may be NULL */
+    char *adjacent_parent;           /* may be NULL */
+} sp_shard;
+
+void sp_shard_clear(sp_shard *s);    /* frees the strings */
+
+void sp_shard_clear(sp_shard *s);    /* frees the strings */
+/* Frees an array of n shards. */
+void sp_shards_free(sp_shard *shards, size_t n);
 
 typedef struct sp_kinesis_result {
     enum sp_kclass klass;

@@ -1,5 +1,7 @@
 /* What every source (file, socket, stdin) shares: the sink it hands
- * framed records to, and the acknowledgement that comes back.
+ * framed records to, and the acknowledgement that comes back. The pipeline
+ * (pipe/) and the sources (sources/) both speak it, so it sits below them.
+ * layer: core (a header without code)
  *
  * A record carries an opaque (token, tag) pair. The pipeline hands both
  * back through the source's ack function once the record is stored or
@@ -12,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "shardpipe/err.h"
+
+enum sp_source_kind { SP_SRC_FILE = 0, SP_SRC_TCP, SP_SRC_UDP, SP_SRC_UNIX, SP_SRC_STDIN };
+/* Where a file without a checkpoint starts. */
+enum sp_start_pos { SP_START_END = 0, SP_START_BEGINNING };
 
 /* stored: SP_ACK_STORED, SP_ACK_FAILED (refused for good: counted, and a
  * checkpoint may move past it, or it would hold back everything forever),

@@ -67,7 +67,6 @@
 #include <stdint.h>
 
 #include "shardpipe/checkpoint.h"
-#include "shardpipe/config.h"
 #include "shardpipe/err.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/log.h"

@@ -55,7 +55,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shardpipe/config.h"
 #include "shardpipe/err.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/log.h"

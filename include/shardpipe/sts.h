@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "shardpipe/buf.h"
-#include "shardpipe/credentials.h"
+#include "shardpipe/creds.h"
 #include "shardpipe/err.h"
 
 #define SP_STS_DURATION_S 3600         /* what the Kinesis Agent asks for too */
@@ -48,9 +48,6 @@ typedef struct sp_sts_fault {
 int sp_sts_check_role_arn(const char *arn, sp_err *err);
 int sp_sts_check_external_id(const char *id, sp_err *err);
 int sp_sts_check_session_name(const char *name, sp_err *err);
-
-/* https://sts.REGION.amazonaws.com, .amazonaws.com.cn for cn- regions. */
-int sp_sts_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err);
 
 /* The region a request to host must be signed for: REGION for
  * sts[-fips].REGION.amazonaws.com[.cn], us-east-1 for the global

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "shardpipe/kinesis.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/sigv4.h"
 #include "shardpipe/sts.h"
 
@@ -24,21 +24,6 @@
 #define XML_NAME_MAX 64
 
 /* ---- small helpers ---- */
-
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-static void buf_wipe_free(sp_buf *b)
-{
-    if (b->data != NULL)
-        explicit_bzero(b->data, b->cap);
-    sp_buf_free(b);
-}
 
 static int has_ctl(const char *s)
 {
@@ -124,18 +109,6 @@ int sp_sts_check_session_name(const char *name, sp_err *err)
                                "a-z, 0-9 and _+=,.@-", show ? "'" : "", show ? name : "",
                           show ? "' " : "");
     }
-    return SP_OK;
-}
-
-int sp_sts_default_endpoint(const char *region, char *out, size_t outlen, sp_err *err)
-{
-    if (region == NULL || !sp_region_valid(region))
-        return sp_err_set(err, "STS needs a region (lowercase letters, digits and '-', "
-                               "e.g. us-east-1)");
-    const char *suffix = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
-    int n = snprintf(out, outlen, "https://sts.%s.%s", region, suffix);
-    if (n < 0 || (size_t)n >= outlen)
-        return sp_err_set(err, "STS endpoint URL too long");
     return SP_OK;
 }
 
@@ -647,7 +620,7 @@ static int xml_parse(const char *s, size_t len, xml_leaf_fn leaf, void *arg,
     else if (rc == SP_OK && x.depth > 0)
         rc = xml_fail(&x, err, "truncated: <%s> is not closed", x.path + x.at[x.depth - 1] + (x.depth > 1));
     memcpy(root, x.root, sizeof x.root);
-    buf_wipe_free(&x.text);
+    sp_buf_wipe_free(&x.text);
     explicit_bzero(&x, sizeof x);
     return rc;
 }
@@ -673,7 +646,7 @@ typedef struct answer {
 static void answer_free(answer *a)
 {
     for (int i = 0; i < NFIELDS; i++)
-        wipe_free(a->v[i]);
+        sp_wipe_free(a->v[i]);
     memset(a, 0, sizeof *a);
 }
 
@@ -914,10 +887,10 @@ int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out
         if (strlen(o->endpoint) >= sizeof url)
             return sp_err_set(err, FAIL_PREFIX ": STS endpoint URL too long", arn, src);
         snprintf(url, sizeof url, "%s", o->endpoint);
-    } else if (sp_sts_default_endpoint(o->region, url, sizeof url, err) != SP_OK) {
+    } else if (sp_endpoint_default("sts", o->region, url, sizeof url, err) != SP_OK) {
         return sp_err_prefix(err, FAIL_PREFIX, arn, src);
     }
-    if (sp_kinesis_endpoint_host(url, host, sizeof host, err) != SP_OK)
+    if (sp_endpoint_host(url, host, sizeof host, err) != SP_OK)
         return sp_err_prefix(err, FAIL_PREFIX ": %s", arn, src,
                              o->endpoint_from && o->endpoint && o->endpoint[0] ? o->endpoint_from : "STS");
     sp_sts_signing_region(host, o->region, region, sizeof region);
@@ -1014,8 +987,8 @@ int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out
 done:
 #undef FAIL_PREFIX
     slist_wipe_free(headers);
-    buf_wipe_free(&tmp);
-    buf_wipe_free(&body);
-    buf_wipe_free(&r.body);
+    sp_buf_wipe_free(&tmp);
+    sp_buf_wipe_free(&body);
+    sp_buf_wipe_free(&r.body);
     return rc;
 }

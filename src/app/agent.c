@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shardpipe/endpoint.h"
 #include "shardpipe/agent.h"
 #include "shardpipe/checkpoint.h"
 #include "shardpipe/config.h"
@@ -468,8 +469,8 @@ int sp_agent_run(const sp_agent_opts *o)
          * checked here so that the message names it */
         const char *where;
         char host[SP_URL_MAX];
-        ko.endpoint = sp_kinesis_env_endpoint(&where);
-        if (ko.endpoint != NULL && sp_kinesis_endpoint_host(ko.endpoint, host, sizeof host, &err) != SP_OK) {
+        ko.endpoint = sp_endpoint_env_kinesis(&where);
+        if (ko.endpoint != NULL && sp_endpoint_host(ko.endpoint, host, sizeof host, &err) != SP_OK) {
             sp_err_prefix(&err, "%s", where);
             goto out;
         }

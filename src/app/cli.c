@@ -10,10 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shardpipe/endpoint.h"
+#include "shardpipe/shardlist.h"
 #include "shardpipe/agent.h"
 #include "shardpipe/base64.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/cli.h"
+#include "shardpipe/parse.h"
 #include "shardpipe/flow.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/kinesis.h"
@@ -22,51 +25,6 @@
 #include "shardpipe/reader.h"
 
 /* ---- option parsing helpers ---- */
-
-int sp_parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out)
-{
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int sp_parse_size(const char *s, unsigned long long max, unsigned long long *out)
-{
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return -1;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    else if (*end != '\0')
-        return -1;
-    if (shift) {
-        end++;
-        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-            end += strlen(end);
-        if (*end != '\0' || v > (max >> shift))
-            return -1;
-        v <<= shift;
-    }
-    if (v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* ---- the shared context ---- */
 
@@ -183,7 +141,7 @@ static int common_opt(int c, const char *arg, struct common *o)
         o->region = arg;
         return 1;
     case OPT_ENDPOINT:
-        if (*arg && sp_kinesis_endpoint_host(arg, host, sizeof host, &e) != SP_OK) {
+        if (*arg && sp_endpoint_host(arg, host, sizeof host, &e) != SP_OK) {
             bad_setting("--endpoint-url", &e);
             return -1;
         }
@@ -222,7 +180,7 @@ static const char *given_endpoint(const struct common *o, const char **where)
         *where = "--endpoint-url";
         return o->endpoint;
     }
-    return sp_kinesis_env_endpoint(where);
+    return sp_endpoint_env_kinesis(where);
 }
 
 /* The settings the invocation gives through variables that stand in for
@@ -241,7 +199,7 @@ static int check_given(const struct common *o)
     }
     const char *url = given_endpoint(o, &where);
     char host[SP_URL_MAX];
-    if (url != NULL && *url && sp_kinesis_endpoint_host(url, host, sizeof host, &e) != SP_OK)
+    if (url != NULL && *url && sp_endpoint_host(url, host, sizeof host, &e) != SP_OK)
         return bad_setting(where, &e);
     return SP_EXIT_OK;
 }
@@ -703,7 +661,7 @@ static int cmd_describe(int argc, char **argv)
     size_t n = 0;
     sp_stream_summary sum;
     if (ctx_setup(&cx, &co, &err) == SP_OK && sp_kinesis_describe_summary(cx.k, stream, &sum, &err) == SP_OK &&
-        sp_shardmap_list_sync(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
+        sp_shardlist_sync(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
         /* Servers that ignore ShardFilter list closed shards too. */
         size_t open = 0;
         for (size_t i = 0; i < n; i++) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
 #include "shardpipe/ini.h"
 #include "shardpipe/sts.h"
@@ -52,28 +53,6 @@ static int ascii_casecmp(const char *a, const char *b)
     }
 }
 
-/* AWS issues [A-Z0-9]{16,128} (KINESIS.md §5.4), but emulators and test
- * suites use ids like "AKIDEXAMPLE", "test" or "local_key"; the looser
- * rule still keeps out anything that would break the Credential= field. */
-static int valid_akid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 3 || n > SP_AKID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-int sp_creds_akid_ok(const char *s)
-{
-    return s != NULL && valid_akid(s);
-}
-
 /* A control character (a stray CR, say) would end up in a signed header. */
 static int has_ctl(const char *s)
 {
@@ -94,21 +73,13 @@ static void show(char *dst, size_t n, const char *fmt, ...)
     va_end(ap);
 }
 
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 /* Replaces *dst with a copy of src (NULL clears it). */
 static int set_secret(char **dst, const char *src)
 {
     char *n = NULL;
     if (src != NULL && (n = strdup(src)) == NULL)
         return SP_ERR;
-    wipe_free(*dst);
+    sp_wipe_free(*dst);
     *dst = n;
     return SP_OK;
 }
@@ -125,7 +96,7 @@ void sp_creds_opts_free(sp_creds_opts *o)
         return;
 #define FREE_ONE(f, secret)      \
     if (secret)                  \
-        wipe_free((char *)o->f); \
+        sp_wipe_free((char *)o->f); \
     else                         \
         free((char *)o->f);
     OPT_STRINGS(FREE_ONE)
@@ -154,14 +125,6 @@ int sp_creds_opts_copy(sp_creds_opts *dst, const sp_creds_opts *src, sp_err *err
     return SP_OK;
 }
 
-void sp_creds_free(sp_creds *c)
-{
-    if (c == NULL)
-        return;
-    wipe_free(c->secret);
-    wipe_free(c->token);
-    explicit_bzero(c, sizeof *c);
-}
 
 const char *sp_creds_profile(const sp_creds_opts *o)
 {
@@ -192,7 +155,7 @@ static int accept(const char *where, const names *n, const char *akid, const cha
         return sp_err_set(err, "%s: %s is set but %s is missing", where, n->secret, n->akid);
     if (secret == NULL)
         return sp_err_set(err, "%s: %s is set but %s is missing", where, n->akid, n->secret);
-    if (!valid_akid(akid))
+    if (!sp_creds_akid_ok(akid))
         return sp_err_set(err, "%s: %s is malformed (expected " AKID_RULE ")", where,
                           n->akid);
     if (has_ctl(secret))
@@ -283,9 +246,9 @@ typedef struct scan {
 
 static void scan_free(scan *s)
 {
-    wipe_free(s->secret);
-    wipe_free(s->token);
-    wipe_free(s->token_legacy);
+    sp_wipe_free(s->secret);
+    sp_wipe_free(s->token);
+    sp_wipe_free(s->token_legacy);
     explicit_bzero(s, sizeof *s);
 }
 
@@ -315,7 +278,7 @@ static int scan_key(void *arg, const char *section, const char *key, const char 
         /* Reported only if these credentials are used: a region lookup
          * should not fail over a key id nobody asked for. */
         s->have_akid = value[0] != '\0';
-        s->akid_bad_line = s->have_akid && !valid_akid(value) ? line : 0;
+        s->akid_bad_line = s->have_akid && !sp_creds_akid_ok(value) ? line : 0;
         if (s->have_akid && s->akid_bad_line == 0)
             strcpy(s->akid, value);
         return SP_OK;
@@ -532,7 +495,7 @@ static int from_boto(chain *c, sp_creds *out, int *found, sp_err *err)
             akid_from = i;
         }
         if (s.secret != NULL) {
-            wipe_free(m.secret);
+            sp_wipe_free(m.secret);
             m.secret = s.secret;
             s.secret = NULL;
             secret_from = i;
@@ -644,28 +607,6 @@ int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
 }
 
 /* --- region ----------------------------------------------------------- */
-
-int sp_region_valid(const char *r)
-{
-    /* It becomes a DNS label of kinesis.REGION.amazonaws.com. */
-    size_t n = strlen(r);
-    if (n == 0 || n > SP_REGION_NAME_MAX)
-        return 0;
-    return strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") == n && r[0] >= 'a' && r[0] <= 'z' &&
-           r[n - 1] != '-';
-}
-
-int sp_region_check(const char *where, const char *r, sp_err *err)
-{
-    if (sp_region_valid(r))
-        return SP_OK;
-    /* A region is not secret, but a long or binary value is no help. */
-    size_t n = strlen(r);
-    int show = n <= SP_REGION_NAME_MAX && !has_ctl(r);
-    return sp_err_set(err, "%s: %s%s%sis not a valid region (expected 1 to %d of a-z, 0-9 and -, "
-                           "starting with a letter, e.g. us-east-1)",
-                      where, show ? "\"" : "", show ? r : "", show ? "\" " : "", SP_REGION_NAME_MAX);
-}
 
 static int put_region(const char *where, const char *r, char *out, size_t outlen,
                       sp_err *err)

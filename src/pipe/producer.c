@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/shardlist.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/producer.h"
 
@@ -305,7 +306,7 @@ static void refresh_now(sp_producer *p)
     if (p->listing || !p->o.route || p->fatal)
         return;
     sp_err err;
-    if (sp_shardmap_list(p->k, p->stream, "AT_LATEST", on_listed, p, &p->listing, &err) != SP_OK) {
+    if (sp_shardlist_start(p->k, p->stream, "AT_LATEST", on_listed, p, &p->listing, &err) != SP_OK) {
         sp_log_warn(p->o.log, "listing shards: %s", err.msg);
         p->listing = NULL;
     }
@@ -748,7 +749,7 @@ int sp_producer_start(sp_producer *p, sp_err *err)
     sp_shard *shards;
     size_t n;
     sp_err lerr;
-    if (sp_shardmap_list_sync(p->k, p->stream, "AT_LATEST", &shards, &n, &lerr) != SP_OK) {
+    if (sp_shardlist_sync(p->k, p->stream, "AT_LATEST", &shards, &n, &lerr) != SP_OK) {
         sp_log_warn(p->o.log, "cannot list shards, so records are not routed or throttled per shard: %s",
                     lerr.msg);
     } else {
@@ -763,7 +764,7 @@ void sp_producer_abandon(sp_producer *p)
     sp_timer_stop(p->loop, &p->wake);
     sp_timer_stop(p->loop, &p->refresh);
     sp_timer_stop(p->loop, &p->drained);
-    sp_shardmap_list_cancel(p->listing); /* its answer must not reach a freed producer */
+    sp_shardlist_cancel(p->listing); /* its answer must not reach a freed producer */
     p->listing = NULL;
     p->fatal = 1; /* nothing more is sent */
     for (size_t i = 0; i <= p->nsq; i++) {

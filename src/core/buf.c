@@ -156,3 +156,18 @@ int sp_buf_check(const sp_buf *b, sp_err *err, const char *what)
         return SP_OK;
     return sp_err_set(err, "%s: out of memory or over the %zu-byte limit", what, b->max);
 }
+
+void sp_wipe_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+void sp_buf_wipe_free(sp_buf *b)
+{
+    if (b->data != NULL)
+        explicit_bzero(b->data, b->cap);
+    sp_buf_free(b);
+}

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shardpipe/shardlist.h"
 #include "shardpipe/base64.h"
 #include "shardpipe/reader.h"
 
@@ -354,7 +355,7 @@ int sp_reader_run(sp_loop *loop, sp_kinesis *k, const sp_reader_opts *o,
 
     sp_shard *list = NULL;
     size_t nlist = 0;
-    if (sp_shardmap_list_sync(k, o->stream, NULL, &list, &nlist, err) != SP_OK)
+    if (sp_shardlist_sync(k, o->stream, NULL, &list, &nlist, err) != SP_OK)
         return SP_ERR;
     int rc = SP_OK;
     rd.shards = calloc(nlist ? nlist : 1, sizeof *rd.shards);

@@ -19,10 +19,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "shardpipe/endpoint.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/buf.h"
-#include "shardpipe/cli.h"
+#include "shardpipe/parse.h"
 #include "shardpipe/config.h"
+#include "shardpipe/creds.h"
 #include "shardpipe/ere.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/partition.h"
@@ -275,7 +277,7 @@ static int get_endpoint(const cx *x, const char *p, json_object *v, char **out)
     }
     char host[256];
     sp_err e;
-    if (sp_kinesis_endpoint_host(s, host, sizeof host, &e) != SP_OK) {
+    if (sp_endpoint_host(s, host, sizeof host, &e) != SP_OK) {
         free(s);
         return fail(x, p, "%s", e.msg);
     }
@@ -1432,9 +1434,7 @@ static int agent_flow(const cx *x, json_object *o, size_t idx, sp_flow_cfg *f)
 /* Access key ids as the credentials module takes them. */
 static int check_akid(const cx *x, const char *p, const char *s)
 {
-    size_t n = strlen(s);
-    if (n < 3 || n > 128 ||
-        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n)
+    if (!sp_creds_akid_ok(s))
         return fail(x, p, "is not an access key id (3 to 128 letters, digits or '_')");
     return SP_OK;
 }
@@ -1851,19 +1851,11 @@ void sp_config_free(sp_config *c)
     free(c->profile);
     free(c->access_key_id);
     if (c->secret_access_key != NULL) {
-        /* a secret does not stay in freed memory */
-        volatile char *s = c->secret_access_key;
-        while (*s)
-            *s++ = '\0';
-        free(c->secret_access_key);
+        sp_wipe_free(c->secret_access_key);
     }
     free(c->role_arn);
     if (c->external_id != NULL) {
-        /* it works like a shared password for the role: wiped as well */
-        volatile char *s = c->external_id;
-        while (*s)
-            *s++ = '\0';
-        free(c->external_id);
+        sp_wipe_free(c->external_id);   /* a shared password for the role, in effect */
     }
     free(c->role_session_name);
     free(c->sts_endpoint);

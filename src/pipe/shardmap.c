@@ -1,0 +1,103 @@
+/* Routing by hash key: the sorted map of open shards (KINESIS.md §3).
+ * Pure arithmetic; the listing that fills it is aws/shardlist. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardpipe/shardmap.h"
+
+static int cmp_end(const void *pa, const void *pb)
+{
+    const sp_shard *a = pa, *b = pb;
+    int c = sp_u128_cmp(a->end, b->end);
+    return c != 0 ? c : sp_u128_cmp(a->start, b->start);
+}
+
+/* m's previous contents are not looked at: free it first, or build the new
+ * map in a fresh one and swap, so that a failed refresh keeps the old map. */
+int sp_shardmap_take(sp_shardmap *m, sp_shard *shards, size_t n, sp_err *err)
+{
+    size_t open = 0;
+
+    m->shards = NULL;
+    m->n = 0;
+    if (shards == NULL)
+        return n == 0 ? SP_OK : sp_err_set(err, "shard map: no shard array");
+
+    for (size_t i = 0; i < n; i++) {
+        if (shards[i].end_seq != NULL) {
+            sp_shard_clear(&shards[i]);
+            continue;
+        }
+        if (sp_u128_cmp(shards[i].start, shards[i].end) > 0) {
+            char id[SP_SHARD_ID_MAX + 1];
+            memcpy(id, shards[i].id, sizeof id);
+            id[SP_SHARD_ID_MAX] = '\0';
+            sp_shards_free(shards, n);
+            return sp_err_set(err, "shard map: shard %s starts after it ends", id);
+        }
+        if (open != i) {
+            shards[open] = shards[i];
+            memset(&shards[i], 0, sizeof shards[i]);
+        }
+        open++;
+    }
+    if (open == 0) {
+        sp_shards_free(shards, n);
+        return SP_OK;
+    }
+
+    qsort(shards, open, sizeof *shards, cmp_end);
+    for (size_t i = 1; i < open; i++) {
+        if (sp_u128_cmp(shards[i].start, shards[i - 1].end) <= 0) {
+            sp_err_set(err, "shard map: open shards %.*s and %.*s overlap",
+                       SP_SHARD_ID_MAX, shards[i - 1].id,
+                       SP_SHARD_ID_MAX, shards[i].id);
+            sp_shards_free(shards, n);
+            return SP_ERR;
+        }
+    }
+
+    /* Closed shards were moved out; shrinking is optional. */
+    if (open < n) {
+        sp_shard *p = realloc(shards, open * sizeof *shards);
+        if (p != NULL)
+            shards = p;
+    }
+    m->shards = shards;
+    m->n = open;
+    return SP_OK;
+}
+
+long sp_shardmap_lookup(const sp_shardmap *m, sp_u128 h)
+{
+    size_t lo = 0, hi = m->n;
+
+    /* First shard whose end >= h. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp_u128_cmp(m->shards[mid].end, h) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == m->n || sp_u128_cmp(m->shards[lo].start, h) > 0)
+        return -1;      /* a gap in the ranges, e.g. during resharding */
+    return (long)lo;
+}
+
+long sp_shardmap_find(const sp_shardmap *m, const char *shard_id)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->shards[i].id, shard_id) == 0)
+            return (long)i;
+    return -1;
+}
+
+void sp_shardmap_free(sp_shardmap *m)
+{
+    if (m->shards != NULL)
+        sp_shards_free(m->shards, m->n);
+    m->shards = NULL;
+    m->n = 0;
+}
