@@ -19,7 +19,8 @@
 typedef struct sp_flow sp_flow;
 
 typedef struct sp_flow_opts {
-    const sp_flow_cfg *cfg;      /* copied what is needed; need not outlive the flow */
+    const sp_flow_cfg *cfg;      /* must live until on_started or on_fatal (the
+                                    sources are opened from it), not longer */
     sp_producer_opts producer;   /* knobs not in the flow configuration (backoff,
                                     attempts, in flight, refresh); stream, batch,
                                     linger, rate and order come from cfg */
@@ -31,17 +32,22 @@ typedef struct sp_flow_opts {
                                     source is refused */
     const sp_log *log;
     /* Events for the owner. */
-    void (*on_fatal)(void *arg, sp_flow *f, const char *msg);
+    void (*on_fatal)(void *arg, sp_flow *f, const char *msg); /* also a failed start */
+    void (*on_started)(void *arg, sp_flow *f);    /* the stream answered, sources are open */
     void (*on_drained)(void *arg, sp_flow *f);     /* after sp_flow_flush: all settled */
     void (*on_input_done)(void *arg, sp_flow *f);  /* every source has ended (stdin EOF) */
     void (*on_space)(void *arg);                   /* the shared budget has room again */
     void *arg;
 } sp_flow_opts;
 
-/* Checks the stream (DescribeStreamSummary: it must be ACTIVE; its record
- * cap), lists its shards and opens the sources. Waits for the answers: call
- * before the loop runs other work. */
+/* Starts a flow on the loop: checks the stream (DescribeStreamSummary: it
+ * must be ACTIVE; its record cap), lists its shards, then opens the
+ * sources and fires on_started; a failure on the way fires on_fatal. NULL
+ * only for what can be told at once (a bad key spec, standard input
+ * closed). Nothing here runs the loop. */
 sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err *err);
+/* 1 once on_started has fired. */
+int sp_flow_started(const sp_flow *f);
 
 const char *sp_flow_name(const sp_flow *f);
 void sp_flow_pause(sp_flow *f, int paused);

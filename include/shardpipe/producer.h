@@ -77,6 +77,8 @@ typedef struct sp_producer_opts {
     sp_budget *budget;       /* shared with other producers; NULL: own, of budget_bytes */
     sp_event_fn on_space;    /* buffered bytes fell below the budget again */
     sp_event_fn on_drained;  /* after sp_producer_flush: everything settled */
+    sp_event_fn on_started;  /* after sp_producer_start: the first shard listing
+                                answered (or failed: records go unrouted) */
     sp_fatal_fn on_fatal;    /* a non-retryable error: the run cannot go on */
     void *arg;
 } sp_producer_opts;
@@ -85,10 +87,11 @@ typedef struct sp_producer sp_producer;
 
 sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opts *o, sp_err *err);
 
-/* Lists the shards (waiting for the answer) and starts the periodic
- * refresh. A stream whose shards cannot be listed (no ListShards
- * permission, say) is written without routing, with a warning. Call
- * before anything else is on the loop. No-op when routing is off. */
+/* Lists the shards on the loop, then starts the periodic refresh and fires
+ * on_started (always from the loop, also when routing is off). A stream
+ * whose shards cannot be listed (no ListShards permission, say) is written
+ * without routing, with a warning. Records may be put before that: they
+ * wait unrouted. */
 int sp_producer_start(sp_producer *p, sp_err *err);
 /* Gives up on every record still held, in flight included: each is
  * counted as failed (as unknown when in flight, or when an earlier attempt

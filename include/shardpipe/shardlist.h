@@ -27,9 +27,4 @@ int sp_shardlist_start(sp_kinesis *k, const char *stream, const char *filter,
  * listing finishes and frees itself). */
 void sp_shardlist_cancel(sp_shardlist *l);
 
-/* The same, waiting for the answer: runs the loop until it comes. For
- * start-up, before anything else is registered on the loop. */
-int sp_shardlist_sync(sp_kinesis *k, const char *stream, const char *filter,
-                      sp_shard **out, size_t *n, sp_err *err);
-
 #endif

@@ -59,7 +59,9 @@ struct agent {
     size_t nflows;
     enum state state;
     int settling;                /* inside settled() */
-    int starting;                /* inside start_flows(): the flow list is incomplete */
+    size_t nstarting;            /* flows whose stream has not answered yet */
+    int reloaded;                /* the flows starting come from a reload */
+    char region[SP_REGION_MAX + 1];
     int exit_code;
     sp_timer ckpt_timer;
     sp_timer deadline;
@@ -183,18 +185,13 @@ static void settled(struct agent *a)
     a->state = RUNNING;
     a->settling = 0;
     sp_err err;
+    a->reloaded = 1;
     if (start_flows(a, &err) != SP_OK) {
         sp_log_error(&a->log, "after reload: %s", err.msg);
         a->exit_code = 1;
         a->state = STOPPING;
         sp_loop_stop(a->loop);
-        return;
     }
-    sp_log_info(&a->log, "configuration reloaded: %zu flows", a->nflows);
-    /* A stop requested while the new flows were starting ended only the
-     * nested run that waited for their answers: ask again. */
-    if (a->state == STOPPING && a->settling)
-        sp_loop_stop(a->loop);
 }
 
 static int all_input_done(const struct agent *a)
@@ -216,7 +213,7 @@ static void on_flow_drained(void *arg, sp_flow *f)
     struct agent *a = arg;
     if (a->state != RUNNING && all_idle(a)) {
         settled(a);
-    } else if (a->state == RUNNING && !a->starting && all_input_done(a) && all_idle(a)) {
+    } else if (a->state == RUNNING && a->nstarting == 0 && all_input_done(a) && all_idle(a)) {
         /* Only standard input was configured and it has ended: as put does. */
         sp_log_info(&a->log, "all input ended and was delivered: stopping");
         a->state = STOPPING;
@@ -248,10 +245,22 @@ static void wind_down(struct agent *a, enum state to)
         settled(a);
 }
 
+/* Messages from a flow's sources already name it ("flow web: tcp ..."). */
+static int names_flow(const char *msg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(msg, "flow ", 5) == 0 && strncmp(msg + 5, name, n) == 0 && msg[5 + n] == ':';
+}
+
 static void on_flow_fatal(void *arg, sp_flow *f, const char *msg)
 {
     struct agent *a = arg;
-    sp_log_error(&a->log, "flow %s: %s", sp_flow_name(f), msg);
+    if (names_flow(msg, sp_flow_name(f)))
+        sp_log_error(&a->log, "%s", msg);
+    else
+        sp_log_error(&a->log, "flow %s: %s", sp_flow_name(f), msg);
+    if (!sp_flow_started(f) && a->nstarting > 0)
+        a->nstarting--;             /* it will not start: do not wait for it */
     a->exit_code = 1;
     if (a->state != STOPPING)
         wind_down(a, STOPPING);
@@ -272,22 +281,30 @@ static void on_space(void *arg)
             sp_flow_pause(a->flows[i], 0);
 }
 
-static int start_flows_now(struct agent *a, sp_err *err);
-
-/* Flows start one after the other, each waiting for its stream's answers
- * in a nested run of the loop; until all exist, "all input ended" cannot
- * be judged. */
-static int start_flows(struct agent *a, sp_err *err)
+/* Every flow's stream answered and its sources are open. */
+static void all_started(struct agent *a)
 {
-    a->starting = 1;
-    int rc = start_flows_now(a, err);
-    a->starting = 0;
-    if (rc == SP_OK && nothing_left(a))
+    if (a->reloaded)
+        sp_log_info(&a->log, "configuration reloaded: %zu flows", a->nflows);
+    else
+        sp_log_info(&a->log, "running %zu flows from %s (region %s, endpoint %s, credentials from %s)",
+                    a->nflows, a->o->config_path, a->region, sp_kinesis_endpoint(a->k),
+                    sp_kinesis_creds_source(a->k));
+    if (a->state == RUNNING && nothing_left(a))
         on_flow_drained(a, NULL);
-    return rc;
 }
 
-static int start_flows_now(struct agent *a, sp_err *err)
+static void on_flow_started(void *arg, sp_flow *f)
+{
+    (void)f;
+    struct agent *a = arg;
+    if (a->nstarting > 0 && --a->nstarting == 0)
+        all_started(a);
+}
+
+/* Flows start side by side on the loop (each asks for its stream and its
+ * shards); until all have started, "all input ended" cannot be judged. */
+static int start_flows(struct agent *a, sp_err *err)
 {
     a->budget.limit = a->cfg.memory_budget;
     a->flows = calloc(a->cfg.nflows ? a->cfg.nflows : 1, sizeof *a->flows);
@@ -307,6 +324,7 @@ static int start_flows_now(struct agent *a, sp_err *err)
         fo.stdin_closed = a->o->stdin_closed;
         fo.log = &a->log;
         fo.on_fatal = on_flow_fatal;
+        fo.on_started = on_flow_started;
         fo.on_drained = on_flow_drained;
         fo.on_input_done = on_input_done;
         fo.on_space = on_space;
@@ -315,7 +333,10 @@ static int start_flows_now(struct agent *a, sp_err *err)
         if (f == NULL)
             return SP_ERR;
         a->flows[a->nflows++] = f;
+        a->nstarting++;
     }
+    if (a->nstarting == 0)
+        all_started(a);
     return SP_OK;
 }
 
@@ -451,8 +472,7 @@ int sp_agent_run(const sp_agent_opts *o)
     co.external_id = a.cfg.external_id;
     co.role_session_name = a.cfg.role_session_name;
     co.sts_endpoint = a.cfg.sts_endpoint;
-    char region[SP_REGION_MAX + 1];
-    if (sp_region_resolve(&co, a.cfg.region, region, sizeof region, &err) != SP_OK)
+    if (sp_region_resolve(&co, a.cfg.region, a.region, sizeof a.region, &err) != SP_OK)
         goto out;
     a.loop = sp_loop_new(&err);
     if (a.loop == NULL)
@@ -461,7 +481,7 @@ int sp_agent_run(const sp_agent_opts *o)
     if (a.http == NULL)
         goto out;
     sp_kinesis_opts ko = {0};
-    ko.region = region;
+    ko.region = a.region;
     /* As for put/get/describe: the file first, then the environment. */
     ko.endpoint = a.cfg.endpoint;
     if (ko.endpoint == NULL || !*ko.endpoint) {
@@ -488,8 +508,6 @@ int sp_agent_run(const sp_agent_opts *o)
         sp_loop_signal(a.loop, SIGUSR1, on_signal, &a, &err) != SP_OK ||
         sp_timer_start(a.loop, &a.ckpt_timer, CHECKPOINT_EVERY_MS, &err) != SP_OK)
         goto out;
-    sp_log_info(&a.log, "running %zu flows from %s (region %s, endpoint %s, credentials from %s)", a.nflows,
-                o->config_path, region, sp_kinesis_endpoint(a.k), sp_kinesis_creds_source(a.k));
     if (sp_loop_run(a.loop, &err) != SP_OK)
         goto out;
     rc = a.exit_code;

@@ -535,6 +535,10 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
 out:
     if (rc != SP_EXIT_OK)
         fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    if (u.flow && !sp_flow_started(u.flow)) {
+        sp_flow_free(u.flow);   /* failed before sending started: no summary */
+        u.flow = NULL;
+    }
     if (u.flow) {
         /* Whatever is still held (after a fatal error or a second signal)
          * is reported as failed, never dropped silently. */
@@ -626,6 +630,53 @@ static int print_describe(const sp_stream_summary *s, const sp_shard *sh, size_t
     return rc;
 }
 
+/* describe: DescribeStreamSummary, then ListShards, then print; all on
+ * the loop, which the last step stops. */
+struct describe_run {
+    sp_loop *loop;
+    sp_kinesis *k;
+    const char *stream;
+    int json;
+    int rc;
+    sp_stream_summary sum;
+    sp_err err;
+};
+
+static void on_describe_shards(void *arg, sp_shard *sh, size_t n, const char *errmsg, int retryable)
+{
+    (void)retryable;
+    struct describe_run *d = arg;
+    sp_loop_stop(d->loop);
+    if (errmsg) {
+        sp_err_set(&d->err, "%s", errmsg);
+        return;
+    }
+    /* Servers that ignore ShardFilter list closed shards too. */
+    size_t open = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].end_seq)
+            sp_shard_clear(&sh[i]);
+        else
+            sh[open++] = sh[i];
+    }
+    if (print_describe(&d->sum, sh, open, d->json, &d->err) == SP_OK)
+        d->rc = SP_EXIT_OK;
+    sp_shards_free(sh, open);
+}
+
+static void on_describe_summary(void *arg, const sp_stream_summary *sum, const char *errmsg)
+{
+    struct describe_run *d = arg;
+    if (sum == NULL) {
+        sp_err_set(&d->err, "%s", errmsg);
+        sp_loop_stop(d->loop);
+        return;
+    }
+    d->sum = *sum;
+    if (sp_shardlist_start(d->k, d->stream, "AT_LATEST", on_describe_shards, d, NULL, &d->err) != SP_OK)
+        sp_loop_stop(d->loop);
+}
+
 static int cmd_describe(int argc, char **argv)
 {
     static const struct option opts[] = {COMMON_OPTIONS, {"json", no_argument, NULL, OPT_JSON}, {NULL, 0, NULL, 0}};
@@ -656,29 +707,22 @@ static int cmd_describe(int argc, char **argv)
     if (bad != SP_EXIT_OK)
         return bad;
     struct ctx cx;
-    int rc = SP_EXIT_FAIL;
-    sp_shard *sh = NULL;
-    size_t n = 0;
-    sp_stream_summary sum;
-    if (ctx_setup(&cx, &co, &err) == SP_OK && sp_kinesis_describe_summary(cx.k, stream, &sum, &err) == SP_OK &&
-        sp_shardlist_sync(cx.k, stream, "AT_LATEST", &sh, &n, &err) == SP_OK) {
-        /* Servers that ignore ShardFilter list closed shards too. */
-        size_t open = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (sh[i].end_seq)
-                sp_shard_clear(&sh[i]);
-            else
-                sh[open++] = sh[i];
-        }
-        n = open;
-        if (print_describe(&sum, sh, n, json, &err) == SP_OK)
-            rc = SP_EXIT_OK;
+    struct describe_run d;
+    memset(&d, 0, sizeof d);
+    d.stream = stream;
+    d.json = json;
+    d.rc = SP_EXIT_FAIL;
+    if (ctx_setup(&cx, &co, &d.err) == SP_OK) {
+        d.loop = cx.loop;
+        d.k = cx.k;
+        if (sp_kinesis_describe(cx.k, stream, on_describe_summary, &d, NULL, &d.err) == SP_OK &&
+            sp_loop_run(cx.loop, &d.err) != SP_OK)
+            d.rc = SP_EXIT_FAIL;
     }
-    if (rc != SP_EXIT_OK)
-        fprintf(stderr, "shardpipe: error: %s\n", err.msg);
-    sp_shards_free(sh, n);
+    if (d.rc != SP_EXIT_OK)
+        fprintf(stderr, "shardpipe: error: %s\n", d.err.msg);
     ctx_free(&cx);
-    return rc;
+    return d.rc;
 }
 
 /* ---- get ---- */

@@ -41,6 +41,12 @@ struct sp_flow {
     int paused;
     uint64_t key_fallbacks;
     sp_framer_stats fstats;  /* of ended stdin sources */
+    const sp_flow_cfg *cfg;  /* while starting; NULL once started */
+    sp_kretry *describing;   /* the DescribeStreamSummary under way */
+    size_t cap, max_data;    /* the stream's record cap; the data part of it */
+    int started;             /* sources are open */
+    int stop_requested;      /* stop_input came while starting */
+    int flush_requested;     /* flush came before the producer existed */
     struct split_key splits[SPLITS];
 };
 
@@ -144,15 +150,6 @@ static void on_space(void *arg)
         sp_flow_pause(f, 0);
 }
 
-static int describe(sp_flow *f, sp_stream_summary *sum, sp_err *err)
-{
-    if (sp_kinesis_describe_summary(f->k, f->stream, sum, err) != SP_OK)
-        return SP_ERR;
-    if (strcmp(sum->status, "ACTIVE") != 0 && strcmp(sum->status, "UPDATING") != 0)
-        return sp_err_set(err, "stream '%s' is %s, not ACTIVE", f->stream, sum->status);
-    return SP_OK;
-}
-
 static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc, size_t max_data,
                        sp_err *err)
 {
@@ -160,9 +157,6 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
     s->kind = sc->kind;
     switch (sc->kind) {
     case SP_SRC_STDIN: {
-        if (f->o.stdin_closed)
-            return sp_err_set(err, "flow %s: standard input is closed (the process was started with "
-                                   "descriptor 0 closed): a stdin source has nothing to read", f->name);
         sp_stdin_source_opts so = {0};
         so.fd = STDIN_FILENO;
         so.max_record = max_data;
@@ -229,6 +223,87 @@ static int open_source(sp_flow *f, const sp_flow_cfg *c, const sp_source_cfg *sc
     return SP_OK;
 }
 
+/* The start failed: the owner hears it from the loop, like any failure. */
+static void start_failed(sp_flow *f, const char *msg)
+{
+    f->cfg = NULL;
+    if (f->o.on_fatal)
+        f->o.on_fatal(f->o.arg, f, msg);
+}
+
+/* The first shard listing answered: open the sources (unless a stop came
+ * first), and tell the owner. */
+static void on_producer_started(void *arg)
+{
+    sp_flow *f = arg;
+    const sp_flow_cfg *c = f->cfg;
+    sp_err err;
+    sp_log_info(f->o.log, "flow %s: stream %s, record cap %zu bytes (key %zu + data %zu), %zu shards",
+                f->name, f->stream, f->cap, f->cap - f->max_data, f->max_data, sp_producer_shards(f->p));
+    f->srcs = calloc(c->nsources ? c->nsources : 1, sizeof *f->srcs);
+    if (f->srcs == NULL) {
+        start_failed(f, "out of memory");
+        return;
+    }
+    if (!f->stop_requested)
+        for (size_t i = 0; i < c->nsources; i++)
+            if (open_source(f, c, &c->sources[i], f->max_data, &err) != SP_OK) {
+                start_failed(f, err.msg);
+                return;
+            }
+    f->cfg = NULL; /* not kept: the configuration may be reloaded */
+    f->started = 1;
+    if (f->o.on_started)
+        f->o.on_started(f->o.arg, f);
+    if (f->stop_requested && f->inputs_open == 0 && f->o.on_input_done)
+        f->o.on_input_done(f->o.arg, f);   /* stopped before any input was open */
+}
+
+static void on_described(void *arg, const sp_stream_summary *sum, const char *errmsg)
+{
+    sp_flow *f = arg;
+    const sp_flow_cfg *c = f->cfg;
+    sp_err err;
+    f->describing = NULL;
+    if (sum == NULL) {
+        start_failed(f, errmsg);
+        return;
+    }
+    if (strcmp(sum->status, "ACTIVE") != 0 && strcmp(sum->status, "UPDATING") != 0) {
+        sp_err_set(&err, "stream '%s' is %s, not ACTIVE", f->stream, sum->status);
+        start_failed(f, err.msg);
+        return;
+    }
+    f->cap = (size_t)sum->max_record_kib * 1024;
+    f->max_data = f->cap - sp_partition_reserve(&f->pk);
+    sp_producer_opts po = f->o.producer;
+    po.stream = f->stream;
+    po.batch_records = c->batch_records;
+    po.batch_bytes = c->batch_bytes;
+    po.linger_ms = c->linger_ms;
+    po.ordered = c->ordered;
+    po.route = 1;
+    if (po.throttle.share <= 0)
+        sp_throttle_cfg_default(&po.throttle);
+    if (c->shard_rate > 0)
+        po.throttle.share = c->shard_rate;
+    po.throttle.max_record_bytes = f->cap;
+    po.budget = f->o.budget;
+    po.log = f->o.log;
+    po.on_space = on_space;
+    po.on_drained = on_drained;
+    po.on_fatal = on_fatal;
+    po.on_started = on_producer_started;
+    po.arg = f;
+    f->p = sp_producer_new(f->loop, f->k, &po, &err);
+    if (f->p == NULL || sp_producer_start(f->p, &err) != SP_OK) {
+        start_failed(f, err.msg);
+        return;
+    }
+    if (f->flush_requested)
+        sp_producer_flush(f->p);
+}
+
 sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err *err)
 {
     const sp_flow_cfg *c = o->cfg;
@@ -240,7 +315,8 @@ sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err
     f->loop = loop;
     f->k = k;
     f->o = *o;
-    f->o.cfg = NULL; /* not kept: the configuration may be reloaded */
+    f->o.cfg = NULL;
+    f->cfg = c;     /* until started: the sources are opened from it */
     snprintf(f->name, sizeof f->name, "%s", c->name ? c->name : c->stream);
     snprintf(f->stream, sizeof f->stream, "%s", c->stream);
     if (sp_partition_parse(c->key ? c->key : "random", &f->pk, err) != SP_OK ||
@@ -248,42 +324,14 @@ sp_flow *sp_flow_new(sp_loop *loop, sp_kinesis *k, const sp_flow_opts *o, sp_err
         goto fail;
     if (c->match_bytes > 0)
         f->pk.match_bytes = c->match_bytes;
-    sp_stream_summary sum;
-    if (describe(f, &sum, err) != SP_OK)
-        goto fail;
-    size_t cap = (size_t)sum.max_record_kib * 1024;
-    size_t reserve = sp_partition_reserve(&f->pk);
-    sp_producer_opts po = o->producer;
-    po.stream = f->stream;
-    po.batch_records = c->batch_records;
-    po.batch_bytes = c->batch_bytes;
-    po.linger_ms = c->linger_ms;
-    po.ordered = c->ordered;
-    po.route = 1;
-    if (po.throttle.share <= 0)
-        sp_throttle_cfg_default(&po.throttle);
-    if (c->shard_rate > 0)
-        po.throttle.share = c->shard_rate;
-    po.throttle.max_record_bytes = cap;
-    po.budget = o->budget;
-    po.log = o->log;
-    po.on_space = on_space;
-    po.on_drained = on_drained;
-    po.on_fatal = on_fatal;
-    po.arg = f;
-    f->p = sp_producer_new(loop, k, &po, err);
-    if (f->p == NULL || sp_producer_start(f->p, err) != SP_OK)
-        goto fail;
-    sp_log_info(o->log, "flow %s: stream %s, record cap %zu bytes (key %zu + data %zu), %zu shards",
-                f->name, f->stream, cap, reserve, cap - reserve, sp_producer_shards(f->p));
-    f->srcs = calloc(c->nsources ? c->nsources : 1, sizeof *f->srcs);
-    if (f->srcs == NULL) {
-        sp_err_set(err, "out of memory");
-        goto fail;
-    }
     for (size_t i = 0; i < c->nsources; i++)
-        if (open_source(f, c, &c->sources[i], cap - reserve, err) != SP_OK)
+        if (c->sources[i].kind == SP_SRC_STDIN && o->stdin_closed) {
+            sp_err_set(err, "flow %s: standard input is closed (the process was started with "
+                            "descriptor 0 closed): a stdin source has nothing to read", f->name);
             goto fail;
+        }
+    if (sp_kinesis_describe(k, f->stream, on_described, f, &f->describing, err) != SP_OK)
+        goto fail;
     return f;
 fail:
     sp_flow_free(f);
@@ -314,6 +362,8 @@ void sp_flow_pause(sp_flow *f, int paused)
 
 void sp_flow_stop_input(sp_flow *f)
 {
+    if (!f->started)
+        f->stop_requested = 1;  /* the sources will not be opened */
     for (size_t i = 0; i < f->nsrcs; i++) {
         struct src *s = &f->srcs[i];
         sp_err err;
@@ -329,11 +379,21 @@ void sp_flow_stop_input(sp_flow *f)
 
 void sp_flow_flush(sp_flow *f)
 {
-    sp_producer_flush(f->p);
+    if (f->p)
+        sp_producer_flush(f->p);
+    else
+        f->flush_requested = 1;     /* the producer does not exist yet */
+}
+
+int sp_flow_started(const sp_flow *f)
+{
+    return f->started;
 }
 
 int sp_flow_input_done(const sp_flow *f)
 {
+    if (!f->started)
+        return 0;
     for (size_t i = 0; i < f->nsrcs; i++)
         if (f->srcs[i].kind != SP_SRC_STDIN)
             return 0; /* files and listeners never end by themselves */
@@ -452,6 +512,7 @@ void sp_flow_free(sp_flow *f)
 {
     if (f == NULL)
         return;
+    sp_kinesis_retried_cancel(f->describing);
     /* Producer first: giving up records acknowledges them to their sources. */
     sp_flow_abandon(f);
     for (size_t i = 0; i < f->nsrcs; i++) {

@@ -36,6 +36,7 @@ struct reader {
     size_t n;
     sp_rng rng;
     sp_buf data;              /* decoded record data, reused */
+    sp_shardlist *listing;    /* while the shards are being listed */
     int stop;
     int failed;
     sp_err err;
@@ -335,6 +336,45 @@ static void shard_step(sp_loop *loop, void *arg)
     s->busy = 1;
 }
 
+/* The shards are known: start reading each (or the one asked for). */
+static void on_listed(void *arg, sp_shard *list, size_t nlist, const char *errmsg, int retryable)
+{
+    (void)retryable;
+    struct reader *rd = arg;
+    rd->listing = NULL;
+    if (errmsg) {
+        rd->failed = 1;
+        sp_err_set(&rd->err, "%s", errmsg);
+        sp_loop_stop(rd->loop);
+        return;
+    }
+    rd->shards = calloc(nlist ? nlist : 1, sizeof *rd->shards);
+    if (rd->shards == NULL) {
+        rd->failed = 1;
+        sp_err_set(&rd->err, "out of memory");
+    }
+    for (size_t i = 0; rd->shards && i < nlist; i++) {
+        if (rd->o->shard && strcmp(rd->o->shard, list[i].id) != 0)
+            continue;
+        struct rshard *s = &rd->shards[rd->n++];
+        s->rd = rd;
+        snprintf(s->id, sizeof s->id, "%s", list[i].id);
+        s->state = NEED_ITERATOR;
+        sp_timer_init(&s->timer, shard_step, s);
+    }
+    sp_shards_free(list, nlist);
+    if (!rd->failed && rd->o->shard && rd->n == 0) {
+        rd->failed = 1;
+        sp_err_set(&rd->err, "stream '%s' has no shard '%s'", rd->o->stream, rd->o->shard);
+    }
+    if (rd->failed || rd->n == 0) {
+        sp_loop_stop(rd->loop);
+        return;
+    }
+    for (size_t i = 0; i < rd->n; i++)
+        schedule(&rd->shards[i], 0);
+}
+
 int sp_reader_run(sp_loop *loop, sp_kinesis *k, const sp_reader_opts *o,
                   sp_reader_stats *stats, sp_err *err)
 {
@@ -353,45 +393,22 @@ int sp_reader_run(sp_loop *loop, sp_kinesis *k, const sp_reader_opts *o,
     if (sp_rng_seed(&rd.rng, err) != SP_OK)
         return SP_ERR;
 
-    sp_shard *list = NULL;
-    size_t nlist = 0;
-    if (sp_shardlist_sync(k, o->stream, NULL, &list, &nlist, err) != SP_OK)
-        return SP_ERR;
     int rc = SP_OK;
-    rd.shards = calloc(nlist ? nlist : 1, sizeof *rd.shards);
-    if (rd.shards == NULL) {
-        rc = sp_err_set(err, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < nlist; i++) {
-        if (o->shard && strcmp(o->shard, list[i].id) != 0)
-            continue;
-        struct rshard *s = &rd.shards[rd.n++];
-        s->rd = &rd;
-        snprintf(s->id, sizeof s->id, "%s", list[i].id);
-        s->state = NEED_ITERATOR;
-        sp_timer_init(&s->timer, shard_step, s);
-    }
-    if (o->shard && rd.n == 0) {
-        rc = sp_err_set(err, "stream '%s' has no shard '%s'", o->stream, o->shard);
-        goto out;
-    }
-    for (size_t i = 0; i < rd.n; i++)
-        schedule(&rd.shards[i], 0);
-    if (rd.n > 0)
+    if (sp_shardlist_start(k, o->stream, NULL, on_listed, &rd, &rd.listing, err) != SP_OK)
+        rc = SP_ERR;
+    else
         rc = sp_loop_run(loop, err);
     if (rc == SP_OK && rd.failed) {
         *err = rd.err;
         rc = SP_ERR;
     }
-out:
+    sp_shardlist_cancel(rd.listing);    /* stopped (a signal) before the answer */
     for (size_t i = 0; i < rd.n; i++) {
         sp_timer_stop(loop, &rd.shards[i].timer);
         free(rd.shards[i].iterator);
         free(rd.shards[i].last_seq);
     }
     free(rd.shards);
-    sp_shards_free(list, nlist);
     sp_buf_free(&rd.data);
     return rc;
 }

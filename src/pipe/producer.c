@@ -55,6 +55,8 @@ struct sp_producer {
     sp_timer refresh;
     sp_timer drained;         /* on_drained is announced from here, never
                                  from inside a caller's stack */
+    sp_timer started;         /* on_started, when there is no listing to wait for */
+    int starting;             /* the first listing has not answered yet */
     sp_shardlist *listing;    /* a refresh under way, NULL when none */
     uint64_t last_refresh_ms;
     sp_batch batch;
@@ -287,16 +289,39 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
     sp_log_info(p->o.log, "shard map: %zu open shards", m.n);
 }
 
+static void started(sp_producer *p)
+{
+    sp_err err;
+    p->starting = 0;
+    p->last_refresh_ms = sp_loop_now_ms(p->loop);
+    if (p->o.route && sp_timer_start(p->loop, &p->refresh, p->o.refresh_ms, &err) != SP_OK)
+        sp_log_error(p->o.log, "%s", err.msg);
+    if (p->o.on_started)
+        p->o.on_started(p->o.arg);
+}
+
+static void on_started_timer(sp_loop *loop, void *arg)
+{
+    (void)loop;
+    started(arg);
+}
+
 static void on_listed(void *arg, sp_shard *shards, size_t n, const char *errmsg, int retryable)
 {
     sp_producer *p = arg;
     (void)retryable;
     p->listing = NULL;
     p->last_refresh_ms = sp_loop_now_ms(p->loop);
-    if (errmsg) {
+    if (errmsg && p->starting)
+        sp_log_warn(p->o.log, "cannot list shards, so records are not routed or throttled per shard: %s",
+                    errmsg);
+    else if (errmsg)
         sp_log_warn(p->o.log, "listing shards failed, keeping the old map: %s", errmsg);
-    } else {
+    else
         install_map(p, shards, n);
+    if (p->starting) {
+        started(p);
+        return;
     }
     pump(p);
 }
@@ -734,6 +759,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     sp_timer_init(&p->wake, on_wake, p);
     sp_timer_init(&p->refresh, on_refresh_timer, p);
     sp_timer_init(&p->drained, on_drained_timer, p);
+    sp_timer_init(&p->started, on_started_timer, p);
     return p;
 fail:
     free(p->lat);
@@ -744,19 +770,17 @@ fail:
 
 int sp_producer_start(sp_producer *p, sp_err *err)
 {
+    p->starting = 1;
     if (!p->o.route)
-        return SP_OK;
-    sp_shard *shards;
-    size_t n;
+        return sp_timer_start(p->loop, &p->started, 0, err);
     sp_err lerr;
-    if (sp_shardlist_sync(p->k, p->stream, "AT_LATEST", &shards, &n, &lerr) != SP_OK) {
+    if (sp_shardlist_start(p->k, p->stream, "AT_LATEST", on_listed, p, &p->listing, &lerr) != SP_OK) {
         sp_log_warn(p->o.log, "cannot list shards, so records are not routed or throttled per shard: %s",
                     lerr.msg);
-    } else {
-        install_map(p, shards, n);
+        p->listing = NULL;
+        return sp_timer_start(p->loop, &p->started, 0, err);
     }
-    p->last_refresh_ms = sp_loop_now_ms(p->loop);
-    return sp_timer_start(p->loop, &p->refresh, p->o.refresh_ms, err);
+    return SP_OK;
 }
 
 void sp_producer_abandon(sp_producer *p)
@@ -764,6 +788,7 @@ void sp_producer_abandon(sp_producer *p)
     sp_timer_stop(p->loop, &p->wake);
     sp_timer_stop(p->loop, &p->refresh);
     sp_timer_stop(p->loop, &p->drained);
+    sp_timer_stop(p->loop, &p->started);
     sp_shardlist_cancel(p->listing); /* its answer must not reach a freed producer */
     p->listing = NULL;
     p->fatal = 1; /* nothing more is sent */
