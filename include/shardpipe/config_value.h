@@ -72,8 +72,7 @@ sp_cfg_check_fn sp_cfg_check_external_id;
 sp_cfg_check_fn sp_cfg_check_session_name;
 sp_cfg_check_fn sp_cfg_check_akid;         /* an access key id */
 sp_cfg_check_fn sp_cfg_check_profile;      /* a profile name of the shared files */
-sp_cfg_check_fn sp_cfg_check_abs;          /* an absolute path */
-sp_cfg_check_fn sp_cfg_check_checkpoint;   /* absolute; agent.json's gets AGENT_CKPT_SUFFIX */
+sp_cfg_check_fn sp_cfg_check_checkpoint;   /* absolute; agent.json's gets ".shardpipe" */
 sp_cfg_check_fn sp_cfg_check_stream;       /* a Kinesis stream name */
 sp_cfg_check_fn sp_cfg_check_name;         /* a flow name */
 sp_cfg_check_fn sp_cfg_check_key_spec;     /* a partition-key strategy (partition.h) */

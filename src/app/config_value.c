@@ -470,12 +470,6 @@ int sp_cfg_check_profile(const cx *x, const char *p, char **val, const void *obj
     return SP_OK;
 }
 
-int sp_cfg_check_abs(const cx *x, const char *p, char **val, const void *obj)
-{
-    (void)obj;
-    return check_abs(x, p, *val);
-}
-
 int sp_cfg_check_checkpoint(const cx *x, const char *p, char **val, const void *obj)
 {
     (void)obj;
