@@ -11,6 +11,7 @@
 
 #include "check_util.h"
 #include "shardpipe/config.h"
+#include "shardpipe/config_keys.h"
 
 /* One parse: the result, the error and whatever was logged. */
 typedef struct run {
@@ -1269,6 +1270,186 @@ START_TEST(hostile_patterns)
 }
 END_TEST
 
+/* ---- the key table and the man page ---- */
+
+enum man_sec { M_NONE, M_GLOBAL, M_FLOWS, M_SOURCES, M_AGENT_TOP, M_AGENT_FLOW, M_REFUSED, M_IGNORED };
+
+typedef struct man_key {
+    char name[96];
+    enum man_sec sec;
+    int header;              /* the head of a .TP entry, not a mention */
+    char type[32];           /* our dialect's headers: "size", "string", ... */
+} man_key;
+
+typedef struct man_doc {
+    man_key k[512];
+    size_t n;
+} man_doc;
+
+static void man_add(man_doc *d, const char *name, size_t len, enum man_sec sec, int header, const char *type)
+{
+    ck_assert_uint_lt(d->n, sizeof d->k / sizeof d->k[0]);
+    man_key *k = &d->k[d->n++];
+    snprintf(k->name, sizeof k->name, "%.*s", (int)len, name);
+    k->sec = sec;
+    k->header = header;
+    snprintf(k->type, sizeof k->type, "%s", type ? type : "");
+}
+
+/* The names the man page documents: the .TP heads of GLOBAL SETTINGS and
+ * FLOWS with their "(type)", the .B lines of SOURCES, and every bold name
+ * of the .TP heads of the agent sections. */
+static void man_read(man_doc *d)
+{
+    char path[PATH_MAX + 32], line[1024];
+    repo_file(path, sizeof path, "man/shardpipe.json.5");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: cannot be read", path);
+    enum man_sec sec = M_NONE;
+    int head = 0;
+    memset(d, 0, sizeof *d);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, ".SH ", 4) == 0 || strncmp(line, ".SS ", 4) == 0) {
+            const char *t = line + 4;
+            sec = strcmp(t, "GLOBAL SETTINGS") == 0 ? M_GLOBAL : strcmp(t, "FLOWS") == 0 ? M_FLOWS
+                : strcmp(t, "SOURCES") == 0 ? M_SOURCES
+                : strcmp(t, "Translated global settings") == 0 ? M_AGENT_TOP
+                : strcmp(t, "Translated flow settings") == 0 ? M_AGENT_FLOW
+                : strcmp(t, "Refused") == 0 ? M_REFUSED
+                : strcmp(t, "Accepted but ignored") == 0 ? M_IGNORED : M_NONE;
+            continue;
+        }
+        if (strcmp(line, ".TP") == 0) {
+            head = 1;
+            continue;
+        }
+        int was_head = head;
+        head = 0;
+        if ((sec == M_GLOBAL || sec == M_FLOWS) && was_head && strncmp(line, ".BR ", 4) == 0) {
+            /* .BR name " (type, ...)" */
+            const char *n = line + 4, *sp = strchr(n, ' '), *ty = strstr(line, "\" (");
+            ck_assert_msg(sp != NULL && ty != NULL, "man page: no (type) in '%s'", line);
+            ty += 3;
+            man_add(d, n, (size_t)(sp - n), sec, 1, NULL);
+            snprintf(d->k[d->n - 1].type, sizeof d->k[d->n - 1].type, "%.*s",
+                     (int)strcspn(ty, ",)\""), ty);
+        } else if (sec == M_SOURCES && strncmp(line, ".B ", 3) == 0 && strchr(line + 3, ' ') == NULL) {
+            man_add(d, line + 3, strlen(line + 3), sec, was_head, NULL);
+        } else if (sec >= M_AGENT_TOP && was_head && strncmp(line, ".B ", 3) == 0) {
+            /* .B a\fR, \fBb\fR (flow), \fBc */
+            const char *c = line + 3;
+            for (;;) {
+                man_add(d, c, strcspn(c, "\\ "), sec, 1, NULL);
+                c = strstr(c, "\\fB");
+                if (c == NULL)
+                    break;
+                c += 3;
+            }
+        }
+    }
+    fclose(f);
+}
+
+static const char *man_type(const sp_cfg_key *k)
+{
+    switch (k->type) {
+    case SP_CFG_STR:
+    case SP_CFG_ENUM: return "string";
+    case SP_CFG_BOOL: return "boolean";
+    case SP_CFG_UINT: return "number";
+    case SP_CFG_MS: return "milliseconds";
+    case SP_CFG_SIZE: return "size";
+    case SP_CFG_RATE: return "string or number";
+    case SP_CFG_SPECIAL: return "array";
+    default: return "?";
+    }
+}
+
+static int agent_sec_ok(const sp_cfg_key *k, enum man_sec sec)
+{
+    switch (k->type) {
+    case SP_CFG_IGNORED: return sec == M_IGNORED;
+    case SP_CFG_REFUSED:
+    case SP_CFG_SPECIAL: return sec == M_REFUSED;
+    case SP_CFG_CUSTOM: return sec != M_REFUSED;       /* cloudwatch.emitMetrics is both */
+    default: return k->scope == SP_CFG_TOP ? sec == M_AGENT_TOP : sec == M_AGENT_FLOW;
+    }
+}
+
+START_TEST(key_table_matches_man_page)
+{
+    static man_doc d;
+    man_read(&d);
+    ck_assert_uint_gt(d.n, 100);
+    /* every key of the table is documented where it belongs */
+    for (size_t i = 0; i < sp_cfg_nkeys; i++) {
+        const sp_cfg_key *k = &sp_cfg_keys[i];
+        if (k->name != NULL) {
+            enum man_sec want = k->scope == SP_CFG_TOP ? M_GLOBAL : k->scope == SP_CFG_FLOW ? M_FLOWS : M_SOURCES;
+            int found = 0;
+            for (size_t j = 0; j < d.n && !found; j++) {
+                if (strcmp(d.k[j].name, k->name) != 0 || d.k[j].sec != want)
+                    continue;
+                found = 1;
+                if (want != M_SOURCES)
+                    ck_assert_msg(strcmp(d.k[j].type, man_type(k)) == 0, "man page: %s is (%s), the table says (%s)",
+                                  k->name, d.k[j].type, man_type(k));
+            }
+            ck_assert_msg(found, "man page: %s is not documented in its section", k->name);
+        }
+        if (k->agent != NULL && strcmp(k->agent, "flows") != 0) {
+            int found = 0;
+            for (size_t j = 0; j < d.n; j++)
+                if (strcmp(d.k[j].name, k->agent) == 0 && d.k[j].sec >= M_AGENT_TOP && agent_sec_ok(k, d.k[j].sec))
+                    found = 1;
+            ck_assert_msg(found, "man page: agent.json's %s is not documented in its section", k->agent);
+        }
+    }
+    /* and everything documented as a key is in the table */
+    for (size_t j = 0; j < d.n; j++) {
+        const man_key *m = &d.k[j];
+        if (m->sec == M_SOURCES)
+            continue;       /* its .B lines are kinds and values too; checked the other way */
+        int agent = m->sec >= M_AGENT_TOP;
+        unsigned scopes = m->sec == M_GLOBAL ? SP_CFG_TOP : m->sec == M_FLOWS ? SP_CFG_FLOW
+                        : SP_CFG_TOP | SP_CFG_FLOW | SP_CFG_SOURCE;
+        ck_assert_msg(sp_cfg_find(agent, scopes, m->name) != NULL, "man page documents %s%s, which is not a key",
+                      m->name, agent ? " (agent.json)" : "");
+    }
+}
+END_TEST
+
+/* The table's defaults are values its own checks accept. */
+START_TEST(key_table_defaults)
+{
+    sp_err err;
+    sp_cfg_cx x = {.name = "defaults", .err = &err};
+    for (size_t i = 0; i < sp_cfg_nkeys; i++) {
+        const sp_cfg_key *k = &sp_cfg_keys[i];
+        const char *n = k->name ? k->name : k->agent;
+        ck_assert_msg(k->name != NULL || k->agent != NULL, "key %zu has no name", i);
+        if ((k->type == SP_CFG_UINT || k->type == SP_CFG_MS || k->type == SP_CFG_SIZE) && k->def != 0)
+            ck_assert_msg(k->def >= k->min && k->def <= k->max, "%s: default out of its range", n);
+        if (k->type == SP_CFG_ENUM) {
+            const char *defs[2] = {k->sdef, k->agent_sdef};
+            for (int j = 0; j < 2; j++) {
+                int found = defs[j] == NULL;
+                for (const sp_cfg_enum *e = k->names; !found && e && e->name; e++)
+                    found = strcmp(e->name, defs[j]) == 0;
+                ck_assert_msg(found, "%s: default '%s' is not one of its names", n, defs[j]);
+            }
+        }
+        if (k->type == SP_CFG_STR && k->sdef != NULL && k->check != NULL && k->scope != SP_CFG_SOURCE) {
+            char *v = strdup(k->sdef);
+            ck_assert_ptr_nonnull(v);
+            ck_assert_msg(k->check(&x, n, &v, NULL) == SP_OK, "%s: default refused: %s", n, err.msg);
+            free(v);
+        }
+    }
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1307,6 +1488,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, example_agent_json);
     tcase_add_test(tc, load_errors);
     tcase_add_test(tc, load_not_regular);
+    tcase_add_test(tc, key_table_matches_man_page);
+    tcase_add_test(tc, key_table_defaults);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,7 @@
-/* Subcommands: put, describe, get. Each parses its options, builds the
- * shared context (loop, HTTP, Kinesis client) and runs on the loop. */
+/* Subcommands: put, describe, get, run. Each parses its options with one
+ * table (cli_opts: name, subcommands, type and range or handler, usage
+ * text), builds the shared context (loop, HTTP, Kinesis client) and runs
+ * on the loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,8 +26,6 @@
 #include "shardpipe/producer.h"
 #include "shardpipe/reader.h"
 
-/* ---- option parsing helpers ---- */
-
 /* ---- the shared context ---- */
 
 struct common {
@@ -48,47 +48,164 @@ struct ctx {
     char region[SP_REGION_MAX + 1];
 };
 
-enum {
-    OPT_REGION = 1000, OPT_ENDPOINT, OPT_PROFILE, OPT_AKID, OPT_SECRET, OPT_TOKEN, OPT_LOG_LEVEL,
-    OPT_CONNECT_TIMEOUT, OPT_REQUEST_TIMEOUT,
-    OPT_PK, OPT_KEY, OPT_LINGER, OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_OVERSIZE, OPT_BACKOFF_BASE,
-    OPT_BACKOFF_CAP, OPT_MAX_ATTEMPTS, OPT_MAX_IN_FLIGHT, OPT_BUFFER_BYTES, OPT_SHARD_RATE, OPT_ORDERED,
-    OPT_REFRESH, OPT_SHUTDOWN_TIMEOUT, OPT_MATCH_BYTES,
-    OPT_JSON, OPT_SHARD, OPT_ITERATOR, OPT_LIMIT, OPT_MAX_RECORDS, OPT_FOLLOW, OPT_HELP
+/* ---- options: one table for every subcommand ---- */
+
+/* Where the options of every subcommand land; each subcommand sets its
+ * defaults first. */
+struct opts {
+    struct common co;
+    int level_set;
+    /* put */
+    const char *stream, *fixed_key, *key_spec;
+    sp_producer_opts po;
+    uint32_t shutdown_ms;
+    enum sp_oversize oversize;
+    size_t match_bytes;
+    /* describe, get */
+    int json;
+    sp_reader_opts ro;
+    const char *iter_arg;
+    /* run */
+    const char *config;
+    /* getopt's state the handlers may move on (--iterator TYPE ARG) */
+    int argc;
+    char **argv;
 };
 
-#define COMMON_OPTIONS                                                        \
-    {"region", required_argument, NULL, OPT_REGION},                          \
-    {"endpoint-url", required_argument, NULL, OPT_ENDPOINT},                  \
-    {"profile", required_argument, NULL, OPT_PROFILE},                        \
-    {"access-key-id", required_argument, NULL, OPT_AKID},                     \
-    {"secret-access-key", required_argument, NULL, OPT_SECRET},               \
-    {"session-token", required_argument, NULL, OPT_TOKEN},                    \
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},                    \
-    {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},     \
-    {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},     \
-    {"help", no_argument, NULL, OPT_HELP}
+enum { C_PUT = 1, C_DESCRIBE = 2, C_GET = 4, C_RUN = 8 };
+#define C_AWS (C_PUT | C_DESCRIBE | C_GET)
 
-static const char usage_text[] =
-    "usage: shardpipe put -s STREAM [options] < lines\n"
-    "       shardpipe describe STREAM [--json] [options]\n"
-    "       shardpipe get STREAM [--shard ID] [--iterator TYPE [ARG]] [--limit N]\n"
-    "                     [--max-records N] [--follow] [--json] [options]\n"
-    "       shardpipe run -c FILE [--log-level LEVEL]\n"
-    "       shardpipe check-config FILE\n"
-    "       shardpipe version\n"
-    "common options: --region R --endpoint-url URL --profile P --log-level LEVEL\n"
-    "                --access-key-id ID --secret-access-key KEY --session-token T\n"
-    "                --connect-timeout-ms N --request-timeout-ms N\n"
-    "put options:    --partition-key KEY\n"
-    "                --key random|hash|balanced|fixed:KEY|field:PATH|regex:ERE\n"
-    "                --match-bytes N\n"
-    "                --linger-ms N --batch-records N --batch-bytes N\n"
-    "                --shard-rate PCT --ordered --shard-refresh-ms N\n"
-    "                --oversize split|truncate|drop --max-in-flight N --buffer-bytes N\n"
-    "                --backoff-base-ms N --backoff-cap-ms N --max-attempts N\n"
-    "                --shutdown-timeout-ms N\n"
-    "see shardpipe(1)\n";
+/* The usage block an option is listed in; others are in the synopsis. */
+enum { G_NONE, G_COMMON, G_PUT };
+
+enum otype {
+    O_STR,       /* the argument, as given */
+    O_FLAG,      /* no argument: 1 */
+    O_UINT,      /* a whole number in [min, max] */
+    O_SIZE,      /* bytes, with a K, M or G suffix, in [min, max] */
+    O_HANDLER,   /* the option's own function */
+    O_HELP,
+};
+
+struct cli_opt;
+/* 0, or the exit status (the message printed). */
+typedef int opt_fn(const struct cli_opt *d, const char *arg, struct opts *o);
+
+struct cli_opt {
+    const char *name;
+    int has_arg;
+    char short_name;         /* 0: none */
+    unsigned cmds;           /* C_*: the subcommands that take it */
+    enum otype type;
+    size_t off, width;       /* the field in struct opts */
+    unsigned long long min, max;
+    const char *range;       /* as the message shows it: "must be RANGE, not '...'" */
+    opt_fn *fn;              /* O_HANDLER */
+    int group;               /* G_*: the usage block */
+    int brk;                 /* starts a new line of its block */
+    const char *use;         /* its part of the line: "--linger-ms N" */
+};
+
+static opt_fn opt_region, opt_endpoint, opt_log_level, opt_oversize, opt_shard_rate, opt_iterator;
+
+#define AT(m) .off = offsetof(struct opts, m), .width = sizeof(((struct opts *)0)->m)
+#define ARG required_argument
+#define MS_RANGE(lo) #lo " to 3600000 (milliseconds)"
+#define SIZE_FORM "bytes, or with a K, M or G suffix"
+
+/* In the order of the usage text. */
+static const struct cli_opt cli_opts[] = {
+    {"region", ARG, 0, C_AWS, O_HANDLER, .fn = opt_region, .group = G_COMMON, .use = "--region R"},
+    {"endpoint-url", ARG, 0, C_AWS, O_HANDLER, .fn = opt_endpoint, .group = G_COMMON,
+     .use = "--endpoint-url URL"},
+    {"profile", ARG, 0, C_AWS, O_STR, AT(co.profile), .group = G_COMMON, .use = "--profile P"},
+    {"log-level", ARG, 0, C_AWS | C_RUN, O_HANDLER, .fn = opt_log_level, .group = G_COMMON,
+     .use = "--log-level LEVEL"},
+    {"access-key-id", ARG, 0, C_AWS, O_STR, AT(co.akid), .group = G_COMMON, .brk = 1,
+     .use = "--access-key-id ID"},
+    {"secret-access-key", ARG, 0, C_AWS, O_STR, AT(co.secret), .group = G_COMMON,
+     .use = "--secret-access-key KEY"},
+    {"session-token", ARG, 0, C_AWS, O_STR, AT(co.token), .group = G_COMMON, .use = "--session-token T"},
+    {"connect-timeout-ms", ARG, 0, C_AWS, O_UINT, AT(co.connect_ms), 1, 3600000, MS_RANGE(1),
+     .group = G_COMMON, .brk = 1, .use = "--connect-timeout-ms N"},
+    {"request-timeout-ms", ARG, 0, C_AWS, O_UINT, AT(co.request_ms), 1, 3600000, MS_RANGE(1),
+     .group = G_COMMON, .use = "--request-timeout-ms N"},
+    {"help", no_argument, 0, C_AWS | C_RUN, O_HELP, .group = G_NONE},
+
+    {"stream", ARG, 's', C_PUT, O_STR, AT(stream)},
+    {"partition-key", ARG, 0, C_PUT, O_STR, AT(fixed_key), .group = G_PUT, .use = "--partition-key KEY"},
+    {"key", ARG, 0, C_PUT, O_STR, AT(key_spec), .group = G_PUT, .brk = 1,
+     .use = "--key random|hash|balanced|fixed:KEY|field:PATH|regex:ERE"},
+    {"match-bytes", ARG, 0, C_PUT, O_SIZE, AT(match_bytes), SP_MATCH_BYTES_MIN, SP_MATCH_BYTES_MAX,
+     "64 to 1MiB (bytes, or with a K or M suffix)", .group = G_PUT, .brk = 1, .use = "--match-bytes N"},
+    {"linger-ms", ARG, 0, C_PUT, O_UINT, AT(po.linger_ms), 0, 3600000, MS_RANGE(0), .group = G_PUT,
+     .brk = 1, .use = "--linger-ms N"},
+    {"batch-records", ARG, 0, C_PUT, O_UINT, AT(po.batch_records), 1, SP_BATCH_MAX_RECORDS,
+     "1 to 500 (the PutRecords limit)", .group = G_PUT, .use = "--batch-records N"},
+    {"batch-bytes", ARG, 0, C_PUT, O_SIZE, AT(po.batch_bytes), 1, SP_BATCH_MAX_BYTES,
+     "1 to 10MiB (" SIZE_FORM "; the PutRecords limit)", .group = G_PUT, .use = "--batch-bytes N"},
+    {"shard-rate", ARG, 0, C_PUT, O_HANDLER, .fn = opt_shard_rate, .range = "1% to 1000%",
+     .group = G_PUT, .brk = 1, .use = "--shard-rate PCT"},
+    {"ordered", no_argument, 0, C_PUT, O_FLAG, AT(po.ordered), .group = G_PUT, .use = "--ordered"},
+    {"shard-refresh-ms", ARG, 0, C_PUT, O_UINT, AT(po.refresh_ms), 1000, 86400000,
+     "1000 to 86400000 (milliseconds)", .group = G_PUT, .use = "--shard-refresh-ms N"},
+    {"oversize", ARG, 0, C_PUT, O_HANDLER, .fn = opt_oversize, .group = G_PUT, .brk = 1,
+     .use = "--oversize split|truncate|drop"},
+    {"max-in-flight", ARG, 0, C_PUT, O_UINT, AT(po.max_in_flight), 1, 256, "1 to 256", .group = G_PUT,
+     .use = "--max-in-flight N"},
+    {"buffer-bytes", ARG, 0, C_PUT, O_SIZE, AT(po.budget_bytes), 1ULL << 20, 1ULL << 40,
+     "1MiB to 1024GiB (" SIZE_FORM ")", .group = G_PUT, .use = "--buffer-bytes N"},
+    {"backoff-base-ms", ARG, 0, C_PUT, O_UINT, AT(po.backoff.base_ms), 1, 3600000, MS_RANGE(1),
+     .group = G_PUT, .brk = 1, .use = "--backoff-base-ms N"},
+    {"backoff-cap-ms", ARG, 0, C_PUT, O_UINT, AT(po.backoff.cap_ms), 1, 3600000, MS_RANGE(1),
+     .group = G_PUT, .use = "--backoff-cap-ms N"},
+    {"max-attempts", ARG, 0, C_PUT, O_UINT, AT(po.max_attempts), 0, 1000000, "0 (no limit) to 1000000",
+     .group = G_PUT, .use = "--max-attempts N"},
+    {"shutdown-timeout-ms", ARG, 0, C_PUT, O_UINT, AT(shutdown_ms), 0, 3600000, MS_RANGE(0),
+     .group = G_PUT, .brk = 1, .use = "--shutdown-timeout-ms N"},
+
+    {"json", no_argument, 0, C_DESCRIBE | C_GET, O_FLAG, AT(json)},
+    {"shard", ARG, 0, C_GET, O_STR, AT(ro.shard)},
+    /* "--iterator at-sequence SEQ" takes its second word from argv */
+    {"iterator", ARG, 0, C_GET, O_HANDLER, .fn = opt_iterator},
+    {"limit", ARG, 0, C_GET, O_UINT, AT(ro.limit), 1, 10000, "1 to 10000 (the GetRecords limit)"},
+    {"max-records", ARG, 0, C_GET, O_UINT, AT(ro.max_records), 1, UINT64_MAX, "1 to 18446744073709551615"},
+    {"follow", no_argument, 0, C_GET, O_FLAG, AT(ro.follow)},
+
+    {"config", ARG, 'c', C_RUN, O_STR, AT(config)},
+};
+
+#define NOPTS (sizeof cli_opts / sizeof cli_opts[0])
+#define OPT_BASE 1000            /* getopt's value of an option without a short name */
+
+/* The usage text: the synopsis, then the option blocks from the table. */
+static void put_usage(FILE *f)
+{
+    fputs("usage: shardpipe put -s STREAM [options] < lines\n"
+          "       shardpipe describe STREAM [--json] [options]\n"
+          "       shardpipe get STREAM [--shard ID] [--iterator TYPE [ARG]] [--limit N]\n"
+          "                     [--max-records N] [--follow] [--json] [options]\n"
+          "       shardpipe run -c FILE [--log-level LEVEL]\n"
+          "       shardpipe check-config FILE\n"
+          "       shardpipe version\n", f);
+    static const char *const heads[] = {NULL, "common options: ", "put options:    "};
+    for (int g = G_COMMON; g <= G_PUT; g++) {
+        int first = 1;
+        for (size_t i = 0; i < NOPTS; i++) {
+            const struct cli_opt *d = &cli_opts[i];
+            if (d->group != g)
+                continue;
+            if (first)
+                fputs(heads[g], f);
+            else
+                fputs(d->brk ? "\n                " : " ", f);
+            fputs(d->use, f);
+            first = 0;
+        }
+        fputc('\n', f);
+    }
+    fputs("see shardpipe(1)\n", f);
+}
 
 static int usage(const char *fmt, const char *arg)
 {
@@ -97,7 +214,7 @@ static int usage(const char *fmt, const char *arg)
         fprintf(stderr, fmt, arg);
         fputc('\n', stderr);
     }
-    fputs(usage_text, stderr);
+    put_usage(stderr);
     return SP_EXIT_USAGE;
 }
 
@@ -108,69 +225,171 @@ static int bad_number(const char *opt, const char *range, const char *arg)
 {
     fprintf(stderr, "shardpipe: %s must be %s, not '%.64s%s'\n", opt, range, arg,
             strlen(arg) > 64 ? "..." : "");
-    fputs(usage_text, stderr);
+    put_usage(stderr);
     return SP_EXIT_USAGE;
 }
-
-#define SIZE_FORM "bytes, or with a K, M or G suffix"
 
 /* A bad value of a setting: where it came from (an option or a variable)
  * starts the message. */
 static int bad_setting(const char *where, const sp_err *e)
 {
     fprintf(stderr, "shardpipe: %s: %s\n", where, e->msg);
-    fputs(usage_text, stderr);
+    put_usage(stderr);
     return SP_EXIT_USAGE;
 }
 
-/* Handles an option every subcommand shares. 1: handled, 0: not common,
- * -1: bad value (message printed). */
-static int common_opt(int c, const char *arg, struct common *o)
+static int opt_region(const struct cli_opt *d, const char *arg, struct opts *o)
 {
-    unsigned long long v;
+    (void)d;
+    sp_err e;
+    /* empty counts as not given, as for AWS_REGION */
+    if (*arg && sp_region_check("--region", arg, &e) != SP_OK) {
+        fprintf(stderr, "shardpipe: %s\n", e.msg);
+        put_usage(stderr);
+        return SP_EXIT_USAGE;
+    }
+    o->co.region = arg;
+    return 0;
+}
+
+static int opt_endpoint(const struct cli_opt *d, const char *arg, struct opts *o)
+{
+    (void)d;
     char host[SP_URL_MAX];
     sp_err e;
-    switch (c) {
-    case OPT_REGION:
-        /* empty counts as not given, as for AWS_REGION */
-        if (*arg && sp_region_check("--region", arg, &e) != SP_OK) {
-            fprintf(stderr, "shardpipe: %s\n", e.msg);
-            fputs(usage_text, stderr);
-            return -1;
-        }
-        o->region = arg;
-        return 1;
-    case OPT_ENDPOINT:
-        if (*arg && sp_endpoint_host(arg, host, sizeof host, &e) != SP_OK) {
-            bad_setting("--endpoint-url", &e);
-            return -1;
-        }
-        o->endpoint = arg;
-        return 1;
-    case OPT_PROFILE: o->profile = arg; return 1;
-    case OPT_AKID: o->akid = arg; return 1;
-    case OPT_SECRET: o->secret = arg; return 1;
-    case OPT_TOKEN: o->token = arg; return 1;
-    case OPT_LOG_LEVEL:
-        if (sp_log_level_parse(arg, &o->level) != SP_OK) {
-            usage("--log-level must be error, warn, info or debug, not '%s'", arg);
-            return -1;
-        }
-        return 1;
-    case OPT_CONNECT_TIMEOUT:
-    case OPT_REQUEST_TIMEOUT:
-        if (sp_parse_uint(arg, 1, 3600000, &v) != 0) {
-            bad_number(c == OPT_CONNECT_TIMEOUT ? "--connect-timeout-ms" : "--request-timeout-ms",
-                       "1 to 3600000 (milliseconds)", arg);
-            return -1;
-        }
-        if (c == OPT_CONNECT_TIMEOUT)
-            o->connect_ms = (long)v;
-        else
-            o->request_ms = (long)v;
-        return 1;
+    if (*arg && sp_endpoint_host(arg, host, sizeof host, &e) != SP_OK)
+        return bad_setting("--endpoint-url", &e);
+    o->co.endpoint = arg;
+    return 0;
+}
+
+static int opt_log_level(const struct cli_opt *d, const char *arg, struct opts *o)
+{
+    (void)d;
+    if (sp_log_level_parse(arg, &o->co.level) != SP_OK)
+        return usage("--log-level must be error, warn, info or debug, not '%s'", arg);
+    o->level_set = 1;
+    return 0;
+}
+
+static int opt_oversize(const struct cli_opt *d, const char *arg, struct opts *o)
+{
+    (void)d;
+    if (sp_oversize_parse(arg, &o->oversize) != 0)
+        return usage("--oversize must be split, truncate or drop, not '%s'", arg);
+    return 0;
+}
+
+/* "80%" or "80": a share of each shard's write limit. */
+static int opt_shard_rate(const struct cli_opt *d, const char *arg, struct opts *o)
+{
+    char pct[16];
+    unsigned long long v;
+    size_t n = strlen(arg);
+    if (n == 0 || n >= sizeof pct)
+        return bad_number("--shard-rate", d->range, arg);
+    memcpy(pct, arg, n + 1);
+    if (pct[n - 1] == '%')
+        pct[n - 1] = '\0';
+    if (sp_parse_uint(pct, 1, 1000, &v) != 0)
+        return bad_number("--shard-rate", d->range, arg);
+    o->po.throttle.share = (double)v / 100.0;
+    return 0;
+}
+
+static int opt_iterator(const struct cli_opt *d, const char *arg, struct opts *o)
+{
+    (void)d;
+    sp_reader_opts *ro = &o->ro;
+    if (sp_iter_kind_parse(arg, &ro->iter) != SP_OK)
+        return usage("--iterator must be latest, trim-horizon, at-sequence SEQ, after-sequence SEQ "
+                     "or at-timestamp TIME, not '%s'", arg);
+    if (ro->iter == SP_ITER_AT_SEQUENCE || ro->iter == SP_ITER_AFTER_SEQUENCE || ro->iter == SP_ITER_AT_TIMESTAMP) {
+        if (optind >= o->argc)
+            return usage("--iterator %s needs a value", arg);
+        o->iter_arg = o->argv[optind++];
     }
     return 0;
+}
+
+/* A number into a field of its width (uint32_t, unsigned, long, size_t,
+ * uint64_t). */
+static void store_uint(void *dst, size_t width, unsigned long long v)
+{
+    if (width == sizeof(uint32_t)) {
+        uint32_t u = (uint32_t)v;
+        memcpy(dst, &u, sizeof u);
+    } else if (width == sizeof(uint64_t)) {
+        uint64_t u = v;
+        memcpy(dst, &u, sizeof u);
+    }
+}
+
+/* Parses the options of subcommand cmd (argv[0] is its name) into o:
+ * -1 when the arguments that follow are the subcommand's to check, else
+ * the exit status (--help, or a bad option, whose message is printed). */
+static int parse_opts(unsigned cmd, int argc, char **argv, struct opts *o)
+{
+    struct option lo[NOPTS + 1];
+    const struct cli_opt *by_val[NOPTS];
+    char shorts[2 * NOPTS + 1];
+    size_t n = 0, ns = 0;
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct cli_opt *d = &cli_opts[i];
+        if (!(d->cmds & cmd))
+            continue;
+        by_val[n] = d;
+        lo[n] = (struct option){d->name, d->has_arg, NULL, d->short_name ? d->short_name : OPT_BASE + (int)n};
+        n++;
+        if (d->short_name) {
+            shorts[ns++] = d->short_name;
+            if (d->has_arg == required_argument)
+                shorts[ns++] = ':';
+        }
+    }
+    lo[n] = (struct option){NULL, 0, NULL, 0};
+    shorts[ns] = '\0';
+    o->argc = argc;
+    o->argv = argv;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+        const struct cli_opt *d = NULL;
+        for (size_t i = 0; i < n && d == NULL; i++)
+            if (lo[i].val == c)
+                d = by_val[i];
+        if (d == NULL)
+            return usage(NULL, NULL);       /* getopt has said what is wrong */
+        void *dst = (char *)o + d->off;
+        unsigned long long v;
+        int bad;
+        char opt[64];
+        snprintf(opt, sizeof opt, "--%s", d->name);
+        switch (d->type) {
+        case O_STR:
+            memcpy(dst, &optarg, sizeof optarg);
+            break;
+        case O_FLAG:
+            *(int *)dst = 1;
+            break;
+        case O_UINT:
+        case O_SIZE:
+            bad = d->type == O_UINT ? sp_parse_uint(optarg, d->min, d->max, &v) != 0
+                                    : sp_parse_size(optarg, d->max, &v) != 0 || v < d->min;
+            if (bad)
+                return bad_number(opt, d->range, optarg);
+            store_uint(dst, d->width, v);
+            break;
+        case O_HANDLER:
+            if ((bad = d->fn(d, optarg, o)) != 0)
+                return bad;
+            break;
+        case O_HELP:
+            put_usage(stdout);
+            return SP_EXIT_OK;
+        }
+    }
+    return -1;
 }
 
 /* The endpoint: --endpoint-url, else the environment's. */
@@ -194,7 +413,7 @@ static int check_given(const struct common *o)
     const char *r = sp_region_given(NULL, o->region, &where);
     if (r != NULL && sp_region_check(where, r, &e) != SP_OK) {
         fprintf(stderr, "shardpipe: %s\n", e.msg);
-        fputs(usage_text, stderr);
+        put_usage(stderr);
         return SP_EXIT_USAGE;
     }
     const char *url = given_endpoint(o, &where);
@@ -315,137 +534,32 @@ static void put_signal(sp_loop *loop, int signo, void *arg)
 
 static int cmd_put(int argc, char **argv, int stdin_closed)
 {
-    static const struct option opts[] = {
-        COMMON_OPTIONS,
-        {"stream", required_argument, NULL, 's'},
-        {"partition-key", required_argument, NULL, OPT_PK},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"linger-ms", required_argument, NULL, OPT_LINGER},
-        {"batch-records", required_argument, NULL, OPT_BATCH_RECORDS},
-        {"batch-bytes", required_argument, NULL, OPT_BATCH_BYTES},
-        {"oversize", required_argument, NULL, OPT_OVERSIZE},
-        {"backoff-base-ms", required_argument, NULL, OPT_BACKOFF_BASE},
-        {"backoff-cap-ms", required_argument, NULL, OPT_BACKOFF_CAP},
-        {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
-        {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
-        {"buffer-bytes", required_argument, NULL, OPT_BUFFER_BYTES},
-        {"shard-rate", required_argument, NULL, OPT_SHARD_RATE},
-        {"ordered", no_argument, NULL, OPT_ORDERED},
-        {"shard-refresh-ms", required_argument, NULL, OPT_REFRESH},
-        {"shutdown-timeout-ms", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
-        {"match-bytes", required_argument, NULL, OPT_MATCH_BYTES},
-        {NULL, 0, NULL, 0}};
-    struct common co = {0};
-    co.level = SP_LOG_WARN;
-    uint32_t shutdown_ms = 10000;
-    sp_producer_opts po = {0};
-    po.batch_records = SP_BATCH_MAX_RECORDS;
-    po.batch_bytes = SP_BATCH_DEFAULT_BYTES;
-    po.linger_ms = 200;
-    po.backoff.base_ms = SP_BACKOFF_BASE_MS;
-    po.backoff.cap_ms = SP_BACKOFF_CAP_MS;
-    po.max_in_flight = 8;
-    po.budget_bytes = (size_t)64 << 20;
-    po.route = 1;
-    po.refresh_ms = 60000;
-    sp_throttle_cfg_default(&po.throttle);
-    enum sp_oversize oversize = SP_OVERSIZE_SPLIT;
-    const char *stream = NULL, *fixed_key = NULL, *key_spec = NULL;
-    size_t match_bytes = 0;
-    unsigned long long v;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
-        int r = common_opt(c, optarg, &co);
-        if (r < 0)
-            return SP_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case 's': stream = optarg; break;
-        case OPT_PK: fixed_key = optarg; break;
-        case OPT_KEY: key_spec = optarg; break;
-        case OPT_LINGER:
-            if (sp_parse_uint(optarg, 0, 3600000, &v) != 0)
-                return bad_number("--linger-ms", "0 to 3600000 (milliseconds)", optarg);
-            po.linger_ms = (uint32_t)v;
-            break;
-        case OPT_BATCH_RECORDS:
-            if (sp_parse_uint(optarg, 1, SP_BATCH_MAX_RECORDS, &v) != 0)
-                return bad_number("--batch-records", "1 to 500 (the PutRecords limit)", optarg);
-            po.batch_records = (size_t)v;
-            break;
-        case OPT_BATCH_BYTES:
-            if (sp_parse_size(optarg, SP_BATCH_MAX_BYTES, &v) != 0 || v == 0)
-                return bad_number("--batch-bytes", "1 to 10MiB (" SIZE_FORM "; the PutRecords limit)", optarg);
-            po.batch_bytes = (size_t)v;
-            break;
-        case OPT_OVERSIZE:
-            if (sp_oversize_parse(optarg, &oversize) != 0)
-                return usage("--oversize must be split, truncate or drop, not '%s'", optarg);
-            break;
-        case OPT_BACKOFF_BASE:
-        case OPT_BACKOFF_CAP:
-            if (sp_parse_uint(optarg, 1, 3600000, &v) != 0)
-                return bad_number(c == OPT_BACKOFF_BASE ? "--backoff-base-ms" : "--backoff-cap-ms",
-                                  "1 to 3600000 (milliseconds)", optarg);
-            if (c == OPT_BACKOFF_BASE)
-                po.backoff.base_ms = (uint32_t)v;
-            else
-                po.backoff.cap_ms = (uint32_t)v;
-            break;
-        case OPT_MAX_ATTEMPTS:
-            if (sp_parse_uint(optarg, 0, 1000000, &v) != 0)
-                return bad_number("--max-attempts", "0 (no limit) to 1000000", optarg);
-            po.max_attempts = (unsigned)v;
-            break;
-        case OPT_MAX_IN_FLIGHT:
-            if (sp_parse_uint(optarg, 1, 256, &v) != 0)
-                return bad_number("--max-in-flight", "1 to 256", optarg);
-            po.max_in_flight = (unsigned)v;
-            break;
-        case OPT_BUFFER_BYTES:
-            if (sp_parse_size(optarg, (unsigned long long)1 << 40, &v) != 0 || v < ((unsigned long long)1 << 20))
-                return bad_number("--buffer-bytes", "1MiB to 1024GiB (" SIZE_FORM ")", optarg);
-            po.budget_bytes = (size_t)v;
-            break;
-        case OPT_SHARD_RATE: {
-            /* "80%" or "80": a share of each shard's write limit. */
-            char pct[16];
-            size_t n = strlen(optarg);
-            if (n == 0 || n >= sizeof pct)
-                return bad_number("--shard-rate", "1% to 1000%", optarg);
-            memcpy(pct, optarg, n + 1);
-            if (pct[n - 1] == '%')
-                pct[n - 1] = '\0';
-            if (sp_parse_uint(pct, 1, 1000, &v) != 0)
-                return bad_number("--shard-rate", "1% to 1000%", optarg);
-            po.throttle.share = (double)v / 100.0;
-            break;
-        }
-        case OPT_ORDERED: po.ordered = 1; break;
-        case OPT_REFRESH:
-            if (sp_parse_uint(optarg, 1000, 86400000, &v) != 0)
-                return bad_number("--shard-refresh-ms", "1000 to 86400000 (milliseconds)", optarg);
-            po.refresh_ms = (uint32_t)v;
-            break;
-        case OPT_SHUTDOWN_TIMEOUT:
-            if (sp_parse_uint(optarg, 0, 3600000, &v) != 0)
-                return bad_number("--shutdown-timeout-ms", "0 to 3600000 (milliseconds)", optarg);
-            shutdown_ms = (uint32_t)v;
-            break;
-        case OPT_MATCH_BYTES:
-            if (sp_parse_size(optarg, SP_MATCH_BYTES_MAX, &v) != 0 || v < SP_MATCH_BYTES_MIN)
-                return bad_number("--match-bytes", "64 to 1MiB (bytes, or with a K or M suffix)", optarg);
-            match_bytes = (size_t)v;
-            break;
-        case OPT_HELP:
-            fputs(usage_text, stdout);
-            return SP_EXIT_OK;
-        default:
-            return usage(NULL, NULL);
-        }
-    }
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    o.co.level = SP_LOG_WARN;
+    o.shutdown_ms = 10000;
+    sp_producer_opts *pp = &o.po;
+    pp->batch_records = SP_BATCH_MAX_RECORDS;
+    pp->batch_bytes = SP_BATCH_DEFAULT_BYTES;
+    pp->linger_ms = 200;
+    pp->backoff.base_ms = SP_BACKOFF_BASE_MS;
+    pp->backoff.cap_ms = SP_BACKOFF_CAP_MS;
+    pp->max_in_flight = 8;
+    pp->budget_bytes = (size_t)64 << 20;
+    pp->route = 1;
+    pp->refresh_ms = 60000;
+    sp_throttle_cfg_default(&pp->throttle);
+    o.oversize = SP_OVERSIZE_SPLIT;
+    int done = parse_opts(C_PUT, argc, argv, &o);
+    if (done >= 0)
+        return done;
+    /* the names the rest of put uses */
+    struct common co = o.co;
+    sp_producer_opts po = o.po;
+    const char *stream = o.stream, *fixed_key = o.fixed_key, *key_spec = o.key_spec;
+    size_t match_bytes = o.match_bytes;
+    enum sp_oversize oversize = o.oversize;
+    uint32_t shutdown_ms = o.shutdown_ms;
     if (optind < argc)
         return usage("put takes no arguments (got '%s'); lines come from standard input", argv[optind]);
     if (stream == NULL)
@@ -679,24 +793,14 @@ static void on_describe_summary(void *arg, const sp_stream_summary *sum, const c
 
 static int cmd_describe(int argc, char **argv)
 {
-    static const struct option opts[] = {COMMON_OPTIONS, {"json", no_argument, NULL, OPT_JSON}, {NULL, 0, NULL, 0}};
-    struct common co = {0};
-    co.level = SP_LOG_WARN;
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = common_opt(c, optarg, &co);
-        if (r < 0)
-            return SP_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (c == OPT_JSON)
-            json = 1;
-        else if (c == OPT_HELP)
-            return fputs(usage_text, stdout), SP_EXIT_OK;
-        else
-            return usage(NULL, NULL);
-    }
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    o.co.level = SP_LOG_WARN;
+    int done = parse_opts(C_DESCRIBE, argc, argv, &o);
+    if (done >= 0)
+        return done;
+    struct common co = o.co;
+    int json = o.json;
     if (optind != argc - 1)
         return usage("describe takes exactly one STREAM%s", "");
     const char *stream = argv[optind];
@@ -771,63 +875,20 @@ static void get_signal(sp_loop *loop, int signo, void *arg)
 
 static int cmd_get(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        COMMON_OPTIONS,
-        {"json", no_argument, NULL, OPT_JSON},
-        {"shard", required_argument, NULL, OPT_SHARD},
-        {"iterator", required_argument, NULL, OPT_ITERATOR},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"max-records", required_argument, NULL, OPT_MAX_RECORDS},
-        {"follow", no_argument, NULL, OPT_FOLLOW},
-        {NULL, 0, NULL, 0}};
-    struct common co = {0};
-    co.level = SP_LOG_WARN;
-    sp_reader_opts ro = {0};
-    ro.iter = SP_ITER_LATEST;
-    ro.backoff.base_ms = SP_BACKOFF_BASE_MS;
-    ro.backoff.cap_ms = SP_BACKOFF_CAP_MS;
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    o.co.level = SP_LOG_WARN;
+    o.ro.iter = SP_ITER_LATEST;
+    o.ro.backoff.base_ms = SP_BACKOFF_BASE_MS;
+    o.ro.backoff.cap_ms = SP_BACKOFF_CAP_MS;
+    int done = parse_opts(C_GET, argc, argv, &o);
+    if (done >= 0)
+        return done;
+    struct common co = o.co;
+    sp_reader_opts ro = o.ro;
+    const char *iter_arg = o.iter_arg;
     struct get g = {0};
-    const char *iter_arg = NULL;
-    unsigned long long v;
-    int c;
-    optind = 1;
-    /* "--iterator at-sequence SEQ" takes its second word from argv below. */
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = common_opt(c, optarg, &co);
-        if (r < 0)
-            return SP_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case OPT_JSON: g.json = 1; break;
-        case OPT_SHARD: ro.shard = optarg; break;
-        case OPT_FOLLOW: ro.follow = 1; break;
-        case OPT_ITERATOR:
-            if (sp_iter_kind_parse(optarg, &ro.iter) != SP_OK)
-                return usage("--iterator must be latest, trim-horizon, at-sequence SEQ, after-sequence SEQ "
-                             "or at-timestamp TIME, not '%s'", optarg);
-            if (ro.iter == SP_ITER_AT_SEQUENCE || ro.iter == SP_ITER_AFTER_SEQUENCE || ro.iter == SP_ITER_AT_TIMESTAMP) {
-                if (optind >= argc)
-                    return usage("--iterator %s needs a value", optarg);
-                iter_arg = argv[optind++];
-            }
-            break;
-        case OPT_LIMIT:
-            if (sp_parse_uint(optarg, 1, 10000, &v) != 0)
-                return bad_number("--limit", "1 to 10000 (the GetRecords limit)", optarg);
-            ro.limit = (long)v;
-            break;
-        case OPT_MAX_RECORDS:
-            if (sp_parse_uint(optarg, 1, UINT64_MAX, &v) != 0)
-                return bad_number("--max-records", "1 to 18446744073709551615", optarg);
-            ro.max_records = v;
-            break;
-        case OPT_HELP:
-            return fputs(usage_text, stdout), SP_EXIT_OK;
-        default:
-            return usage(NULL, NULL);
-        }
-    }
+    g.json = o.json;
     if (optind != argc - 1)
         return usage("get takes exactly one STREAM%s", "");
     ro.stream = argv[optind];
@@ -874,28 +935,17 @@ static int cmd_get(int argc, char **argv)
 
 static int cmd_run(int argc, char **argv, int stdin_closed)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0}};
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    int done = parse_opts(C_RUN, argc, argv, &o);
+    if (done >= 0)
+        return done;
     sp_agent_opts ao = {0};
     ao.log_timestamps = 1;
     ao.stdin_closed = stdin_closed;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': ao.config_path = optarg; break;
-        case OPT_LOG_LEVEL:
-            if (sp_log_level_parse(optarg, &ao.log_level) != SP_OK)
-                return usage("--log-level must be error, warn, info or debug, not '%s'", optarg);
-            ao.log_level_set = 1;
-            break;
-        case OPT_HELP: return fputs(usage_text, stdout), SP_EXIT_OK;
-        default: return usage(NULL, NULL);
-        }
-    }
+    ao.config_path = o.config;
+    ao.log_level = o.co.level;
+    ao.log_level_set = o.level_set;
     if (optind != argc)
         return usage("run takes no arguments (got '%s'); name the configuration with -c", argv[optind]);
     if (ao.config_path == NULL)
@@ -935,7 +985,7 @@ int sp_cli_main(int argc, char **argv, int stdin_closed)
         return SP_EXIT_OK;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        fputs(usage_text, stdout);
+        put_usage(stdout);
         return SP_EXIT_OK;
     }
     return usage("unknown subcommand '%s'", cmd);
