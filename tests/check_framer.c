@@ -1570,6 +1570,67 @@ START_TEST(test_multiline_match_window)
 }
 END_TEST
 
+/* Buffer growth ends whatever the need and the bound: a record that needs
+ * more than the cap after sp_framer_set_max lowered it under a line being
+ * classified, and a cap and match window of SIZE_MAX (whose bound + 1
+ * wraps). Each once looped for ever. */
+START_TEST(test_growth_ends)
+{
+    regex_t *re = re_new("^S");
+    sp_framer f;
+    coll c;
+    sp_err err = {{0}};
+    char line[300];
+    memset(line, 'x', sizeof line);
+    line[0] = 'S';
+
+    /* 256 bytes held apart to classify (the first growth step, exactly
+     * full), then the cap drops to 10 before the newline comes. */
+    coll_init(&c);
+    fr_init(&f, 1000, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+    ck_assert_int_eq(sp_framer_feed(&f, line, 256, &err), SP_OK);
+    ck_assert_uint_eq(f.lcap, 256);
+    ck_assert_int_eq(sp_framer_set_max(&f, 10, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "\n", 1, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    size_t total = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        ck_assert_uint_le(c.r[i].len, 10);
+        total += c.r[i].len;
+    }
+    ck_assert_uint_eq(c.n, 26);
+    ck_assert_uint_eq(total, 256);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    /* No bound at all: a 300-byte line classified straight from the input. */
+    coll_init(&c);
+    fr_init(&f, SIZE_MAX, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+    sp_framer_set_match_bytes(&f, SIZE_MAX);
+    ck_assert_int_eq(sp_framer_feed(&f, line, sizeof line, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_feed(&f, "\n", 1, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_uint_eq(c.r[0].len, sizeof line);
+    sp_framer_free(&f);
+    coll_free(&c);
+
+    coll_init(&c);
+    fr_init(&f, SIZE_MAX, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
+    sp_framer_set_match_bytes(&f, SIZE_MAX);
+    char in[302];
+    memcpy(in, line, sizeof line);
+    memcpy(in + sizeof line, "\n", 2);
+    ck_assert_int_eq(sp_framer_feed(&f, in, sizeof line + 1, &err), SP_OK);
+    ck_assert_int_eq(sp_framer_finish(&f, &err), SP_OK);
+    ck_assert_uint_eq(c.n, 1);
+    ck_assert_uint_eq(c.r[0].len, sizeof line);
+    sp_framer_free(&f);
+    coll_free(&c);
+    re_free(re);
+}
+END_TEST
+
 static Suite *framer_suite(void)
 {
     Suite *s = suite_create("framer");
@@ -1600,6 +1661,10 @@ static Suite *framer_suite(void)
     tcase_add_test(tc, test_discard_partial);
     tcase_add_test(tc, test_multiline_match_window);
     suite_add_tcase(s, tc);
+    TCase *grow = tcase_create("growth");
+    tcase_set_timeout(grow, 10);    /* a growth that never ends fails here */
+    tcase_add_test(grow, test_growth_ends);
+    suite_add_tcase(s, grow);
     return s;
 }
 

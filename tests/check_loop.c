@@ -1,9 +1,13 @@
 /* The event loop: timer order and cancellation, descriptor watches,
- * regular files (which epoll refuses), signals. */
+ * regular files (which epoll refuses), signals; only the events a watch
+ * asks for are dispatched, and a paused descriptor that hangs up costs
+ * nothing. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_util.h"
@@ -51,6 +55,12 @@ START_TEST(timers_fire_in_order)
     sp_loop_free(l);
 }
 END_TEST
+
+static void on_t_stop(sp_loop *l, void *arg)
+{
+    (void)arg;
+    sp_loop_stop(l);
+}
 
 struct rd {
     char buf[64];
@@ -141,6 +151,178 @@ START_TEST(signals_are_callbacks)
 }
 END_TEST
 
+/* CPU time (user + system) of this process, in ms. */
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
+
+struct calls {
+    int n;
+    unsigned last;
+    int resumed_n;  /* calls seen after the resume */
+    int resumed;
+    int fd;
+    char buf[16];
+};
+
+static void on_count(sp_loop *l, int fd, unsigned ev, void *arg)
+{
+    struct calls *c = arg;
+    c->n++;
+    c->last = ev;
+    if (c->resumed) {
+        c->resumed_n++;
+        ssize_t k = read(fd, c->buf, sizeof c->buf);
+        if (k <= 0)
+            sp_loop_unwatch(l, fd); /* end of input: done */
+    }
+}
+
+static void on_resume(sp_loop *l, void *arg)
+{
+    struct calls *c = arg;
+    sp_err err;
+    c->resumed = 1;
+    ck_assert_int_eq(sp_loop_watch(l, c->fd, SP_EV_READ, on_count, c, &err), SP_OK);
+}
+
+/* A pipe whose writer has gone is hung up for good: epoll reports that
+ * even to a watch that asks for nothing. Paused, it must not wake the
+ * loop (no callback, no busy waiting); resumed, it must still be told, so
+ * that the reader sees the end of input. */
+START_TEST(paused_hangup_does_not_spin)
+{
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    close(p[1]);
+    struct calls c = {0};
+    c.fd = p[0];
+    ck_assert_int_eq(sp_loop_watch(l, p[0], SP_EV_READ, on_count, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_watch(l, p[0], 0, on_count, &c, &err), SP_OK); /* paused */
+    sp_timer t;
+    sp_timer_init(&t, on_resume, &c);
+    ck_assert_int_eq(sp_timer_start(l, &t, 200, &err), SP_OK);
+    double cpu0 = cpu_ms();
+    uint64_t t0 = sp_monotonic_ms();
+    ck_assert_int_eq(sp_loop_run(l, &err), SP_OK);
+    double cpu = cpu_ms() - cpu0;
+    uint64_t wall = sp_monotonic_ms() - t0;
+    ck_assert_uint_ge(wall, 190);
+    ck_assert_msg(cpu < 40.0, "paused hung-up pipe: %.1f ms of CPU in %llu ms", cpu,
+                  (unsigned long long)wall);
+    ck_assert_int_eq(c.n, c.resumed_n);       /* nothing while paused */
+    ck_assert_int_eq(c.resumed_n, 2);         /* resumed: the byte, then the end */
+    ck_assert(c.last & SP_EV_READ);
+    ck_assert(c.last & SP_EV_ERROR);
+    close(p[0]);
+    sp_loop_free(l);
+}
+END_TEST
+
+/* The same for a regular file (epoll refuses it; the loop treats it as
+ * always readable): paused, it is not polled. */
+START_TEST(paused_regular_file_does_not_spin)
+{
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    char path[] = "/tmp/sp-loop-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    struct calls c = {0};
+    c.fd = fd;
+    ck_assert_int_eq(sp_loop_watch(l, fd, SP_EV_READ, on_count, &c, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_watch(l, fd, 0, on_count, &c, &err), SP_OK);
+    sp_timer t;
+    sp_timer_init(&t, on_resume, &c);
+    ck_assert_int_eq(sp_timer_start(l, &t, 200, &err), SP_OK);
+    double cpu0 = cpu_ms();
+    ck_assert_int_eq(sp_loop_run(l, &err), SP_OK);
+    double cpu = cpu_ms() - cpu0;
+    ck_assert_msg(cpu < 40.0, "paused regular file: %.1f ms of CPU", cpu);
+    ck_assert_int_eq(c.n, 1);         /* only after the resume: the end of the empty file */
+    ck_assert_int_eq(c.resumed_n, 1);
+    close(fd);
+    sp_loop_free(l);
+}
+END_TEST
+
+/* A writer whose reader has gone gets the error as WRITE (write(2) is
+ * where it shows), never as READ, which it did not ask for. */
+START_TEST(error_comes_as_the_direction_asked_for)
+{
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    struct calls c = {0};
+    ck_assert_int_eq(sp_loop_watch(l, p[1], SP_EV_WRITE, on_count, &c, &err), SP_OK);
+    sp_timer t;
+    sp_timer_init(&t, on_t_stop, NULL);
+    ck_assert_int_eq(sp_timer_start(l, &t, 20, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(l, &err), SP_OK);
+    ck_assert_int_gt(c.n, 0);
+    ck_assert_uint_eq(c.last, SP_EV_WRITE | SP_EV_ERROR);
+    sp_loop_unwatch(l, p[1]);
+    close(p[1]);
+    sp_loop_free(l);
+}
+END_TEST
+
+struct pair {
+    int fds[2];
+    int calls[2];
+    sp_loop *l;
+};
+
+static void on_first(sp_loop *l, int fd, unsigned ev, void *arg)
+{
+    (void)ev;
+    struct pair *p = arg;
+    sp_err err;
+    int me = fd == p->fds[0] ? 0 : 1;
+    p->calls[me]++;
+    /* Whichever runs first pauses the other, whose event is already in
+     * this wake-up's batch. */
+    ck_assert_int_eq(sp_loop_watch(l, p->fds[1 - me], 0, on_first, p, &err), SP_OK);
+    sp_loop_unwatch(l, fd);
+}
+
+START_TEST(pause_inside_a_batch_holds)
+{
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    int a[2], b[2];
+    ck_assert_int_eq(pipe(a), 0);
+    ck_assert_int_eq(pipe(b), 0);
+    ck_assert_int_eq(write(a[1], "x", 1), 1);
+    ck_assert_int_eq(write(b[1], "y", 1), 1);
+    struct pair p = {{a[0], b[0]}, {0, 0}, l};
+    ck_assert_int_eq(sp_loop_watch(l, a[0], SP_EV_READ, on_first, &p, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_watch(l, b[0], SP_EV_READ, on_first, &p, &err), SP_OK);
+    sp_timer t;
+    sp_timer_init(&t, on_t_stop, NULL);
+    ck_assert_int_eq(sp_timer_start(l, &t, 50, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(l, &err), SP_OK);
+    ck_assert_int_eq(p.calls[0] + p.calls[1], 1);
+    sp_loop_unwatch(l, a[0]);
+    sp_loop_unwatch(l, b[0]);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    sp_loop_free(l);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -149,6 +331,10 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, pipe_watch);
     tcase_add_test(tc, regular_file_is_always_ready);
     tcase_add_test(tc, signals_are_callbacks);
+    tcase_add_test(tc, paused_hangup_does_not_spin);
+    tcase_add_test(tc, paused_regular_file_does_not_spin);
+    tcase_add_test(tc, error_comes_as_the_direction_asked_for);
+    tcase_add_test(tc, pause_inside_a_batch_holds);
     suite_add_tcase(s, tc);
     return s;
 }

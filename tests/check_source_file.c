@@ -19,6 +19,7 @@
 #include "shardpipe/checkpoint.h"
 #include "shardpipe/loop.h"
 #include "shardpipe/source_file.h"
+#include "shardpipe/watch.h"
 
 /* ---- the test sink ---- */
 
@@ -1348,6 +1349,97 @@ START_TEST(test_unusable_paths_warned_once)
 }
 END_TEST
 
+/* ---- the directory watch on its own ---- */
+
+struct wev {
+    int n[4];                   /* by enum sp_watch_event */
+    char written[256];          /* the last SP_WATCH_WRITTEN path */
+    char found[8][256];
+    int nfound;
+};
+
+static void on_wev(void *arg, enum sp_watch_event ev, const char *path)
+{
+    struct wev *e = arg;
+    e->n[ev]++;
+    if (ev == SP_WATCH_WRITTEN)
+        snprintf(e->written, sizeof e->written, "%s", path ? path : "(null)");
+}
+
+static void on_wfound(void *arg, const char *path, const struct stat *st)
+{
+    struct wev *e = arg;
+    ck_assert(S_ISREG(st->st_mode));
+    ck_assert_int_lt(e->nfound, 8);
+    snprintf(e->found[e->nfound++], sizeof e->found[0], "%s", path);
+}
+
+static int written_a(void *arg)
+{
+    return strcmp(((struct wev *)arg)->written, P("a.log")) == 0;
+}
+
+static int rescanned(void *arg)
+{
+    return ((struct wev *)arg)->n[SP_WATCH_RESCAN] > 0;
+}
+
+/* A scan hands over the matching regular files only (not a compressed
+ * rotation, not a directory, which is warned about once); inotify says
+ * which file was written, spelled as the scan spells it, and that names
+ * came; the poll timer ticks until the watch is stopped. */
+START_TEST(test_watch_scan_and_events)
+{
+    setup();
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    FILE *logf = tmpfile();
+    ck_assert_ptr_nonnull(logf);
+    sp_log lg = {SP_LOG_INFO, logf, 0};
+    put_file(P("a.log"), "a\n");
+    put_file(P("a.log.1.gz"), "zz");
+    put_file(P("b.txt"), "b\n");
+    ck_assert_int_eq(mkdir(P("d.log"), 0755), 0);
+    struct wev e;
+    memset(&e, 0, sizeof e);
+    char glob[128];
+    snprintf(glob, sizeof glob, "%s/*.log*", tmp);
+    sp_watch_opts o = {"test", glob, 50, 0, &lg, on_wev, &e};
+    sp_watch *w = sp_watch_new(l, &o, &err);
+    ck_assert_msg(w != NULL, "%s", err.msg);
+    for (int round = 0; round < 3; round++) {
+        e.nfound = 0;
+        ck_assert_int_eq(sp_watch_scan(w, on_wfound, &e), SP_OK);
+        ck_assert_int_eq(e.nfound, 1);
+        ck_assert_str_eq(e.found[0], P("a.log"));
+    }
+    ck_assert_int_eq(count_warn(logf, "d.log", "is a directory, not a regular file"), 1);
+    ck_assert_int_eq(count_in(logf, "warn: "), 1);
+    ck_assert(sp_watch_matches(w, P("x.log")));
+    ck_assert(!sp_watch_matches(w, P("x.txt")));
+    ck_assert(!sp_watch_matches(w, P("sub/x.log")));
+    if (sp_watch_inotify(w)) {
+        append(P("a.log"), "more\n");
+        ck_assert(run_until(l, written_a, &e, 2000));
+        put_file(P("c.log"), "c\n");
+        ck_assert(run_until(l, rescanned, &e, 2000));
+    } else {
+        fprintf(stderr, "test_watch_scan_and_events: no inotify here, its part skipped\n");
+    }
+    run_for(l, 140);
+    ck_assert_int_ge(e.n[SP_WATCH_POLL], 2);
+    sp_watch_stop(w);
+    ck_assert(!sp_watch_inotify(w));
+    int polls = e.n[SP_WATCH_POLL];
+    run_for(l, 140);
+    ck_assert_int_eq(e.n[SP_WATCH_POLL], polls);
+    sp_watch_free(w);
+    sp_loop_free(l);
+    fclose(logf);
+    teardown();
+}
+END_TEST
+
 static Suite *source_file_suite(void)
 {
     Suite *s = suite_create("source_file");
@@ -1376,6 +1468,7 @@ static Suite *source_file_suite(void)
     tcase_add_test(tc, test_checkpoint_gc);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_unusable_paths_warned_once);
+    tcase_add_test(tc, test_watch_scan_and_events);
     suite_add_tcase(s, tc);
     return s;
 }

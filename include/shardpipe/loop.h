@@ -13,7 +13,7 @@ typedef struct sp_loop sp_loop;
 
 #define SP_EV_READ 0x1u
 #define SP_EV_WRITE 0x2u
-#define SP_EV_ERROR 0x4u   /* hang-up or error; reported with READ */
+#define SP_EV_ERROR 0x4u   /* hang-up or error; see sp_loop_watch */
 
 typedef void (*sp_io_fn)(sp_loop *loop, int fd, unsigned events, void *arg);
 typedef void (*sp_timer_fn)(sp_loop *loop, void *arg);
@@ -35,8 +35,17 @@ void sp_loop_free(sp_loop *loop);
 
 /* Watches fd for events (SP_EV_READ|SP_EV_WRITE); calling again changes
  * the events or callback. A descriptor epoll cannot watch (a regular file
- * on stdin) is treated as always readable. events 0 pauses the watch
- * while keeping it registered. */
+ * on stdin) is treated as always readable.
+ *
+ * The callback is told only the events the watch asks for at the moment
+ * of the call (a change made by an earlier callback of the same wake-up
+ * counts). A hang-up or error comes as SP_EV_ERROR together with each
+ * direction asked for, READ and/or WRITE, so that read(2) sees the end of
+ * input or write(2) the error; a watch asking for neither hears nothing.
+ *
+ * events 0 pauses the watch: it keeps its callback, but the descriptor
+ * leaves epoll (which reports a hang-up even when asked for nothing), so
+ * a paused descriptor that hangs up costs nothing until it is resumed. */
 int sp_loop_watch(sp_loop *loop, int fd, unsigned events, sp_io_fn fn, void *arg, sp_err *err);
 /* Forgets fd; safe to call for an fd already closed or never watched. */
 void sp_loop_unwatch(sp_loop *loop, int fd);

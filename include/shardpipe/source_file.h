@@ -1,26 +1,16 @@
 /* File source: tails the files matching a glob, across rotation, into
  * records, and turns acknowledgements into checkpoints.
  *
- * Discovery: the pattern may glob in the directory part and in the name
- * (glob(3): "/var/log/svc-?/app-*.log"). Each directory the
- * directory part matches is watched with inotify (create, move, delete,
- * modify; a queue overflow means a full rescan), and every poll_ms the
- * whole pattern is globbed again and every open file is looked at. On a
- * file system without inotify (or with disable_inotify, or when the watch
- * limit is reached) that timer is the whole mechanism. A matched path that
- * cannot be tailed (not a regular file by stat, which is looked at before
- * any open; a dangling link; open fails) is warned about once, and again
- * only when it changes (type, inode, mode, error) or comes back after it
- * stopped matching; it is tried at every scan.
+ * Discovery is the directory watch's (watch.h): the glob, inotify on the
+ * directories it matches, a rescan every poll_ms (at which every open file
+ * is looked at too), and the warnings about matched paths that cannot be
+ * tailed. A file source tails what it finds there.
  *
  * Identity is (device, inode); a path is only where a file was last seen.
- * - Start: a file with a checkpoint entry whose fingerprint still matches
- *   resumes at its offset. A file without one starts at the configured
- *   position: SP_START_END is just after the last newline (a partial last
- *   line is read when it is completed), SP_START_BEGINNING is offset 0.
- *   An entry that does not match (the inode was reused, or the file was
- *   truncated or rewritten while the agent was stopped) is logged and the
- *   configured position is used.
+ * - Start: a file with a matching checkpoint entry resumes at its offset,
+ *   else a file found at start-up starts at the configured position
+ *   (SP_START_END: just after the last newline; SP_START_BEGINNING: 0);
+ *   resume.h has the rules.
  * - A file that appears while running is new and read from the beginning.
  * - A file renamed to another matching name is the same file.
  * - Rename and create: the old inode is kept open and read on; it is

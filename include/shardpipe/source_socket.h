@@ -35,14 +35,9 @@
  *   each line is a record and the last line need not end with a newline.
  * - truncated_terminator replaces the tail of a truncated record, so the
  *   record still fits in max_line bytes; it must be shorter than max_line.
- * - Bind addresses are numeric IPv4 or IPv6 literals ("::1" or "[::1]"),
- *   never host names, so start-up does no DNS.
- * - Unix sockets: an existing socket file nobody listens on is replaced;
- *   one with a listener, or any other kind of file, is an error. The
- *   socket file ends up with mode 0660 whatever the umask: the socket is
- *   fchmod'ed to 0660 before bind (so the file is never created wider
- *   than that) and the path is chmod'ed to 0660 right after. It is removed
- *   at stop/free if it is still the one we created.
+ * - The listening socket is listen.h's: numeric bind addresses only (no
+ *   DNS at start-up), and a unix socket file of mode 0660 that replaces a
+ *   stale one and is removed at stop/free if it is still ours.
  * - Records go to sink.record with a no-op ack, token NULL and tag 0:
  *   socket input cannot be replayed, so nothing waits for the ack.
  * - sink.record may call sp_socket_source_pause, but must not stop or

@@ -113,6 +113,15 @@ int sp_loop_watch(sp_loop *l, int fd, unsigned events, sp_io_fn fn, void *arg, s
     w->events = events;
     if (w->always)
         return SP_OK;
+    if (events == 0) {
+        /* epoll reports a hang-up or an error whatever it was asked for,
+         * so a paused descriptor that has hung up would wake every wait:
+         * a pause takes it out of epoll altogether. */
+        if (w->registered)
+            (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF: already gone */
+        w->registered = 0;
+        return SP_OK;
+    }
     struct epoll_event ev = {0};
     ev.events = ((events & SP_EV_READ) ? EPOLLIN : 0) | ((events & SP_EV_WRITE) ? EPOLLOUT : 0);
     ev.data.fd = fd;
@@ -290,6 +299,21 @@ static int have_work(const sp_loop *l)
     return 0;
 }
 
+/* A hang-up or error is told to every direction the watch asked for: a
+ * reader sees it as the end of input (or the error) from read(2), a
+ * writer as the error from write(2). */
+static unsigned map_events(uint32_t ev)
+{
+    unsigned e = 0;
+    if (ev & EPOLLIN)
+        e |= SP_EV_READ;
+    if (ev & EPOLLOUT)
+        e |= SP_EV_WRITE;
+    if (ev & (EPOLLHUP | EPOLLERR))
+        e |= SP_EV_READ | SP_EV_WRITE | SP_EV_ERROR;
+    return e;
+}
+
 int sp_loop_run(sp_loop *l, sp_err *err)
 {
     struct epoll_event evs[64];
@@ -320,16 +344,15 @@ int sp_loop_run(sp_loop *l, sp_err *err)
         sp_loop_update_time(l);
         for (int i = 0; i < n && !l->stop; i++) {
             int fd = evs[i].data.fd;
-            if ((size_t)fd >= l->nwatches || l->watches[fd].fn == NULL)
+            if ((size_t)fd >= l->nwatches)
                 continue;
-            unsigned e = 0;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                e |= SP_EV_READ;
-            if (evs[i].events & EPOLLOUT)
-                e |= SP_EV_WRITE;
-            if (evs[i].events & (EPOLLHUP | EPOLLERR))
-                e |= SP_EV_ERROR;
-            l->watches[fd].fn(l, fd, e, l->watches[fd].arg);
+            /* The watch as it is now: an earlier callback of this batch
+             * may have paused, changed or removed it. */
+            struct watch *w = &l->watches[fd];
+            unsigned e = map_events(evs[i].events) & (w->events | SP_EV_ERROR);
+            if (w->fn == NULL || !(e & (SP_EV_READ | SP_EV_WRITE)))
+                continue;
+            w->fn(l, fd, e, w->arg);
         }
         if (always) {
             for (size_t i = 0; i < l->nwatches && !l->stop; i++) {

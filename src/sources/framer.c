@@ -152,16 +152,22 @@ static size_t trunc_keep(const sp_framer *f)
 }
 
 /* Makes room for need bytes; buffers grow by doubling up to max, so short
- * lines never cost a max-sized allocation. */
+ * lines never cost a max-sized allocation. A need above max (a cap that
+ * sp_framer_set_max lowered under what is held, or a bound of SIZE_MAX + 1
+ * that wrapped to 0) gets exactly what it needs. With max >= need and c
+ * >= 1, each turn either doubles c without overflow (c <= max / 2) or sets
+ * it to max and ends: at most 64 turns. */
 static int grow(char **buf, size_t *cap, size_t need, size_t max, sp_err *err)
 {
     if (need <= *cap)
         return SP_OK;
+    if (max < need)
+        max = need;
     size_t c = *cap ? *cap : 256;
+    if (c > max)
+        c = max;
     while (c < need)
         c = c > max / 2 ? max : c * 2;
-    if (c < need)               /* only if max shrank below what is held */
-        c = need;
     char *b = realloc(*buf, c);
     if (b == NULL)
         return sp_err_set(err, "framer: out of memory holding %zu bytes", need);

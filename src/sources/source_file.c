@@ -1,4 +1,5 @@
-/* File source (see source_file.h).
+/* File source (see source_file.h): tailing. Which paths match, and word
+ * that something changed, come from the directory watch (watch.h).
  *
  * Each tailed file is a struct tfile on the source's open list. It leaves
  * that list when it is closed (gone and read to its end, or superseded
@@ -13,30 +14,23 @@
  * own offset, so nothing depends on the descriptor's position. */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
-#include <glob.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <regex.h>
-#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "shardpipe/ere.h"
+#include "shardpipe/resume.h"
 #include "shardpipe/source_file.h"
+#include "shardpipe/watch.h"
 
 #define CHUNK 65536u                /* one read */
 #define CHUNKS_PER_ROUND 4          /* per file per round: fairness */
 #define FULL_RECHECK_MS 50
 #define DEFAULT_POLL_MS 1000
-#define TAIL_SCAN_MAX ((uint64_t)1 << 20)  /* how far back "end" looks for a newline */
-#define INOTIFY_BURST 16            /* reads of the inotify fd per wake-up */
-#define IN_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_MODIFY | IN_DELETE | \
-                 IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 #define NO_POS UINT64_MAX
 
 struct tfile {
@@ -63,32 +57,10 @@ struct tfile {
     int warned_io;               /* a read failed; quiet until one succeeds */
 };
 
-struct dwatch {
-    int wd;
-    char *dir;
-};
-
-/* A path the glob matches that cannot be tailed (not a regular file, or
- * stat/open fails), as it was when warned about: it is warned about again
- * only when one of these changes. Forgotten when the path no longer
- * matches or can be tailed, so memory is bounded by what matches. */
-struct skipped {
-    char *path;
-    int err;                     /* errno of stat or open; 0: wrong type */
-    int at_open;                 /* open failed (stat worked) */
-    uint32_t mode;               /* type and permissions; 0 when stat failed */
-    uint64_t dev, ino;
-    uint64_t seen_gen;           /* the last scan that found it so */
-};
-
 struct sp_file_source {
     sp_loop *loop;
-    int resumed;                 /* the checkpoint has entries of this flow */
     char *flow;
-    char *glob;
-    char *dirglob;               /* the directory part of glob */
-    int flat;                    /* glob has no '/': paths are bare names */
-    enum sp_start_pos start;
+    sp_resume resume;
     size_t max;
     enum sp_oversize policy;
     char *term;
@@ -107,19 +79,14 @@ struct sp_file_source {
     char *buf;                   /* CHUNK bytes, shared by every read */
     struct tfile *files;         /* open */
     struct tfile *draining;      /* closed, records in flight */
-    int ifd;                     /* inotify, -1: polling only */
-    struct dwatch *dirs;
-    size_t ndirs, capdirs;
-    struct skipped *skips;
-    size_t nskips, capskips;
-    sp_timer poll_timer, work_timer, fail_timer;
+    sp_watch *watch;
+    sp_timer work_timer, fail_timer;
     uint64_t gen;                /* scans so far */
     int need_scan;
     int paused;                  /* by the owner */
     int full_wait;               /* by ourselves: sink.full said so */
     int stopped;
     int failed;
-    int warned_watch;
     char fail_msg[SP_ERR_MSG_MAX];
     sp_file_source_stats st;     /* framer: sums of the files no longer open */
 };
@@ -353,171 +320,6 @@ static struct tfile *tfile_new(sp_file_source *s, const char *path, int fd, uint
     return t;
 }
 
-/* ---- start positions ---- */
-
-/* Just after the last newline before size (a partial last line is read
- * when it completes); 0 when a small file has none; size when none is
- * found within TAIL_SCAN_MAX bytes. */
-static uint64_t end_pos(int fd, uint64_t size)
-{
-    char b[4096];
-    uint64_t end = size, limit = size > TAIL_SCAN_MAX ? size - TAIL_SCAN_MAX : 0;
-    while (end > limit) {
-        size_t want = end - limit < sizeof b ? (size_t)(end - limit) : sizeof b;
-        ssize_t n = pread(fd, b, want, (off_t)(end - want));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != (ssize_t)want)
-            return size;            /* error or shrinking: no better guess */
-        for (size_t i = want; i > 0; i--)
-            if (b[i - 1] == '\n')
-                return end - want + i;
-        end -= want;
-    }
-    return limit == 0 ? 0 : size;
-}
-
-/* Where reading starts: a matching checkpoint entry, else the configured
- * position for a file found at start-up (initial), else the beginning. A
- * file found later may have an entry too (it could not be opened at
- * start-up), so it is looked up as well. */
-static uint64_t start_pos(sp_file_source *s, int fd, const char *path, const struct stat *st,
-                          int initial)
-{
-    sp_ckpt_entry *e = s->ckpt ? sp_ckpt_find(s->ckpt, s->flow, (uint64_t)st->st_dev,
-                                              (uint64_t)st->st_ino) : NULL;
-    const char *where = !initial ? "the beginning (new file)"
-                        : s->start == SP_START_BEGINNING ? "the beginning" : "the end";
-    if (e != NULL) {
-        sp_err err;
-        int m = sp_ckpt_matches(fd, e, &err);
-        if (m == 1) {
-            sp_log_info(s->log, "flow %s: %s: resuming at offset %" PRIu64, s->flow, path,
-                        e->offset);
-            return e->offset;
-        }
-        if (m == 0)
-            sp_log_warn(s->log, "flow %s: %s: the checkpoint (offset %" PRIu64 ") does not "
-                        "match the file (inode reused, or truncated or rewritten while "
-                        "stopped): starting at %s", s->flow, path, e->offset, where);
-        else
-            sp_log_warn(s->log, "flow %s: %s: checking the checkpoint: %s; starting at %s",
-                        s->flow, path, err.msg, where);
-    }
-    if (!initial) {
-        sp_log_info(s->log, "flow %s: new file %s: reading from the beginning", s->flow, path);
-        return 0;
-    }
-    if (s->resumed) {
-        /* This flow ran before (it has checkpoints), so a file without one
-         * appeared while we were stopped, a rotation say: it is new. */
-        sp_log_info(s->log, "flow %s: %s appeared while stopped: reading from the beginning", s->flow, path);
-        return 0;
-    }
-    if (s->start == SP_START_BEGINNING)
-        return 0;
-    return end_pos(fd, (uint64_t)st->st_size);
-}
-
-/* ---- paths that cannot be tailed ---- */
-
-static const char *type_name(mode_t m)
-{
-    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket"
-         : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
-         : "of an unknown type";
-}
-
-static struct skipped *find_skip(sp_file_source *s, const char *path)
-{
-    for (size_t i = 0; i < s->nskips; i++)
-        if (strcmp(s->skips[i].path, path) == 0)
-            return &s->skips[i];
-    return NULL;
-}
-
-/* path is not tailed: err is the errno of stat (at_open 0) or of open
- * (at_open 1), or 0 for a file that is not a regular one (st). Warns
- * unless it was warned about in this same state. */
-static void skip_path(sp_file_source *s, const char *path, const struct stat *st, int err,
-                      int at_open)
-{
-    struct skipped now = {NULL, err, at_open, st ? (uint32_t)st->st_mode : 0,
-                          st ? (uint64_t)st->st_dev : 0, st ? (uint64_t)st->st_ino : 0, s->gen};
-    struct skipped *k = find_skip(s, path);
-    if (k != NULL && k->err == now.err && k->at_open == now.at_open && k->mode == now.mode &&
-        k->dev == now.dev && k->ino == now.ino) {
-        k->seen_gen = s->gen;
-        return;
-    }
-    struct stat ls;
-    if (err == 0)
-        sp_log_warn(s->log, "flow %s: %s is %s, not a regular file: not tailed", s->flow, path,
-                    type_name(st->st_mode));
-    else if (at_open)
-        sp_log_warn(s->log, "flow %s: %s cannot be opened: %s: not tailed", s->flow, path,
-                    strerror(err));
-    else if (err == ENOENT && lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode))
-        sp_log_warn(s->log, "flow %s: %s is a symbolic link to a missing file: not tailed",
-                    s->flow, path);
-    else
-        sp_log_warn(s->log, "flow %s: %s cannot be read: %s: not tailed", s->flow, path,
-                    strerror(err));
-    if (k != NULL) {
-        now.path = k->path;
-        *k = now;
-        return;
-    }
-    if (s->nskips == s->capskips) {
-        size_t cap = s->capskips ? s->capskips * 2 : 4;
-        struct skipped *n = realloc(s->skips, cap * sizeof *n);
-        if (n == NULL)
-            return;                 /* not remembered: warned again at the next scan */
-        s->skips = n;
-        s->capskips = cap;
-    }
-    if ((now.path = strdup(path)) == NULL)
-        return;
-    s->skips[s->nskips++] = now;
-}
-
-static void drop_skip(sp_file_source *s, size_t i)
-{
-    free(s->skips[i].path);
-    s->skips[i] = s->skips[--s->nskips];
-}
-
-/* path is tailed now: forget that it was not. */
-static void unskip_path(sp_file_source *s, const char *path)
-{
-    struct skipped *k = find_skip(s, path);
-    if (k == NULL)
-        return;
-    sp_log_info(s->log, "flow %s: %s can be read now: tailing it", s->flow, path);
-    drop_skip(s, (size_t)(k - s->skips));
-}
-
-/* After a scan: what it did not find unreadable is forgotten. */
-static void forget_skips(sp_file_source *s)
-{
-    size_t i = 0;
-    while (i < s->nskips) {
-        if (s->skips[i].seen_gen != s->gen)
-            drop_skip(s, i);
-        else
-            i++;
-    }
-}
-
-static void free_skips(sp_file_source *s)
-{
-    while (s->nskips > 0)
-        drop_skip(s, s->nskips - 1);
-    free(s->skips);
-    s->skips = NULL;
-    s->capskips = 0;
-}
-
 /* Opens a file the scan found to be a regular file (pre: its stat).
  * initial: found at start-up (start position or checkpoint); otherwise it
  * is new and read from the beginning. O_NONBLOCK: something else (a FIFO)
@@ -533,28 +335,28 @@ static void open_file(sp_file_source *s, const char *path, const struct stat *pr
         if (e == ENOENT)
             sp_log_debug(s->log, "flow %s: opening %s: %s", s->flow, path, strerror(e));
         else
-            skip_path(s, path, pre, e, 1);
+            sp_watch_skip(s->watch, path, pre, e, 1);
         return;
     }
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        skip_path(s, path, pre, e, 0);
+        sp_watch_skip(s->watch, path, pre, e, 0);
         return;
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        skip_path(s, path, &st, 0, 0);
+        sp_watch_skip(s->watch, path, &st, 0, 0);
         return;
     }
-    unskip_path(s, path);
+    sp_watch_tailed(s->watch, path);
     struct tfile *t = find_open(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
     if (t != NULL) {                /* replaced between stat and open */
         t->seen_gen = s->gen;
         close(fd);
         return;
     }
-    uint64_t start = start_pos(s, fd, path, &st, initial);
+    uint64_t start = sp_resume_pos(&s->resume, fd, path, &st, initial);
     t = tfile_new(s, path, fd, (uint64_t)st.st_dev, (uint64_t)st.st_ino, start, &err);
     if (t == NULL) {
         close(fd);
@@ -566,174 +368,83 @@ static void open_file(sp_file_source *s, const char *path, const struct stat *pr
 
 /* ---- discovery ---- */
 
-static void add_dir_watch(sp_file_source *s, const char *dir)
-{
-    int wd = inotify_add_watch(s->ifd, dir, IN_MASK);
-    if (wd < 0) {
-        if (errno == ENOSPC && !s->warned_watch) {
-            s->warned_watch = 1;
-            sp_log_warn(s->log, "flow %s: %s: inotify watch limit reached "
-                        "(fs.inotify.max_user_watches): polling every %" PRIu32 " ms",
-                        s->flow, dir, s->poll_ms);
-        } else if (errno != ENOSPC) {
-            sp_log_debug(s->log, "flow %s: watching %s: %s", s->flow, dir, strerror(errno));
-        }
-        return;
-    }
-    for (size_t i = 0; i < s->ndirs; i++)
-        if (s->dirs[i].wd == wd)
-            return;                 /* already watched (same directory) */
-    if (s->ndirs == s->capdirs) {
-        size_t cap = s->capdirs ? s->capdirs * 2 : 8;
-        struct dwatch *d = realloc(s->dirs, cap * sizeof *d);
-        if (d == NULL)
-            goto nomem;
-        s->dirs = d;
-        s->capdirs = cap;
-    }
-    char *copy = strdup(dir);
-    if (copy == NULL)
-        goto nomem;
-    s->dirs[s->ndirs].wd = wd;
-    s->dirs[s->ndirs].dir = copy;
-    s->ndirs++;
-    return;
-nomem:
-    inotify_rm_watch(s->ifd, wd);
-    sp_log_warn(s->log, "flow %s: out of memory watching %s: polling it", s->flow, dir);
-}
-
-static void watch_dirs(sp_file_source *s)
-{
-    glob_t g;
-    if (s->ifd < 0)
-        return;
-    if (glob(s->dirglob, GLOB_ONLYDIR, NULL, &g) != 0) {
-        globfree(&g);
-        return;
-    }
-    for (size_t i = 0; i < g.gl_pathc; i++) {
-        struct stat st;
-        if (stat(g.gl_pathv[i], &st) == 0 && S_ISDIR(st.st_mode))
-            add_dir_watch(s, g.gl_pathv[i]);
-    }
-    globfree(&g);
-}
-
-struct fid {
-    uint64_t dev, ino;
+struct scan {
+    sp_file_source *s;
+    int initial;
+    sp_file_id *ids;                /* initial: what the scan found, for sp_resume_gc */
+    size_t nids, capids;
+    int nomem;
 };
 
-/* Drops the entries of this flow for paths this glob matches whose file
- * the scan did not find (ids): their data cannot be resumed any more. */
-static void ckpt_gc(sp_file_source *s, const struct fid *ids, size_t nids)
+static void note_found(struct scan *c, const struct stat *st)
 {
-    size_t i = s->ckpt->n;
-    while (i-- > 0) {
-        sp_ckpt_entry *e = &s->ckpt->entries[i];
-        size_t k = 0;
-        if (strcmp(e->flow, s->flow) != 0 || fnmatch(s->glob, e->path, FNM_PATHNAME | FNM_PERIOD) != 0)
-            continue;
-        while (k < nids && (ids[k].dev != e->dev || ids[k].ino != e->ino))
-            k++;
-        if (k < nids)
-            continue;
-        sp_log_info(s->log, "flow %s: %s (inode %" PRIu64 ") is gone: dropping its checkpoint",
-                    s->flow, e->path, e->ino);
-        uint64_t dev = e->dev, ino = e->ino;
-        sp_ckpt_remove(s->ckpt, s->flow, dev, ino);
-        if (i > s->ckpt->n)
-            i = s->ckpt->n;
+    if (!c->initial || c->s->ckpt == NULL || c->nomem)
+        return;
+    if (c->nids == c->capids) {
+        size_t cap = c->capids ? c->capids * 2 : 16;
+        sp_file_id *n = realloc(c->ids, cap * sizeof *n);
+        if (n == NULL) {
+            sp_log_warn(c->s->log, "flow %s: out of memory: old checkpoint entries are kept",
+                        c->s->flow);
+            c->nomem = 1;
+            return;
+        }
+        c->ids = n;
+        c->capids = cap;
     }
+    c->ids[c->nids].dev = (uint64_t)st->st_dev;
+    c->ids[c->nids++].ino = (uint64_t)st->st_ino;
 }
 
-/* Compressed rotations (app.log.2.gz) match globs like "app.log*" but are
- * not text to tail; the Kinesis Agent skips them too. */
-static int compressed(const char *path)
+/* A matching regular file: a new one is opened, a known one is seen where
+ * it is now. */
+static void on_found(void *arg, const char *path, const struct stat *st)
 {
-    static const char *const ext[] = {".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".Z"};
-    size_t n = strlen(path);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t k = strlen(ext[i]);
-        if (n > k && strcmp(path + n - k, ext[i]) == 0)
-            return 1;
+    struct scan *c = arg;
+    sp_file_source *s = c->s;
+    note_found(c, st);
+    struct tfile *t = find_open(s, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+    if (t == NULL) {
+        open_file(s, path, st, c->initial);
+        return;
     }
-    return 0;
+    sp_watch_tailed(s->watch, path);
+    t->seen_gen = s->gen;
+    if (strcmp(t->path, path) != 0) {
+        char *np = strdup(path);
+        if (np != NULL) {
+            sp_log_info(s->log, "flow %s: %s is now %s", s->flow, t->path, path);
+            free(t->path);
+            t->path = np;
+        }
+    }
+    if (t->gone_at) {
+        t->gone_at = 0;             /* back at a matching path */
+        t->want_read = 1;
+    }
 }
 
 static void scan(sp_file_source *s, int initial)
 {
-    glob_t g;
+    struct scan c = {s, initial, NULL, 0, 0, 0};
     uint64_t now = now_ms(s);
-    struct fid *ids = NULL;         /* initial: what the glob found, for ckpt_gc */
-    size_t nids = 0;
     s->gen++;
-    watch_dirs(s);
-    int rc = glob(s->glob, 0, NULL, &g);
-    if (rc != 0 && rc != GLOB_NOMATCH)
-        sp_log_warn(s->log, "flow %s: %s: %s", s->flow, s->glob,
-                    rc == GLOB_NOSPACE ? "out of memory" : "cannot read a directory");
-    if (rc == 0 && initial && s->ckpt && (ids = calloc(g.gl_pathc, sizeof *ids)) == NULL)
-        sp_log_warn(s->log, "flow %s: out of memory: old checkpoint entries are kept", s->flow);
-    for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
-        const char *path = g.gl_pathv[i];
-        struct stat st, ls;
-        if (compressed(path))
-            continue;
-        /* stat before open: a FIFO or a device is never opened. */
-        if (stat(path, &st) < 0) {
-            int e = errno;
-            /* A name that went away since the glob is no news; a dangling
-             * symbolic link or a loop is. */
-            if (e != ENOENT || lstat(path, &ls) == 0)
-                skip_path(s, path, NULL, e, 0);
-            continue;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            skip_path(s, path, &st, 0, 0);
-            continue;
-        }
-        if (ids != NULL) {
-            ids[nids].dev = (uint64_t)st.st_dev;
-            ids[nids++].ino = (uint64_t)st.st_ino;
-        }
-        struct tfile *t = find_open(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
-        if (t == NULL) {
-            open_file(s, path, &st, initial);
-            continue;
-        }
-        unskip_path(s, path);
-        t->seen_gen = s->gen;
-        if (strcmp(t->path, path) != 0) {
-            char *np = strdup(path);
-            if (np != NULL) {
-                sp_log_info(s->log, "flow %s: %s is now %s", s->flow, t->path, path);
-                free(t->path);
-                t->path = np;
-            }
-        }
-        if (t->gone_at) {
-            t->gone_at = 0;         /* back at a matching path */
+    /* A failed glob says nothing of what is gone. */
+    if (sp_watch_scan(s->watch, on_found, &c) == SP_OK) {
+        for (struct tfile *t = s->files; t; t = t->next) {
+            if (t->seen_gen == s->gen || t->gone_at)
+                continue;
+            t->gone_at = now ? now : 1;
             t->want_read = 1;
+            s->st.rotations++;
+            sp_log_info(s->log, "flow %s: %s is gone from its path (rotated or deleted): "
+                        "reading it to its end", s->flow, t->path);
         }
-    }
-    globfree(&g);
-    /* A failed glob says nothing about the paths: keep what was warned. */
-    if (rc == 0 || rc == GLOB_NOMATCH)
-        forget_skips(s);
-    for (struct tfile *t = s->files; t; t = t->next) {
-        if (t->seen_gen == s->gen || t->gone_at)
-            continue;
-        t->gone_at = now ? now : 1;
-        t->want_read = 1;
-        s->st.rotations++;
-        sp_log_info(s->log, "flow %s: %s is gone from its path (rotated or deleted): "
-                    "reading it to its end", s->flow, t->path);
     }
     /* Nothing found may be a directory not mounted yet: keep the entries. */
-    if (ids != NULL && nids > 0)
-        ckpt_gc(s, ids, nids);
-    free(ids);
+    if (!c.nomem && c.nids > 0)
+        sp_resume_gc(&s->resume, s->watch, c.ids, c.nids);
+    free(c.ids);
 }
 
 /* ---- reading ---- */
@@ -893,20 +604,6 @@ static void on_work(sp_loop *loop, void *arg)
         soon(s, &s->work_timer, 0);
 }
 
-static void on_poll(sp_loop *loop, void *arg)
-{
-    sp_file_source *s = arg;
-    sp_err err;
-    if (s->stopped)
-        return;
-    s->need_scan = 1;
-    for (struct tfile *t = s->files; t; t = t->next)
-        t->want_read = 1;
-    on_work(loop, s);
-    if (!s->stopped && sp_timer_start(loop, &s->poll_timer, s->poll_ms, &err) != SP_OK)
-        sp_log_error(s->log, "flow %s: %s", s->flow, err.msg);
-}
-
 /* The partial-line timeout of one file. */
 static void on_flush(sp_loop *loop, void *arg)
 {
@@ -937,99 +634,48 @@ static void on_flush(sp_loop *loop, void *arg)
         fail(s, err.msg);
 }
 
-/* ---- inotify ---- */
+/* ---- what the watch says ---- */
 
-static void inotify_off(sp_file_source *s)
+/* A file was written: read the open file of that path, or else the gone
+ * ones (perhaps a renamed file still being written). */
+static void mark_path(sp_file_source *s, const char *path)
 {
-    if (s->ifd >= 0) {
-        sp_loop_unwatch(s->loop, s->ifd);
-        close(s->ifd);
-        s->ifd = -1;
-    }
-    for (size_t i = 0; i < s->ndirs; i++)
-        free(s->dirs[i].dir);
-    free(s->dirs);
-    s->dirs = NULL;
-    s->ndirs = s->capdirs = 0;
-    s->st.inotify = 0;
-}
-
-/* A file in a watched directory changed: mark the open file of that name
- * (spelled as glob(3) spells it), or else the gone ones. */
-static void mark_path(sp_file_source *s, int wd, const char *name)
-{
-    const char *dir = NULL;
-    char path[PATH_MAX + NAME_MAX + 2];
     int hit = 0;
-    for (size_t i = 0; i < s->ndirs && dir == NULL; i++)
-        if (s->dirs[i].wd == wd)
-            dir = s->dirs[i].dir;
-    if (dir != NULL) {
-        size_t dl = strlen(dir);
-        int n = s->flat ? snprintf(path, sizeof path, "%s", name)
-                        : snprintf(path, sizeof path, "%s%s%s", dir,
-                                   dl > 0 && dir[dl - 1] == '/' ? "" : "/", name);
-        for (struct tfile *t = s->files; n > 0 && (size_t)n < sizeof path && t; t = t->next) {
-            if (strcmp(t->path, path) == 0) {
-                t->want_read = 1;
-                hit = 1;
-            }
+    for (struct tfile *t = s->files; path != NULL && t; t = t->next) {
+        if (strcmp(t->path, path) == 0) {
+            t->want_read = 1;
+            hit = 1;
         }
     }
-    if (!hit)                       /* perhaps a renamed file still being written */
+    if (!hit)
         for (struct tfile *t = s->files; t; t = t->next)
             if (t->gone_at)
                 t->want_read = 1;
 }
 
-static void on_inotify(sp_loop *loop, int fd, unsigned events, void *arg)
+static void on_watch(void *arg, enum sp_watch_event ev, const char *path)
 {
-    (void)loop;
-    (void)events;
     sp_file_source *s = arg;
-    alignas(struct inotify_event) char buf[8192];
-    for (int i = 0; i < INOTIFY_BURST && s->ifd >= 0; i++) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            sp_log_warn(s->log, "flow %s: reading inotify events: %s: polling from now on",
-                        s->flow, strerror(errno));
-            inotify_off(s);
-            break;
-        }
-        if (n == 0)
-            break;
-        for (char *p = buf; p + sizeof(struct inotify_event) <= buf + n;) {
-            const struct inotify_event *e = (const struct inotify_event *)(void *)p;
-            p += sizeof *e + e->len;
-            if (e->mask & IN_Q_OVERFLOW) {
-                s->need_scan = 1;
-                for (struct tfile *t = s->files; t; t = t->next)
-                    t->want_read = 1;
-                continue;
-            }
-            if (e->mask & IN_IGNORED) {     /* the directory went away */
-                for (size_t k = 0; k < s->ndirs; k++) {
-                    if (s->dirs[k].wd == e->wd) {
-                        free(s->dirs[k].dir);
-                        s->dirs[k] = s->dirs[--s->ndirs];
-                        break;
-                    }
-                }
-                s->need_scan = 1;
-                continue;
-            }
-            if (e->mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                           IN_DELETE_SELF | IN_MOVE_SELF))
-                s->need_scan = 1;
-            if ((e->mask & (IN_MODIFY | IN_CLOSE_WRITE)) && e->len > 0)
-                mark_path(s, e->wd, e->name);
-        }
+    if (s->stopped)
+        return;
+    switch (ev) {
+    case SP_WATCH_WRITTEN:
+        mark_path(s, path);
+        break;
+    case SP_WATCH_RESCAN:
+        s->need_scan = 1;
+        break;
+    case SP_WATCH_LOST:
+    case SP_WATCH_POLL:
+        /* Every open file is looked at: growth, truncation, rotation. */
+        s->need_scan = 1;
+        for (struct tfile *t = s->files; t; t = t->next)
+            t->want_read = 1;
+        break;
     }
-    if (!s->stopped)
+    if (ev == SP_WATCH_POLL)
+        on_work(s->loop, s);
+    else
         soon(s, &s->work_timer, 0);
 }
 
@@ -1054,17 +700,6 @@ static void fail(sp_file_source *s, const char *msg)
     sp_file_source_stop(s);
     if (sp_timer_start(s->loop, &s->fail_timer, 0, &err) != SP_OK)
         sp_log_error(s->log, "flow %s: %s", s->flow, err.msg);
-}
-
-static char *dir_part(const char *glob, int *flat)
-{
-    const char *slash = strrchr(glob, '/');
-    *flat = slash == NULL;
-    if (slash == NULL)
-        return strdup(".");
-    if (slash == glob)
-        return strdup("/");
-    return strndup(glob, (size_t)(slash - glob));
 }
 
 sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, sp_err *err)
@@ -1092,8 +727,6 @@ sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, 
         return NULL;
     }
     s->loop = loop;
-    s->ifd = -1;
-    s->start = o->start;
     s->max = o->max_record;
     s->policy = o->oversize;
     s->skip_header = o->skip_header_lines;
@@ -1101,24 +734,19 @@ sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, 
     s->poll_ms = o->poll_ms ? o->poll_ms : DEFAULT_POLL_MS;
     s->flush_ms = o->partial_flush_ms;
     s->ckpt = o->ckpt;
-    for (size_t i = 0; s->ckpt && i < s->ckpt->n; i++)
-        if (strcmp(s->ckpt->entries[i].flow, o->flow) == 0)
-            s->resumed = 1;
     s->sink = o->sink;
     s->log = o->log;
     s->on_error = o->on_error;
     s->arg = o->arg;
-    sp_timer_init(&s->poll_timer, on_poll, s);
     sp_timer_init(&s->work_timer, on_work, s);
     sp_timer_init(&s->fail_timer, on_fail_timer, s);
     s->flow = strdup(o->flow);
-    s->glob = strdup(o->glob);
-    s->dirglob = dir_part(o->glob, &s->flat);
     s->buf = malloc(CHUNK);
-    if (s->flow == NULL || s->glob == NULL || s->dirglob == NULL || s->buf == NULL) {
+    if (s->flow == NULL || s->buf == NULL) {
         sp_err_set(err, "flow %s: out of memory", flow);
         goto fail;
     }
+    sp_resume_init(&s->resume, s->flow, s->ckpt, o->start, s->log);
     if (o->truncated_terminator && o->truncated_terminator[0]) {
         s->term_len = strlen(o->truncated_terminator);
         if (s->term_len >= s->max) {
@@ -1139,22 +767,12 @@ sp_file_source *sp_file_source_new(sp_loop *loop, const sp_file_source_opts *o, 
         }
         s->have_re = 1;
     }
-    if (!o->disable_inotify) {
-        s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (s->ifd < 0) {
-            sp_log_info(s->log, "flow %s: inotify: %s: polling every %" PRIu32 " ms", flow,
-                        strerror(errno), s->poll_ms);
-        } else if (sp_loop_watch(loop, s->ifd, SP_EV_READ, on_inotify, s, err) != SP_OK) {
-            sp_err_prefix(err, "flow %s", flow);
-            goto fail;
-        } else {
-            s->st.inotify = 1;
-        }
-    }
+    sp_watch_opts wo = {o->flow, o->glob, s->poll_ms, o->disable_inotify, o->log, on_watch, s};
+    if ((s->watch = sp_watch_new(loop, &wo, err)) == NULL)
+        goto fail;
     sp_loop_update_time(loop);
     scan(s, 1);
-    if (sp_timer_start(loop, &s->poll_timer, s->poll_ms, err) != SP_OK ||
-        sp_timer_start(loop, &s->work_timer, 0, err) != SP_OK) {
+    if (sp_timer_start(loop, &s->work_timer, 0, err) != SP_OK) {
         sp_err_prefix(err, "flow %s", flow);
         goto fail;
     }
@@ -1202,11 +820,11 @@ void sp_file_source_stop(sp_file_source *s)
     if (s->stopped)
         return;
     s->stopped = 1;
-    sp_timer_stop(s->loop, &s->poll_timer);
     sp_timer_stop(s->loop, &s->work_timer);
     for (struct tfile *t = s->files; t; t = t->next)
         sp_timer_stop(s->loop, &t->flush_timer);
-    inotify_off(s);
+    if (s->watch != NULL)
+        sp_watch_stop(s->watch);
 }
 
 int sp_file_source_idle(const sp_file_source *s)
@@ -1217,6 +835,7 @@ int sp_file_source_idle(const sp_file_source *s)
 void sp_file_source_stats_get(const sp_file_source *s, sp_file_source_stats *out)
 {
     *out = s->st;
+    out->inotify = s->watch != NULL && sp_watch_inotify(s->watch);
     for (const struct tfile *t = s->files; t; t = t->next)
         add_stats(&out->framer, &t->fr.stats);
 }
@@ -1250,13 +869,11 @@ void sp_file_source_free(sp_file_source *s)
         list_del(&s->draining, t);
         t->src = NULL;
     }
-    free_skips(s);
+    sp_watch_free(s->watch);
     if (s->have_re)
         regfree(&s->re);
     free(s->term);
     free(s->buf);
-    free(s->dirglob);
-    free(s->glob);
     free(s->flow);
     free(s);
 }

@@ -5,17 +5,14 @@
  * epoll reports a hang-up even with an empty event mask, and a reset
  * client would then wake the loop over and over while paused. */
 #include <errno.h>
-#include <netdb.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "shardpipe/listen.h"
 #include "shardpipe/source_socket.h"
 
 #define BUF_SIZE 65536u          /* the largest UDP payload fits */
@@ -47,12 +44,7 @@ struct ratelog {
 struct sp_socket_source {
     sp_loop *loop;
     enum sp_source_kind kind;
-    int fd;                      /* listener or UDP socket, -1 once closed */
-    int port;
-    char label[256];             /* "flow X: tcp 127.0.0.1:5140" */
-    char *path;                  /* unix: the file we created */
-    dev_t path_dev;
-    ino_t path_ino;
+    sp_listener lis;             /* listener or UDP socket; its label names us */
     size_t max;
     enum sp_oversize policy;
     char *term;
@@ -97,16 +89,6 @@ static void noop_ack(void *token, uint64_t tag, int stored)
     (void)stored;
 }
 
-static const char *kind_name(enum sp_source_kind k)
-{
-    switch (k) {
-    case SP_SRC_TCP: return "tcp";
-    case SP_SRC_UDP: return "udp";
-    case SP_SRC_UNIX: return "unix";
-    default: return "?";
-    }
-}
-
 /* Returns 1 when a warning should be logged now; *n gets the number of
  * occurrences it stands for (this one plus those suppressed). */
 static int ratelog_due(sp_socket_source *s, struct ratelog *r, uint64_t *n)
@@ -120,31 +102,6 @@ static int ratelog_due(sp_socket_source *s, struct ratelog *r, uint64_t *n)
     *n = r->suppressed;
     r->suppressed = 0;
     return 1;
-}
-
-static void set_label(sp_socket_source *s, const char *name, const char *where)
-{
-    const char *sep = where[0] != '\0' ? " " : "";
-    if (name != NULL && name[0] != '\0')
-        snprintf(s->label, sizeof s->label, "flow %s: %s%s%s", name, kind_name(s->kind), sep, where);
-    else
-        snprintf(s->label, sizeof s->label, "%s%s%s", kind_name(s->kind), sep, where);
-}
-
-/* "127.0.0.1:5140" or "[::1]:5140". */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen)
-{
-    /* Numeric: an IPv6 literal with a scope name at most. */
-    char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], serv[8];
-    if (getnameinfo(sa, len, host, sizeof host, serv, sizeof serv,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        snprintf(out, outlen, "(unknown)");
-        return;
-    }
-    if (sa->sa_family == AF_INET6)
-        snprintf(out, outlen, "[%s]:%s", host, serv);
-    else
-        snprintf(out, outlen, "%s:%s", host, serv);
 }
 
 /* ---- delivering records ---- */
@@ -165,7 +122,7 @@ static int deliver(sp_socket_source *s, const char *p, size_t n, unsigned flags,
     int rc = s->sink.record(s->sink.arg, p, n, flags, noop_ack, NULL, 0, err);
     s->busy--;
     if (rc != SP_OK)
-        return sp_err_prefix(err, "%s", s->label);
+        return sp_err_prefix(err, "%s", s->lis.label);
     s->st.records++;
     return SP_OK;
 }
@@ -216,20 +173,11 @@ static void client_drop(sp_socket_source *s, struct client *c)
 
 static void close_listener(sp_socket_source *s)
 {
-    if (s->fd < 0)
+    if (s->lis.fd < 0)
         return;
-    sp_loop_unwatch(s->loop, s->fd);
-    close(s->fd);
-    s->fd = -1;
+    sp_loop_unwatch(s->loop, s->lis.fd);
+    sp_listener_close(&s->lis);
     s->listening = 0;
-    if (s->path != NULL) {
-        /* Only our own socket: someone may have replaced it since. */
-        struct stat sb;
-        if (lstat(s->path, &sb) == 0 && S_ISSOCK(sb.st_mode) &&
-            sb.st_dev == s->path_dev && sb.st_ino == s->path_ino &&
-            unlink(s->path) < 0 && errno != ENOENT)
-            sp_log_warn(s->log, "%s: removing the socket file: %s", s->label, strerror(errno));
-    }
 }
 
 /* Everything closed, nothing emitted. */
@@ -263,7 +211,7 @@ static void fail(sp_socket_source *s, const sp_err *e)
     shut(s);
     sp_err terr;
     if (sp_timer_start(s->loop, &s->fail_timer, 0, &terr) != SP_OK)
-        sp_log_error(s->log, "%s: %s", s->label, terr.msg);
+        sp_log_error(s->log, "%s: %s", s->lis.label, terr.msg);
 }
 
 /* ---- watching ---- */
@@ -283,15 +231,15 @@ static int apply(sp_socket_source *s, sp_err *err)
             if (!want_read)
                 sp_loop_unwatch(s->loop, c->fd);
             else if (sp_loop_watch(s->loop, c->fd, SP_EV_READ, on_client, c, err) != SP_OK)
-                return sp_err_prefix(err, "%s", s->label);
+                return sp_err_prefix(err, "%s", s->lis.label);
         }
         s->reading = want_read;
     }
     if (want_listen != s->listening) {
         if (!want_listen)
-            sp_loop_unwatch(s->loop, s->fd);
-        else if (sp_loop_watch(s->loop, s->fd, SP_EV_READ, on_listener, s, err) != SP_OK)
-            return sp_err_prefix(err, "%s", s->label);
+            sp_loop_unwatch(s->loop, s->lis.fd);
+        else if (sp_loop_watch(s->loop, s->lis.fd, SP_EV_READ, on_listener, s, err) != SP_OK)
+            return sp_err_prefix(err, "%s", s->lis.label);
         s->listening = want_listen;
     }
     return SP_OK;
@@ -371,7 +319,7 @@ static void on_client(sp_loop *loop, int fd, unsigned events, void *arg)
             continue;
         }
         if (n == 0) {
-            sp_log_debug(s->log, "%s: %s disconnected", s->label, c->peer);
+            sp_log_debug(s->log, "%s: %s disconnected", s->lis.label, c->peer);
             client_end(s, c);
             return;
         }
@@ -379,7 +327,7 @@ static void on_client(sp_loop *loop, int fd, unsigned events, void *arg)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return;
-        sp_log_info(s->log, "%s: %s: %s", s->label, c->peer, strerror(errno));
+        sp_log_info(s->log, "%s: %s: %s", s->lis.label, c->peer, strerror(errno));
         client_end(s, c);
         return;
     }
@@ -406,7 +354,7 @@ static void reject(sp_socket_source *s, int fd, const char *peer)
     s->st.rejected++;
     if (ratelog_due(s, &s->reject_log, &n))
         sp_log_warn(s->log, "%s: max_clients (%u) reached: refused %s"
-                    " (%llu refused since the last such message)", s->label,
+                    " (%llu refused since the last such message)", s->lis.label,
                     s->max_clients, peer, (unsigned long long)n);
 }
 
@@ -419,7 +367,7 @@ static void accept_one(sp_socket_source *s, int fd, const struct sockaddr_storag
         snprintf(peer, sizeof peer, "client #%llu",
                  (unsigned long long)(s->st.accepted + s->st.rejected + 1));
     else
-        format_addr((const struct sockaddr *)ss, sl, peer, sizeof peer);
+        sp_format_addr((const struct sockaddr *)ss, sl, peer, sizeof peer);
     if (s->nclients >= s->max_clients) {
         reject(s, fd, peer);
         return;
@@ -428,11 +376,11 @@ static void accept_one(sp_socket_source *s, int fd, const struct sockaddr_storag
         /* Frees the slot of a peer that vanished without a word. */
         int on = 1;
         if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
-            sp_log_debug(s->log, "%s: %s: SO_KEEPALIVE: %s", s->label, peer, strerror(errno));
+            sp_log_debug(s->log, "%s: %s: SO_KEEPALIVE: %s", s->lis.label, peer, strerror(errno));
     }
     struct client *c = calloc(1, sizeof *c);
     if (c == NULL) {
-        sp_log_warn(s->log, "%s: out of memory for a client: refused %s", s->label, peer);
+        sp_log_warn(s->log, "%s: out of memory for a client: refused %s", s->lis.label, peer);
         close(fd);
         s->st.rejected++;
         return;
@@ -442,7 +390,7 @@ static void accept_one(sp_socket_source *s, int fd, const struct sockaddr_storag
     memcpy(c->peer, peer, sizeof c->peer);
     if (sp_framer_init(&c->fr, s->max, s->policy, 0, emit_client, c, &err) != SP_OK ||
         sp_loop_watch(s->loop, fd, SP_EV_READ, on_client, c, &err) != SP_OK) {
-        sp_log_warn(s->log, "%s: %s: %s", s->label, peer, err.msg);
+        sp_log_warn(s->log, "%s: %s: %s", s->lis.label, peer, err.msg);
         sp_loop_unwatch(s->loop, fd);
         close(fd);
         free(c);
@@ -455,7 +403,7 @@ static void accept_one(sp_socket_source *s, int fd, const struct sockaddr_storag
     s->clients = c;
     s->nclients++;
     s->st.accepted++;
-    sp_log_debug(s->log, "%s: %s connected", s->label, peer);
+    sp_log_debug(s->log, "%s: %s connected", s->lis.label, peer);
 }
 
 static void on_accept_timer(sp_loop *loop, void *arg)
@@ -489,7 +437,7 @@ static void on_listener(sp_loop *loop, int fd, unsigned events, void *arg)
              * instead of spinning on a listener that stays readable. */
             uint64_t n;
             if (ratelog_due(s, &s->accept_log, &n))
-                sp_log_warn(s->log, "%s: accept: %s; retrying in %d ms", s->label,
+                sp_log_warn(s->log, "%s: accept: %s; retrying in %d ms", s->lis.label,
                             strerror(errno), ACCEPT_RETRY_MS);
             s->accept_wait = 1;
             if (sp_timer_start(loop, &s->accept_timer, ACCEPT_RETRY_MS, &err) != SP_OK) {
@@ -499,7 +447,7 @@ static void on_listener(sp_loop *loop, int fd, unsigned events, void *arg)
             apply_or_fail(s);
             return;
         }
-        sp_err_set(&err, "%s: accept: %s", s->label, strerror(errno));
+        sp_err_set(&err, "%s: accept: %s", s->lis.label, strerror(errno));
         fail(s, &err);
         return;
     }
@@ -557,7 +505,7 @@ static void on_udp(sp_loop *loop, int fd, unsigned events, void *arg)
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
             /* A pending socket error is cleared by reporting it once. */
-            sp_log_warn(s->log, "%s: recv: %s", s->label, strerror(errno));
+            sp_log_warn(s->log, "%s: recv: %s", s->lis.label, strerror(errno));
             return;
         }
         s->st.datagrams++;
@@ -565,7 +513,7 @@ static void on_udp(sp_loop *loop, int fd, unsigned events, void *arg)
         if (s->paused || (s->sink.full != NULL && s->sink.full(s->sink.arg))) {
             s->st.dropped_datagrams++;
             if (ratelog_due(s, &s->drop_log, &k))
-                sp_log_warn(s->log, "%s: %s: dropped %llu datagram(s)", s->label,
+                sp_log_warn(s->log, "%s: %s: dropped %llu datagram(s)", s->lis.label,
                             s->paused ? "paused" : "memory budget full",
                             (unsigned long long)k);
             continue;
@@ -573,7 +521,7 @@ static void on_udp(sp_loop *loop, int fd, unsigned events, void *arg)
         if ((size_t)n > BUF_SIZE) {
             /* Only an IPv6 jumbogram: too big to hold, so dropped. */
             s->st.dropped_oversize++;
-            sp_log_warn(s->log, "%s: dropped a %zd-byte datagram", s->label, n);
+            sp_log_warn(s->log, "%s: dropped a %zd-byte datagram", s->lis.label, n);
             continue;
         }
         if (datagram(s, s->buf, (size_t)n, &err) != SP_OK) {
@@ -612,149 +560,6 @@ static int check_opts(const sp_socket_source_opts *o, sp_err *err)
     return SP_OK;
 }
 
-/* A numeric address, brackets around an IPv6 literal allowed. */
-static int resolve(sp_socket_source *s, const char *bind, int port,
-                   struct sockaddr_storage *ss, socklen_t *sl, sp_err *err)
-{
-    char host[NI_MAXHOST], serv[16];
-    const char *given = bind;
-    size_t n = strlen(bind);
-    if (n >= 2 && bind[0] == '[' && bind[n - 1] == ']') {
-        bind++;
-        n -= 2;
-    }
-    if (n == 0 || n >= sizeof host)
-        return sp_err_set(err, "%s: bad bind address \"%s\"", s->label, given);
-    memcpy(host, bind, n);
-    host[n] = '\0';
-    snprintf(serv, sizeof serv, "%d", port);
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = s->kind == SP_SRC_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    int rc = getaddrinfo(host, serv, &hints, &ai);
-    if (rc != 0 || ai == NULL) {
-        if (ai != NULL)
-            freeaddrinfo(ai);
-        return sp_err_set(err, "%s: bind address \"%s\" is not an IPv4 or IPv6 address: %s",
-                          s->label, host, rc != 0 ? gai_strerror(rc) : "no result");
-    }
-    if (ai->ai_addrlen > sizeof *ss) {
-        freeaddrinfo(ai);
-        return sp_err_set(err, "%s: address too long", s->label);
-    }
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *sl = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return SP_OK;
-}
-
-static int open_inet(sp_socket_source *s, const sp_socket_source_opts *o, sp_err *err)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    const char *bind_addr = o->bind != NULL ? o->bind : "127.0.0.1";
-    char where[96];
-
-    snprintf(where, sizeof where, "%s:%d", bind_addr, o->port);
-    set_label(s, o->name, where);
-    if (resolve(s, bind_addr, o->port, &ss, &sl, err) != SP_OK)
-        return SP_ERR;
-    format_addr((struct sockaddr *)&ss, sl, where, sizeof where);
-    set_label(s, o->name, where);
-
-    int type = s->kind == SP_SRC_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    s->fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0)
-        return sp_err_set(err, "%s: socket: %s", s->label, strerror(errno));
-    if (s->kind == SP_SRC_TCP) {
-        /* A restart must not wait for TIME_WAIT connections to expire. */
-        int on = 1;
-        if (setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
-            return sp_err_set(err, "%s: SO_REUSEADDR: %s", s->label, strerror(errno));
-    }
-    if (bind(s->fd, (struct sockaddr *)&ss, sl) < 0)
-        return sp_err_set(err, "%s: bind: %s", s->label, strerror(errno));
-    if (s->kind == SP_SRC_TCP && listen(s->fd, SOMAXCONN) < 0)
-        return sp_err_set(err, "%s: listen: %s", s->label, strerror(errno));
-
-    sl = sizeof ss;
-    if (getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0)
-        return sp_err_set(err, "%s: getsockname: %s", s->label, strerror(errno));
-    if (ss.ss_family == AF_INET)
-        s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-        s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    format_addr((struct sockaddr *)&ss, sl, where, sizeof where);
-    set_label(s, o->name, where);
-    return SP_OK;
-}
-
-/* An existing socket file is stale when nobody accepts on it. */
-static int clear_stale(sp_socket_source *s, const struct sockaddr_un *sun, sp_err *err)
-{
-    struct stat sb;
-    if (lstat(sun->sun_path, &sb) < 0) {
-        if (errno == ENOENT)
-            return SP_OK;
-        return sp_err_set(err, "%s: %s", s->label, strerror(errno));
-    }
-    if (!S_ISSOCK(sb.st_mode))
-        return sp_err_set(err, "%s: the path exists and is not a socket; not replacing it",
-                          s->label);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return sp_err_set(err, "%s: socket: %s", s->label, strerror(errno));
-    int rc;
-    do
-        rc = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
-    while (rc < 0 && errno == EINTR);
-    int e = errno;
-    close(fd);
-    if (rc == 0 || e == EAGAIN)
-        return sp_err_set(err, "%s: another process is listening on this socket", s->label);
-    if (e != ECONNREFUSED)
-        return sp_err_set(err, "%s: checking the existing socket: %s", s->label, strerror(e));
-    if (unlink(sun->sun_path) < 0 && errno != ENOENT)
-        return sp_err_set(err, "%s: removing the stale socket: %s", s->label, strerror(errno));
-    sp_log_info(s->log, "%s: removed a stale socket file", s->label);
-    return SP_OK;
-}
-
-static int open_unix(sp_socket_source *s, const sp_socket_source_opts *o, sp_err *err)
-{
-    struct sockaddr_un sun;
-    memset(&sun, 0, sizeof sun);
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, o->path, strlen(o->path) + 1);
-    set_label(s, o->name, o->path);
-    if (clear_stale(s, &sun, err) != SP_OK)
-        return SP_ERR;
-
-    s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0)
-        return sp_err_set(err, "%s: socket: %s", s->label, strerror(errno));
-    /* Linux creates the file with the socket's mode less the umask: never
-     * wider than 0660. The chmod below then undoes what the umask took. */
-    if (fchmod(s->fd, 0660) < 0)
-        return sp_err_set(err, "%s: fchmod: %s", s->label, strerror(errno));
-    if (bind(s->fd, (struct sockaddr *)&sun, sizeof sun) < 0)
-        return sp_err_set(err, "%s: bind: %s", s->label, strerror(errno));
-    s->path = strdup(o->path);
-    struct stat sb;
-    if (s->path == NULL)
-        return sp_err_set(err, "%s: out of memory", s->label);
-    if (lstat(s->path, &sb) < 0)
-        return sp_err_set(err, "%s: %s", s->label, strerror(errno));
-    s->path_dev = sb.st_dev;
-    s->path_ino = sb.st_ino;
-    if (chmod(s->path, 0660) < 0)
-        return sp_err_set(err, "%s: chmod: %s", s->label, strerror(errno));
-    if (listen(s->fd, SOMAXCONN) < 0)
-        return sp_err_set(err, "%s: listen: %s", s->label, strerror(errno));
-    return SP_OK;
-}
-
 sp_socket_source *sp_socket_source_new(sp_loop *loop, const sp_socket_source_opts *o,
                                        sp_err *err)
 {
@@ -767,7 +572,6 @@ sp_socket_source *sp_socket_source_new(sp_loop *loop, const sp_socket_source_opt
     }
     s->loop = loop;
     s->kind = o->kind;
-    s->fd = -1;
     s->max = o->max_line;
     s->policy = o->oversize;
     s->max_clients = o->max_clients ? o->max_clients : DEFAULT_MAX_CLIENTS;
@@ -779,7 +583,7 @@ sp_socket_source *sp_socket_source_new(sp_loop *loop, const sp_socket_source_opt
     sp_timer_init(&s->full_timer, on_full_timer, s);
     sp_timer_init(&s->accept_timer, on_accept_timer, s);
     sp_timer_init(&s->fail_timer, on_fail_timer, s);
-    set_label(s, o->name, "");
+    sp_listener_init(&s->lis, o->kind, o->name, o->log);
 
     s->buf = malloc(BUF_SIZE);
     if (s->buf == NULL) {
@@ -801,11 +605,12 @@ sp_socket_source *sp_socket_source_new(sp_loop *loop, const sp_socket_source_opt
         s->udp_fr_init = 1;
     }
 
-    if ((s->kind == SP_SRC_UNIX ? open_unix(s, o, err) : open_inet(s, o, err)) != SP_OK)
+    if ((s->kind == SP_SRC_UNIX ? sp_listener_open_unix(&s->lis, o->path, err)
+                                : sp_listener_open_inet(&s->lis, o->bind, o->port, err)) != SP_OK)
         goto bad;
     if (s->kind == SP_SRC_UDP) {
-        if (sp_loop_watch(loop, s->fd, SP_EV_READ, on_udp, s, err) != SP_OK) {
-            sp_err_prefix(err, "%s", s->label);
+        if (sp_loop_watch(loop, s->lis.fd, SP_EV_READ, on_udp, s, err) != SP_OK) {
+            sp_err_prefix(err, "%s", s->lis.label);
             goto bad;
         }
     } else {
@@ -813,7 +618,7 @@ sp_socket_source *sp_socket_source_new(sp_loop *loop, const sp_socket_source_opt
         if (apply(s, err) != SP_OK)
             goto bad;
     }
-    sp_log_info(s->log, "%s: listening", s->label);
+    sp_log_info(s->log, "%s: listening", s->lis.label);
     return s;
 
 bad:
@@ -823,7 +628,7 @@ bad:
 
 int sp_socket_source_port(const sp_socket_source *s)
 {
-    return s->port;
+    return s->lis.port;
 }
 
 int sp_socket_source_pause(sp_socket_source *s, int paused, sp_err *err)
@@ -852,11 +657,11 @@ int sp_socket_source_pause(sp_socket_source *s, int paused, sp_err *err)
 static int drain(sp_socket_source *s, sp_err *err)
 {
     size_t left = DRAIN_MAX;
-    if (s->kind != SP_SRC_UDP && s->fd >= 0) {
+    if (s->kind != SP_SRC_UDP && s->lis.fd >= 0) {
         for (;;) {
             struct sockaddr_storage ss;
             socklen_t sl = sizeof ss;
-            int cfd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            int cfd = accept4(s->lis.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (cfd < 0) {
                 if (errno == EINTR || accept_transient(errno))
                     continue;
@@ -900,7 +705,7 @@ static void on_finishing(sp_loop *loop, int fd, unsigned events, void *arg)
             return;             /* the rest is not sent yet: wait for it */
         if (n < 0) {
             sp_log_warn(s->log, "%s: %s: %s; its unfinished line was not sent (counted as partial)",
-                        s->label, c->peer, strerror(errno));
+                        s->lis.label, c->peer, strerror(errno));
             sp_framer_discard(&c->fr);
             client_drop(s, c);
             break;
@@ -938,7 +743,7 @@ static void on_finishing(sp_loop *loop, int fd, unsigned events, void *arg)
 int sp_socket_source_stop(sp_socket_source *s, sp_err *err)
 {
     if (s->busy)
-        return sp_err_set(err, "%s: stop called from inside the sink", s->label);
+        return sp_err_set(err, "%s: stop called from inside the sink", s->lis.label);
     if (s->stopped)
         return SP_OK;
     int rc = s->failed ? SP_OK : drain(s, err);
@@ -976,7 +781,7 @@ void sp_socket_source_abandon(sp_socket_source *s)
 {
     if (s->finishing > 0)
         sp_log_warn(s->log, "%s: %u client%s had not ended the line being sent at the stop; "
-                    "those lines were not sent (counted as partial)", s->label, s->finishing,
+                    "those lines were not sent (counted as partial)", s->lis.label, s->finishing,
                     s->finishing == 1 ? "" : "s");
     struct client *next;
     for (struct client *c = s->clients; c != NULL; c = next) {
@@ -1017,7 +822,6 @@ void sp_socket_source_free(sp_socket_source *s)
     sp_timer_stop(s->loop, &s->fail_timer);
     if (s->udp_fr_init)
         sp_framer_free(&s->udp_fr);
-    free(s->path);
     free(s->term);
     free(s->scratch);
     free(s->buf);
