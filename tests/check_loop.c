@@ -323,6 +323,46 @@ START_TEST(pause_inside_a_batch_holds)
 }
 END_TEST
 
+/* Nothing re-enters the loop: a run from inside a callback is refused,
+ * and the outer run goes on (and can still be stopped). */
+struct nested {
+    int tries, refused;
+    char msg[SP_ERR_MSG_MAX];
+};
+
+static void nested_cb(sp_loop *l, void *arg)
+{
+    struct nested *n = arg;
+    sp_err err;
+    n->tries++;
+    if (sp_loop_run(l, &err) != SP_OK) {
+        n->refused++;
+        snprintf(n->msg, sizeof n->msg, "%s", err.msg);
+    }
+    sp_loop_stop(l);
+}
+
+START_TEST(nested_run_is_refused)
+{
+    sp_err err;
+    sp_loop *l = sp_loop_new(&err);
+    ck_assert_ptr_nonnull(l);
+    struct nested n = {0, 0, ""};
+    sp_timer t;
+    sp_timer_init(&t, nested_cb, &n);
+    ck_assert_int_eq(sp_timer_start(l, &t, 1, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(l, &err), SP_OK);
+    ck_assert_int_eq(n.tries, 1);
+    ck_assert_int_eq(n.refused, 1);
+    ck_assert_ptr_nonnull(strstr(n.msg, "inside one of its callbacks"));
+    /* A run after the first one ended is fine. */
+    ck_assert_int_eq(sp_timer_start(l, &t, 1, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(l, &err), SP_OK);
+    ck_assert_int_eq(n.tries, 2);
+    sp_loop_free(l);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -335,6 +375,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, paused_regular_file_does_not_spin);
     tcase_add_test(tc, error_comes_as_the_direction_asked_for);
     tcase_add_test(tc, pause_inside_a_batch_holds);
+    tcase_add_test(tc, nested_run_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -61,7 +61,9 @@ void sp_timer_stop(sp_loop *loop, sp_timer *t);
  * signalfd), so handlers run as ordinary callbacks. */
 int sp_loop_signal(sp_loop *loop, int signo, sp_signal_fn fn, void *arg, sp_err *err);
 
-/* Runs until sp_loop_stop, or until nothing is left to wait for. */
+/* Runs until sp_loop_stop, or until nothing is left to wait for. Refused
+ * (SP_ERR) when called from inside a callback of the same loop: nothing
+ * re-enters the loop. */
 int sp_loop_run(sp_loop *loop, sp_err *err);
 void sp_loop_stop(sp_loop *loop);
 

@@ -39,6 +39,7 @@ struct sp_loop {
     } sig[65];
     uint64_t now;
     int stop;
+    int running;      /* inside sp_loop_run: a second run is refused */
 };
 
 uint64_t sp_monotonic_ms(void)
@@ -317,10 +318,13 @@ static unsigned map_events(uint32_t ev)
 int sp_loop_run(sp_loop *l, sp_err *err)
 {
     struct epoll_event evs[64];
-    /* Runs may nest (a start-up call waiting for its answer from inside a
-     * callback): a stop ends the innermost run only. */
-    int outer_stop = l->stop;
+    /* Nothing runs the loop from inside one of its callbacks: work that
+     * waits for an answer gets a callback instead. A nested run would
+     * dispatch events under a caller that is half way through its own. */
+    if (l->running)
+        return sp_err_set(err, "internal error: the event loop was run from inside one of its callbacks");
     int rc = SP_OK;
+    l->running = 1;
     l->stop = 0;
     while (!l->stop) {
         if (!have_work(l))
@@ -363,6 +367,6 @@ int sp_loop_run(sp_loop *l, sp_err *err)
         }
         run_timers(l);
     }
-    l->stop = outer_stop;
+    l->running = 0;
     return rc;
 }
