@@ -13,7 +13,9 @@
 #include "check_util.h"
 #include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
+#include "shardpipe/http.h"
 #include "shardpipe/ini.h"
+#include "shardpipe/loop.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define SECRET2 "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"
@@ -853,6 +855,55 @@ START_TEST(ini_limits)
 }
 END_TEST
 
+/* --- the resolution that may go over the network ------------------------- */
+
+static void no_callback(void *arg, sp_creds_result *r)
+{
+    (void)arg;
+    (void)r;
+    ck_abort_msg("called back for a resolution that needed no network");
+}
+
+/* Local sources need no loop: sp_creds_resolve_start answers at once,
+ * with no job and no callback; a role whose base cannot be found fails
+ * at once too, naming the role, before any request. */
+START_TEST(resolve_start_local)
+{
+    sp_err err = {{0}};
+    sp_loop *loop = sp_loop_new(&err);
+    ck_assert_ptr_nonnull(loop);
+    sp_http *http = sp_http_new(loop, NULL, &err);
+    ck_assert_ptr_nonnull(http);
+    sp_creds_opts o = opts();
+    sp_creds c;
+    sp_creds_job *job = (sp_creds_job *)&c;   /* a sentinel: must be cleared */
+    setenv_fake("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
+    setenv_fake("AWS_SECRET_ACCESS_KEY", SECRET);
+    ck_assert_int_eq(sp_creds_resolve_start(&o, http, 0, &c, no_callback, NULL, &job, &err), SP_OK);
+    ck_assert_ptr_null(job);
+    ck_assert_str_eq(c.secret, SECRET);
+    ck_assert_str_eq(c.source, "environment (AWS_ACCESS_KEY_ID)");
+    sp_creds_free(&c);
+
+    nenv = 2;   /* HOME and the boto override only */
+    o.role_arn = "arn:aws:iam::123456789012:role/demo";
+    o.region = "us-east-1";
+    job = (sp_creds_job *)&c;
+    ck_assert_int_eq(sp_creds_resolve_start(&o, http, 0, &c, no_callback, NULL, &job, &err), SP_ERR);
+    ck_assert_ptr_null(job);
+    ck_assert_msg(strstr(err.msg, "assuming role arn:aws:iam::123456789012:role/demo: no AWS credentials "
+                                  "found") == err.msg, "%s", err.msg);
+    ck_assert_uint_eq(sp_http_in_flight(http), 0);
+    /* the synchronous chain never makes a request: a role is refused */
+    setenv_fake("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE");
+    setenv_fake("AWS_SECRET_ACCESS_KEY", SECRET);
+    fails(&o, "needs a request on the event loop", &err);
+    sp_creds_job_cancel(NULL);
+    sp_http_free(http);
+    sp_loop_free(loop);
+}
+END_TEST
+
 static Suite *credentials_suite(void)
 {
     Suite *s = suite_create("credentials");
@@ -863,6 +914,7 @@ static Suite *credentials_suite(void)
     tcase_add_test(t, env_errors);
     tcase_add_test(t, akid_rule);
     tcase_add_test(t, cli_first);
+    tcase_add_test(t, resolve_start_local);
     suite_add_tcase(s, t);
 
     t = tcase_create("profiles");

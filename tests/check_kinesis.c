@@ -1,6 +1,18 @@
 /* Request bodies, response parsing (including malformed and truncated
- * JSON) and error classification of the Kinesis API module. */
+ * JSON) and error classification of the Kinesis API module; and the
+ * credentials it signs with, renewed on the loop (issue 8), against an STS
+ * and a Kinesis faked in this process on 127.0.0.1, driven by the same
+ * loop as the client. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check_util.h"
 #include "shardpipe/endpoint.h"
@@ -458,6 +470,581 @@ START_TEST(explain_long_server_message)
 }
 END_TEST
 
+/* ---- credentials on the loop: a fake STS and Kinesis on the same loop ---- */
+
+#define FK_ROLE "arn:aws:iam::123456789012:role/demo"
+#define FK_KEY1 "ASIAFAKEKEYONE000001"
+#define FK_KEY2 "ASIAFAKEKEYTWO000002"
+#define FK_MAX 64
+
+typedef struct fake fake;
+
+typedef struct fconn {
+    fake *f;
+    int fd;
+    char buf[16384];
+    size_t n;
+    sp_buf resp;
+    sp_timer t;
+    struct fconn *next;
+} fconn;
+
+struct fake {
+    sp_loop *loop;
+    int lfd, port;
+    char url[64];
+    fconn *conns;
+    /* STS: the n-th call issues FK_KEY1, then FK_KEY2 */
+    int sts_calls, sts_answers;
+    unsigned sts_delay_ms[4];       /* per call; the last repeats */
+    long sts_expires_in[4];         /* per call, seconds; 0: 3600 */
+    int sts_deny;
+    time_t sts_date[FK_MAX];        /* each call's X-Amz-Date */
+    /* Kinesis */
+    int kin_calls;
+    char kin_key[FK_MAX][24];       /* the access key each call was signed with */
+    int expire_key1;                /* ExpiredTokenException for FK_KEY1 */
+    int skew_first;                 /* "Signature expired" to the first call, Date 2 h ahead */
+};
+
+static void fconn_close(fconn *c)
+{
+    fake *f = c->f;
+    sp_timer_stop(f->loop, &c->t);
+    sp_loop_unwatch(f->loop, c->fd);
+    close(c->fd);
+    for (fconn **p = &f->conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    sp_buf_free(&c->resp);
+    free(c);
+}
+
+static void fconn_write(sp_loop *loop, void *arg)
+{
+    (void)loop;
+    fconn *c = arg;
+    if (strstr(c->buf, "Content-Type: application/x-www-form-urlencoded") != NULL)
+        c->f->sts_answers++;
+    /* small answers on loopback: one send; a client gone is fine */
+    if (send(c->fd, c->resp.data, c->resp.len, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+        ck_abort_msg("send: %s", strerror(errno));
+    fconn_close(c);
+}
+
+static time_t amz_time(const char *req, const char *name)
+{
+    const char *d = strstr(req, name);
+    struct tm tm = {0};
+    if (d == NULL || strptime(d + strlen(name), "%Y%m%dT%H%M%SZ", &tm) == NULL)
+        return 0;
+    return timegm(&tm);
+}
+
+static void answer(fconn *c, int status, time_t date, const char *type, const char *body)
+{
+    char d[64];
+    strftime(d, sizeof d, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&date));
+    sp_buf_printf(&c->resp, "HTTP/1.1 %d X\r\nDate: %s\r\nContent-Type: %s\r\nx-amzn-RequestId: rid-%d\r\n"
+                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, d, type,
+                  c->f->sts_calls + c->f->kin_calls, strlen(body), body);
+}
+
+static void handle(fconn *c)
+{
+    fake *f = c->f;
+    time_t now = time(NULL);
+    unsigned delay = 0;
+    const char *cred = strstr(c->buf, "Credential=");
+    char key[24] = "";
+    if (cred)
+        sscanf(cred + 11, "%23[A-Z0-9]", key);
+    if (strstr(c->buf, "Content-Type: application/x-www-form-urlencoded") != NULL) {
+        int i = f->sts_calls++;
+        ck_assert_int_lt(i, FK_MAX);
+        f->sts_date[i] = amz_time(c->buf, "X-Amz-Date: ");
+        delay = f->sts_delay_ms[i < 4 ? i : 3];
+        if (f->sts_deny) {
+            answer(c, 403, now, "text/xml", "<ErrorResponse><Error><Code>AccessDenied</Code><Message>not "
+                   "allowed</Message></Error><RequestId>sts-rid-1</RequestId></ErrorResponse>");
+        } else {
+            long in = f->sts_expires_in[i < 4 ? i : 3];
+            time_t exp = now + (in ? in : 3600);
+            char e[32], doc[1024];
+            strftime(e, sizeof e, "%Y-%m-%dT%H:%M:%SZ", gmtime(&exp));
+            snprintf(doc, sizeof doc, "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>%s"
+                     "</AccessKeyId><SecretAccessKey>roleSecret%d</SecretAccessKey><SessionToken>roleToken%d"
+                     "</SessionToken><Expiration>%s</Expiration></Credentials></AssumeRoleResult>"
+                     "</AssumeRoleResponse>", i == 0 ? FK_KEY1 : FK_KEY2, i, i, e);
+            answer(c, 200, now, "text/xml", doc);
+        }
+    } else {
+        int i = f->kin_calls++;
+        ck_assert_int_lt(i, FK_MAX);
+        snprintf(f->kin_key[i], sizeof f->kin_key[i], "%s", key);
+        if (f->skew_first && i == 0)
+            answer(c, 400, now + 7200, "application/x-amz-json-1.1", "{\"__type\":\"InvalidSignatureException\","
+                   "\"message\":\"Signature expired: 20260101T000000Z is now earlier than 20260101T020000Z\"}");
+        else if (f->expire_key1 && strcmp(key, FK_KEY1) == 0)
+            answer(c, 400, now, "application/x-amz-json-1.1", "{\"__type\":\"ExpiredTokenException\","
+                   "\"message\":\"The security token included in the request is expired\"}");
+        else
+            answer(c, 200, now, "application/x-amz-json-1.1", "{}");
+    }
+    sp_err err;
+    ck_assert_int_eq(sp_timer_start(f->loop, &c->t, delay, &err), SP_OK);
+}
+
+static void fconn_read(sp_loop *loop, int fd, unsigned ev, void *arg)
+{
+    (void)loop, (void)ev;
+    fconn *c = arg;
+    ssize_t k = read(fd, c->buf + c->n, sizeof c->buf - 1 - c->n);
+    if (k <= 0) {
+        if (k < 0 && errno == EAGAIN)
+            return;
+        fconn_close(c);   /* the client went away (a cancelled call) */
+        return;
+    }
+    c->n += (size_t)k;
+    c->buf[c->n] = '\0';
+    char *end = strstr(c->buf, "\r\n\r\n");
+    const char *cl = strcasestr(c->buf, "\r\nContent-Length:");
+    if (end == NULL || c->resp.len > 0)
+        return;
+    size_t want = (size_t)(end + 4 - c->buf) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
+    if (c->n < want)
+        return;
+    sp_err err;
+    ck_assert_int_eq(sp_loop_watch(c->f->loop, fd, 0, fconn_read, c, &err), SP_OK);   /* one request */
+    handle(c);
+}
+
+static void fake_accept(sp_loop *loop, int fd, unsigned ev, void *arg)
+{
+    (void)ev;
+    fake *f = arg;
+    int s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s < 0)
+        return;
+    fconn *c = calloc(1, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    c->f = f;
+    c->fd = s;
+    sp_buf_init(&c->resp, 0);
+    sp_timer_init(&c->t, fconn_write, c);
+    c->next = f->conns;
+    f->conns = c;
+    sp_err err;
+    ck_assert_int_eq(sp_loop_watch(loop, s, SP_EV_READ, fconn_read, c, &err), SP_OK);
+}
+
+static void fake_start(fake *f, sp_loop *loop)
+{
+    memset(f, 0, sizeof *f);
+    f->loop = loop;
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(f->lfd, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(f->lfd, 64), 0);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", f->port);
+    sp_err err;
+    ck_assert_int_eq(sp_loop_watch(loop, f->lfd, SP_EV_READ, fake_accept, f, &err), SP_OK);
+}
+
+static void fake_stop(fake *f)
+{
+    while (f->conns)
+        fconn_close(f->conns);
+    sp_loop_unwatch(f->loop, f->lfd);
+    close(f->lfd);
+}
+
+/* One client with a role, STS and Kinesis both at the fake. */
+typedef struct world {
+    sp_loop *loop;
+    sp_http *http;
+    sp_kinesis *k;
+    fake f;
+    sp_log log;
+} world;
+
+static void world_start(world *w, void (*tune)(fake *))
+{
+    sp_err err;
+    memset(w, 0, sizeof *w);
+    w->loop = sp_loop_new(&err);
+    ck_assert_ptr_nonnull(w->loop);
+    w->http = sp_http_new(w->loop, NULL, &err);
+    ck_assert_ptr_nonnull(w->http);
+    fake_start(&w->f, w->loop);
+    if (tune)
+        tune(&w->f);
+    w->log.level = SP_LOG_ERROR;
+    sp_kinesis_opts ko = {0};
+    ko.region = "us-east-1";
+    ko.endpoint = w->f.url;
+    ko.creds.access_key_id = "AKIDBASEEXAMPLE";
+    ko.creds.secret_access_key = "baseSecret";
+    ko.creds.role_arn = FK_ROLE;
+    ko.creds.sts_endpoint = w->f.url;
+    ko.log = &w->log;
+    uint64_t t0 = sp_monotonic_ms();
+    w->k = sp_kinesis_new(w->loop, w->http, &ko, &err);
+    ck_assert_msg(w->k != NULL, "%s", err.msg);
+    ck_assert_msg(sp_monotonic_ms() - t0 < 500, "sp_kinesis_new waited for STS");
+}
+
+static void world_stop(world *w)
+{
+    sp_kinesis_free(w->k);
+    ck_assert_uint_eq(sp_http_in_flight(w->http), 0);
+    sp_http_free(w->http);
+    fake_stop(&w->f);
+    sp_loop_free(w->loop);
+}
+
+/* What each call's callback got. */
+typedef struct outcome {
+    int done;
+    enum sp_kclass klass;
+    long status;
+    char code[96];
+    char message[SP_ERR_MSG_MAX];
+    int sts_answers;              /* how many STS answers the fake had sent by then */
+    fake *f;
+} outcome;
+
+static void on_outcome(void *arg, const sp_kinesis_result *r)
+{
+    outcome *o = arg;
+    ck_assert_int_eq(o->done, 0);
+    o->done = 1;
+    o->klass = r->klass;
+    o->status = r->status;
+    snprintf(o->code, sizeof o->code, "%s", r->code);
+    snprintf(o->message, sizeof o->message, "%s", r->message);
+    o->sts_answers = o->f->sts_answers;
+}
+
+static void put(world *w, outcome *o)
+{
+    sp_err err;
+    sp_buf body;
+    sp_buf_init(&body, 0);
+    sp_buf_puts(&body, "{\"StreamName\":\"s\",\"Records\":[]}");
+    memset(o, 0, sizeof *o);
+    o->f = &w->f;
+    ck_assert_msg(sp_kinesis_call(w->k, "PutRecords", &body, on_outcome, o, &err) == SP_OK, "%s", err.msg);
+    sp_buf_free(&body);
+}
+
+/* Runs the loop until pred holds (checked every 5 ms); 10 s at most. */
+typedef int (*pred_fn)(void *arg);
+struct until {
+    pred_fn pred;
+    void *arg;
+    sp_timer t;
+    uint64_t deadline;
+};
+
+static void until_check(sp_loop *loop, void *arg)
+{
+    struct until *u = arg;
+    sp_err err;
+    if (u->pred(u->arg) || sp_monotonic_ms() > u->deadline)
+        sp_loop_stop(loop);
+    else
+        ck_assert_int_eq(sp_timer_start(loop, &u->t, 5, &err), SP_OK);
+}
+
+static void run_until(world *w, pred_fn pred, void *arg, const char *what)
+{
+    struct until u = {pred, arg, {0}, sp_monotonic_ms() + 10000};
+    sp_timer_init(&u.t, until_check, &u);
+    sp_err err;
+    ck_assert_int_eq(sp_timer_start(w->loop, &u.t, 0, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(w->loop, &err), SP_OK);
+    sp_timer_stop(w->loop, &u.t);
+    ck_assert_msg(pred(arg), "timed out waiting for %s", what);
+}
+
+struct all_done {
+    outcome *o;
+    int n;
+};
+
+static int all_done(void *arg)
+{
+    struct all_done *a = arg;
+    for (int i = 0; i < a->n; i++)
+        if (!a->o[i].done)
+            return 0;
+    return 1;
+}
+
+static void run_all(world *w, outcome *o, int n)
+{
+    struct all_done a = {o, n};
+    run_until(w, all_done, &a, "the answers");
+}
+
+static int sleep_done(void *arg)
+{
+    return sp_monotonic_ms() >= *(uint64_t *)arg;
+}
+
+static void run_for(world *w, unsigned ms)
+{
+    uint64_t until = sp_monotonic_ms() + ms;
+    run_until(w, sleep_done, &until, "time to pass");
+}
+
+static void slow_first(fake *f)
+{
+    f->sts_delay_ms[0] = 300;
+}
+
+/* sp_kinesis_new does not wait for STS: the first calls wait in a queue
+ * for the one AssumeRole and are then signed with the role's keys. */
+START_TEST(first_resolution_on_the_loop)
+{
+    world w;
+    world_start(&w, slow_first);
+    ck_assert_str_eq(sp_kinesis_creds_source(w.k), "role " FK_ROLE " (being assumed)");
+    outcome o[5];
+    for (int i = 0; i < 5; i++)
+        put(&w, &o[i]);
+    ck_assert_int_eq(w.f.kin_calls, 0);
+    run_all(&w, o, 5);
+    ck_assert_int_eq(w.f.sts_calls, 1);
+    ck_assert_int_eq(w.f.kin_calls, 5);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_msg(o[i].klass == SP_KC_OK, "%d: %s %s", i, o[i].code, o[i].message);
+        ck_assert_str_eq(w.f.kin_key[i], FK_KEY1);
+    }
+    ck_assert_str_eq(sp_kinesis_creds_source(w.k), "role " FK_ROLE " assumed with credentials from command line");
+    world_stop(&w);
+}
+END_TEST
+
+static void key1_expires(fake *f)
+{
+    f->expire_key1 = 1;
+    f->sts_delay_ms[1] = 300;
+    f->sts_delay_ms[2] = 0;
+}
+
+static int renewal_asked(void *arg)
+{
+    return ((fake *)arg)->sts_calls == 2;
+}
+
+/* Five calls meet expired credentials (ExpiredTokenException): one
+ * renewal, which all five wait for; a call made while it runs waits too,
+ * and is signed with the new keys at once. */
+START_TEST(one_refresh_at_a_time)
+{
+    world w;
+    world_start(&w, key1_expires);
+    outcome o[7];
+    for (int i = 0; i < 5; i++)
+        put(&w, &o[i]);
+    run_until(&w, renewal_asked, &w.f, "the renewal to reach STS");
+    ck_assert_int_eq(w.f.sts_answers, 1);   /* the renewal is still being answered */
+    put(&w, &o[5]);
+    run_all(&w, o, 6);
+    ck_assert_int_eq(w.f.sts_calls, 2);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_str_eq(w.f.kin_key[i], FK_KEY1);
+        ck_assert_msg(o[i].klass == SP_KC_CREDS_EXPIRED, "%d: %s", i, sp_kclass_name(o[i].klass));
+        ck_assert_int_eq(o[i].sts_answers, 2);   /* held until the renewal ended */
+    }
+    ck_assert_int_eq(w.f.kin_calls, 6);
+    ck_assert_str_eq(w.f.kin_key[5], FK_KEY2);
+    ck_assert_int_eq(o[5].klass, SP_KC_OK);
+    /* the retries: the new keys, no more STS */
+    for (int i = 0; i < 5; i++)
+        put(&w, &o[i]);
+    run_all(&w, o, 5);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(o[i].klass, SP_KC_OK);
+        ck_assert_str_eq(w.f.kin_key[6 + i], FK_KEY2);
+    }
+    ck_assert_int_eq(w.f.sts_calls, 2);
+    world_stop(&w);
+}
+END_TEST
+
+static void renew_in_a_second(fake *f)
+{
+    f->sts_expires_in[0] = 15 * 60 + 1;   /* due one second from now */
+    f->sts_delay_ms[1] = 800;
+}
+
+/* A renewal ahead of expiry holds nothing: the call that starts it and
+ * the ones while it runs are signed with the current keys and answered
+ * before STS answers; the calls after it use the new keys. */
+START_TEST(renewal_ahead_holds_nothing)
+{
+    world w;
+    world_start(&w, renew_in_a_second);
+    outcome o[3];
+    put(&w, &o[0]);
+    run_all(&w, o, 1);
+    ck_assert_int_eq(o[0].klass, SP_KC_OK);
+    run_for(&w, 1100);
+    ck_assert_int_eq(w.f.sts_calls, 1);   /* a renewal starts from a call */
+    put(&w, &o[1]);
+    ck_assert_int_eq(w.f.kin_calls, 1);
+    put(&w, &o[2]);
+    run_all(&w, o + 1, 2);
+    ck_assert_int_eq(w.f.sts_calls, 2);
+    for (int i = 1; i < 3; i++) {
+        ck_assert_int_eq(o[i].klass, SP_KC_OK);
+        ck_assert_str_eq(w.f.kin_key[i], FK_KEY1);
+        ck_assert_int_eq(o[i].sts_answers, 1);   /* STS had not answered yet */
+    }
+    run_until(&w, renewal_asked, &w.f, "the renewal");
+    run_for(&w, 900);
+    ck_assert_int_eq(w.f.sts_answers, 2);
+    put(&w, &o[0]);
+    run_all(&w, o, 1);
+    ck_assert_str_eq(w.f.kin_key[3], FK_KEY2);
+    ck_assert_int_eq(w.f.sts_calls, 2);
+    world_stop(&w);
+}
+END_TEST
+
+static void deny(fake *f)
+{
+    f->sts_deny = 1;
+    f->sts_delay_ms[0] = 100;
+}
+
+/* The resolution fails: the calls that waited for it fail with its
+ * error, which names the role, the base source and the endpoint. */
+START_TEST(waiting_calls_get_the_refresh_error)
+{
+    world w;
+    world_start(&w, deny);
+    outcome o[3];
+    for (int i = 0; i < 3; i++)
+        put(&w, &o[i]);
+    run_all(&w, o, 3);
+    ck_assert_int_eq(w.f.sts_calls, 1);
+    ck_assert_int_eq(w.f.kin_calls, 0);
+    char want[256];
+    snprintf(want, sizeof want, "assuming role " FK_ROLE " with credentials from command line: STS refused "
+             "(HTTP 403): AccessDenied: not allowed; check that the role's trust policy");
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(o[i].klass, SP_KC_AUTH);
+        ck_assert_int_eq(o[i].status, 0);
+        ck_assert_msg(strstr(o[i].message, want) == o[i].message, "%s", o[i].message);
+        ck_assert_ptr_nonnull(strstr(o[i].message, "request id sts-rid-1"));
+        ck_assert_ptr_null(strstr(o[i].message, "baseSecret"));
+    }
+    sp_kinesis_result res = {0};
+    res.klass = o[0].klass;
+    snprintf(res.message, sizeof res.message, "%s", o[0].message);
+    sp_err err;
+    sp_kinesis_explain(w.k, "DescribeStreamSummary", "s", &res, &err);
+    ck_assert_str_eq(err.msg, o[0].message);
+    world_stop(&w);
+}
+END_TEST
+
+static void skewed(fake *f)
+{
+    f->skew_first = 1;
+    f->expire_key1 = 1;
+    f->sts_expires_in[0] = 4 * 3600;
+}
+
+/* The offset learned from Kinesis's Date header signs the renewal. */
+START_TEST(refresh_signed_with_learned_skew)
+{
+    world w;
+    world_start(&w, skewed);
+    outcome o[2];
+    put(&w, &o[0]);
+    run_all(&w, o, 1);
+    ck_assert_int_eq(o[0].klass, SP_KC_CLOCK_SKEW);
+    put(&w, &o[1]);
+    run_all(&w, o + 1, 1);
+    ck_assert_int_eq(o[1].klass, SP_KC_CREDS_EXPIRED);
+    ck_assert_int_eq(w.f.sts_calls, 2);
+    long first = (long)(w.f.sts_date[0] - time(NULL)), second = (long)(w.f.sts_date[1] - time(NULL));
+    ck_assert_msg(first > -5 && first < 5, "first STS call %ld s off", first);
+    ck_assert_msg(second > 7200 - 10 && second < 7200 + 5, "renewal signed %ld s ahead", second);
+    world_stop(&w);
+}
+END_TEST
+
+static void never_cb(void *arg, const sp_kinesis_result *r)
+{
+    (void)arg, (void)r;
+    ck_abort_msg("a withdrawn call was answered");
+}
+
+static void slow_sts(fake *f)
+{
+    f->sts_delay_ms[0] = 400;
+}
+
+/* A waiting call that is cancelled is never sent; freeing the client
+ * while a resolution runs withdraws it and the calls still waiting. */
+START_TEST(cancel_and_free_while_waiting)
+{
+    world w;
+    world_start(&w, slow_sts);
+    sp_err err;
+    sp_buf body;
+    sp_kcall *h;
+    sp_buf_init(&body, 0);
+    sp_buf_puts(&body, "{}");
+    ck_assert_int_eq(sp_kinesis_call_h(w.k, "PutRecords", &body, never_cb, NULL, &h, &err), SP_OK);
+    sp_kinesis_cancel(h);
+    outcome o;
+    put(&w, &o);
+    run_all(&w, &o, 1);
+    ck_assert_int_eq(o.klass, SP_KC_OK);
+    ck_assert_int_eq(w.f.kin_calls, 1);   /* the cancelled one was never sent */
+    sp_kinesis_free(w.k);
+
+    /* a second client, freed while its STS call is out */
+    sp_kinesis_opts ko = {0};
+    ko.region = "us-east-1";
+    ko.endpoint = w.f.url;
+    ko.creds.access_key_id = "AKIDBASEEXAMPLE";
+    ko.creds.secret_access_key = "baseSecret";
+    ko.creds.role_arn = FK_ROLE;
+    ko.creds.sts_endpoint = w.f.url;
+    ko.log = &w.log;
+    w.f.sts_delay_ms[1] = 400;
+    w.k = sp_kinesis_new(w.loop, w.http, &ko, &err);
+    ck_assert_ptr_nonnull(w.k);
+    sp_buf_puts(&body, "{}");
+    ck_assert_int_eq(sp_kinesis_call(w.k, "PutRecords", &body, never_cb, NULL, &err), SP_OK);
+    run_until(&w, renewal_asked, &w.f, "the second client's STS call");
+    sp_kinesis_free(w.k);
+    w.k = NULL;
+    ck_assert_uint_eq(sp_http_in_flight(w.http), 0);
+    run_for(&w, 600);
+    ck_assert_int_eq(w.f.kin_calls, 1);
+    sp_buf_free(&body);
+    world_stop(&w);
+}
+END_TEST
+
 static Suite *kinesis_suite(void)
 {
     Suite *s = suite_create("kinesis");
@@ -477,6 +1064,15 @@ static Suite *kinesis_suite(void)
     tcase_add_test(te, explain_long_server_message);
     suite_add_tcase(s, te);
     suite_add_tcase(s, tc);
+    TCase *tr = tcase_create("refresh");
+    tcase_set_timeout(tr, 30);
+    tcase_add_test(tr, first_resolution_on_the_loop);
+    tcase_add_test(tr, one_refresh_at_a_time);
+    tcase_add_test(tr, renewal_ahead_holds_nothing);
+    tcase_add_test(tr, waiting_calls_get_the_refresh_error);
+    tcase_add_test(tr, refresh_signed_with_learned_skew);
+    tcase_add_test(tr, cancel_and_free_while_waiting);
+    suite_add_tcase(s, tr);
     return s;
 }
 

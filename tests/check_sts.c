@@ -12,11 +12,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_util.h"
 #include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
+#include "shardpipe/http.h"
+#include "shardpipe/loop.h"
 #include "shardpipe/sts.h"
 
 #define BASE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -462,8 +465,9 @@ typedef struct mini {
 } mini;
 
 /* Forks a server on 127.0.0.1 that takes one request, stores it in a
- * file, answers with response (status line included) and exits. */
-static void mini_start(mini *m, const char *response)
+ * file, answers with response (status line included) after delay_ms and
+ * exits. */
+static void mini_start_delayed(mini *m, const char *response, unsigned delay_ms)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(s, 0);
@@ -502,6 +506,8 @@ static void mini_start(mini *m, const char *response)
         }
         if (write(fd, buf, n) != (ssize_t)n)
             _exit(1);
+        if (delay_ms)
+            usleep(delay_ms * 1000);
         size_t rl = strlen(response);
         if (write(c, response, rl) != (ssize_t)rl)
             _exit(1);
@@ -512,6 +518,11 @@ static void mini_start(mini *m, const char *response)
     }
     close(fd);
     close(s);
+}
+
+static void mini_start(mini *m, const char *response)
+{
+    mini_start_delayed(m, response, 0);
 }
 
 /* Waits for the server and returns what it received (caller frees). */
@@ -554,6 +565,84 @@ static sp_creds base_creds(int with_token)
     return b;
 }
 
+/* ---- the asynchronous call, driven by a loop of its own ---- */
+
+typedef struct got {
+    int done;
+    sp_creds_result res;
+    sp_loop *loop;
+} got;
+
+static void on_got(void *arg, sp_creds_result *r)
+{
+    got *g = arg;
+    ck_assert_int_eq(g->done, 0);   /* once */
+    g->res = *r;                    /* the credentials are ours now */
+    g->done = 1;
+    sp_loop_stop(g->loop);
+}
+
+/* The loop's ticks while the call ran: the timer and its counter. */
+typedef struct ticker {
+    int n;
+    sp_timer t;
+} ticker;
+
+static void on_tick(sp_loop *loop, void *arg)
+{
+    ticker *t = arg;
+    t->n++;
+    sp_err e;
+    ck_assert_int_eq(sp_timer_start(loop, &t->t, 100, &e), SP_OK);
+}
+
+/* Starts AssumeRole, runs the loop until the answer, and hands back what
+ * the callback got (full: the whole result). ticks, when not NULL, counts
+ * 100 ms timer ticks meanwhile. */
+static int assume_full(const sp_sts_opts *o, const sp_creds *b, sp_creds *out, sp_err *err,
+                       sp_creds_result *full, int *ticks)
+{
+    sp_err e;
+    sp_loop *loop = sp_loop_new(&e);
+    ck_assert_ptr_nonnull(loop);
+    sp_http *http = sp_http_new(loop, NULL, &e);
+    ck_assert_ptr_nonnull(http);
+    got g = {0};
+    g.loop = loop;
+    ticker t = {0};
+    sp_timer_init(&t.t, on_tick, &t);
+    sp_sts_call *c = NULL;
+    int rc = sp_sts_assume_role_start(http, o, b, on_got, &g, &c, err);
+    memset(out, 0, sizeof *out);
+    if (rc == SP_OK) {
+        ck_assert_ptr_nonnull(c);
+        if (ticks)
+            ck_assert_int_eq(sp_timer_start(loop, &t.t, 100, &e), SP_OK);
+        while (!g.done)
+            ck_assert_int_eq(sp_loop_run(loop, &e), SP_OK);
+        sp_timer_stop(loop, &t.t);
+        rc = g.res.rc;
+        *out = g.res.creds;
+        if (rc != SP_OK)
+            *err = g.res.err;
+        if (full)
+            *full = g.res;
+    } else {
+        ck_assert_int_eq(g.done, 0);   /* never called after SP_ERR */
+    }
+    if (ticks)
+        *ticks = t.n;
+    ck_assert_uint_eq(sp_http_in_flight(http), 0);
+    sp_http_free(http);
+    sp_loop_free(loop);
+    return rc;
+}
+
+static int assume(const sp_sts_opts *o, const sp_creds *b, sp_creds *out, sp_err *err)
+{
+    return assume_full(o, b, out, err, NULL, NULL);
+}
+
 static int call(mini *m, const char *response, const sp_sts_opts *base_opts, int with_token,
                 sp_creds *out, sp_err *err, char **req)
 {
@@ -563,7 +652,7 @@ static int call(mini *m, const char *response, const sp_sts_opts *base_opts, int
     sp_sts_opts o = *base_opts;
     o.endpoint = url;
     sp_creds b = base_creds(with_token);
-    int rc = sp_sts_assume_role(&o, &b, out, err);
+    int rc = assume(&o, &b, out, err);
     sp_creds_free(&b);
     *req = mini_finish(m);
     return rc;
@@ -694,32 +783,32 @@ START_TEST(call_failures)
     sp_sts_opts o3 = o;
     o3.endpoint = url;
     sp_creds b = base_creds(0);
-    rc = sp_sts_assume_role(&o3, &b, &c, &err);
+    rc = assume(&o3, &b, &c, &err);
     ck_assert_int_eq(rc, SP_ERR);
     ck_assert_msg(strstr(err.msg, "assuming role " ROLE " with credentials from environment (AWS_ACCESS_KEY_ID): "
                                   "STS at http://127.0.0.1:") == err.msg, "%s", err.msg);
 
     /* bad parameters fail before any I/O, naming the role where there is one */
     sp_sts_opts o4 = {.region = "us-east-1", .role_arn = "arn:aws:iam::123:role/x", .endpoint = url};
-    ck_assert_int_eq(sp_sts_assume_role(&o4, &b, &c, &err), SP_ERR);
+    ck_assert_int_eq(assume(&o4, &b, &c, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "assuming a role with credentials from environment "
                                           "(AWS_ACCESS_KEY_ID): role ARN 'arn:aws:iam::123:role/x' is not"));
     o4.role_arn = ROLE;
     o4.session_name = "bad name";
-    ck_assert_int_eq(sp_sts_assume_role(&o4, &b, &c, &err), SP_ERR);
+    ck_assert_int_eq(assume(&o4, &b, &c, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "role session name 'bad name' must be"));
     o4.session_name = NULL;
     o4.external_id = "bad ext";
-    ck_assert_int_eq(sp_sts_assume_role(&o4, &b, &c, &err), SP_ERR);
+    ck_assert_int_eq(assume(&o4, &b, &c, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "the external ID must be"));
     ck_assert_ptr_null(strstr(err.msg, "bad ext"));
     o4.external_id = NULL;
     o4.endpoint = "ftp://sts";
-    ck_assert_int_eq(sp_sts_assume_role(&o4, &b, &c, &err), SP_ERR);
+    ck_assert_int_eq(assume(&o4, &b, &c, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "must start with http:// or https://"));
     o4.endpoint = NULL;
     o4.region = NULL;
-    ck_assert_int_eq(sp_sts_assume_role(&o4, &b, &c, &err), SP_ERR);
+    ck_assert_int_eq(assume(&o4, &b, &c, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "STS needs a region"));
     sp_creds_free(&b);
 }
@@ -748,6 +837,40 @@ static void env_set(const char *k, const char *v)
     envv[nenv++] = v;
 }
 
+static void on_resolved(void *arg, sp_creds_result *r)
+{
+    on_got(arg, r);
+}
+
+/* sp_creds_resolve_start, then the loop until the answer when there is
+ * one to wait for. */
+static int resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+{
+    sp_err e;
+    sp_loop *loop = sp_loop_new(&e);
+    ck_assert_ptr_nonnull(loop);
+    sp_http *http = sp_http_new(loop, NULL, &e);
+    ck_assert_ptr_nonnull(http);
+    got g = {0};
+    g.loop = loop;
+    sp_creds_job *job = (sp_creds_job *)&g;   /* a sentinel: the call must set it */
+    int rc = sp_creds_resolve_start(o, http, 0, out, on_resolved, &g, &job, err);
+    if (rc == SP_OK && job != NULL) {
+        while (!g.done)
+            ck_assert_int_eq(sp_loop_run(loop, &e), SP_OK);
+        rc = g.res.rc;
+        *out = g.res.creds;
+        if (rc != SP_OK)
+            *err = g.res.err;
+    } else {
+        ck_assert_ptr_null(job);
+    }
+    ck_assert_int_eq(g.done, job != NULL);
+    sp_http_free(http);
+    sp_loop_free(loop);
+    return rc;
+}
+
 START_TEST(chain_assumes_role)
 {
     mini m;
@@ -767,7 +890,12 @@ START_TEST(chain_assumes_role)
     o.getenv_fn = fake_getenv;
     o.role_arn = ROLE;
     o.region = "us-west-2";
-    int rc = sp_creds_resolve(&o, &c, &err);
+    /* the synchronous chain does not go over the network */
+    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_ERR);
+    ck_assert_msg(strstr(err.msg, "assuming role " ROLE ": needs a request on the event loop") == err.msg,
+                  "%s", err.msg);
+    ck_assert_ptr_null(c.secret);
+    int rc = resolve(&o, &c, &err);
     char *req = mini_finish(&m);
     ck_assert_msg(rc == SP_OK, "%s", err.msg);
     ck_assert_str_eq(c.source, "role " ROLE " assumed with credentials from environment (AWS_ACCESS_KEY_ID)");
@@ -786,7 +914,7 @@ START_TEST(chain_assumes_role)
     o.region = NULL;
     o.role_session_name = "chain-test";
     env_set("AWS_REGION", "ap-northeast-1");
-    rc = sp_creds_resolve(&o, &c, &err);
+    rc = resolve(&o, &c, &err);
     req = mini_finish(&m);
     ck_assert_msg(rc == SP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(strstr(req, "/ap-northeast-1/sts/aws4_request"));
@@ -798,7 +926,7 @@ START_TEST(chain_assumes_role)
     nenv = 0;
     env_set("HOME", "/nonexistent-sp-home");
     env_set("SHARDPIPE_TEST_BOTO_SYSTEM_FILE", "/nonexistent-sp-home/boto.cfg");
-    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_ERR);
+    ck_assert_int_eq(resolve(&o, &c, &err), SP_ERR);
     ck_assert_msg(strstr(err.msg, "assuming role " ROLE ": no AWS credentials found") == err.msg, "%s", err.msg);
 
     /* no role, no STS: the chain's answer as it is */
@@ -807,7 +935,7 @@ START_TEST(chain_assumes_role)
     env_set("AWS_SECRET_ACCESS_KEY", BASE_SECRET);
     env_set("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1");
     o.role_arn = "";
-    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_OK);
+    ck_assert_int_eq(resolve(&o, &c, &err), SP_OK);
     ck_assert_str_eq(c.source, "environment (AWS_ACCESS_KEY_ID)");
     ck_assert_int_eq((long long)c.expiration, 0);
     sp_creds_free(&c);
@@ -829,12 +957,12 @@ START_TEST(env_endpoint_named)
     o.getenv_fn = fake_getenv;
     o.role_arn = ROLE;
     o.region = "us-west-2";
-    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_ERR);
+    ck_assert_int_eq(resolve(&o, &c, &err), SP_ERR);
     ck_assert_msg(strstr(err.msg, "AWS_ENDPOINT_URL_STS: endpoint URL 'http://127.0.0.1:99999': the port must be")
                   != NULL, "%s", err.msg);
     nenv = 3;
     env_set("AWS_ENDPOINT_URL", "http://[::1");
-    ck_assert_int_eq(sp_creds_resolve(&o, &c, &err), SP_ERR);
+    ck_assert_int_eq(resolve(&o, &c, &err), SP_ERR);
     ck_assert_msg(strstr(err.msg, "AWS_ENDPOINT_URL: endpoint URL 'http://[::1' has an IPv6") != NULL, "%s", err.msg);
 }
 END_TEST
@@ -865,6 +993,138 @@ START_TEST(opts_copy)
 }
 END_TEST
 
+/* ---- on the loop (issue 8) ---- */
+
+/* An STS that answers after 1.5 s does not hold the loop: its timers keep
+ * firing while the answer is awaited. */
+START_TEST(call_does_not_block_the_loop)
+{
+    mini m;
+    char url[64];
+    mini_start_delayed(&m, http_response(200, "OK", good), 1500);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
+    sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .endpoint = url};
+    sp_creds b = base_creds(1), c;
+    sp_err err = {{0}};
+    int ticks = 0;
+    uint64_t t0 = sp_monotonic_ms();
+    int rc = assume_full(&o, &b, &c, &err, NULL, &ticks);
+    uint64_t took = sp_monotonic_ms() - t0;
+    free(mini_finish(&m));
+    ck_assert_msg(rc == SP_OK, "%s", err.msg);
+    ck_assert_str_eq(c.secret, ROLE_SECRET);
+    ck_assert_uint_ge(took, 1400);
+    ck_assert_msg(ticks >= 10, "the loop ticked %d times in %llu ms", ticks, (unsigned long long)took);
+    sp_creds_free(&c);
+    sp_creds_free(&b);
+}
+END_TEST
+
+/* Signed for local time + the offset the servers' Date headers taught. */
+START_TEST(call_signs_with_skew)
+{
+    mini m;
+    sp_creds c;
+    sp_err err = {{0}};
+    char *req;
+    sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .skew = 7200};
+    time_t now = time(NULL);
+    int rc = call(&m, http_response(200, "OK", good), &o, 0, &c, &err, &req);
+    ck_assert_msg(rc == SP_OK, "%s", err.msg);
+    sp_creds_free(&c);
+    const char *d = strstr(req, "\r\nX-Amz-Date: ");
+    ck_assert_ptr_nonnull(d);
+    struct tm tm = {0};
+    ck_assert_ptr_nonnull(strptime(d + 14, "%Y%m%dT%H%M%SZ", &tm));
+    long ahead = (long)(timegm(&tm) - now);
+    ck_assert_msg(ahead >= 7200 - 5 && ahead <= 7200 + 5, "X-Amz-Date is %ld s ahead", ahead);
+    char scope[64];
+    strftime(scope, sizeof scope, "Credential=AKIDEXAMPLE/%Y%m%d/", &tm);
+    ck_assert_msg(strstr(req, scope) != NULL, "%s not in %s", scope, req);
+    free(req);
+}
+END_TEST
+
+/* "Signature expired" with a Date header: the result says by how much
+ * the clock is off, so that the next attempt is signed right. */
+START_TEST(call_learns_skew)
+{
+    mini m;
+    sp_creds c, b = base_creds(0);
+    sp_err err = {{0}};
+    char url[64], resp[2048], date[64];
+    time_t server = time(NULL) - 3600;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&server));
+    static const char doc[] =
+        "<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>Signature "
+        "expired: 20260101T010000Z is now earlier than 20260101T000000Z (20260101T000500Z - 5 min.)"
+        "</Message></Error><RequestId>rid-skew</RequestId></ErrorResponse>";
+    snprintf(resp, sizeof resp, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nDate: %s\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", date, strlen(doc), doc);
+    mini_start(&m, resp);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
+    sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .endpoint = url};
+    sp_creds_result full;
+    ck_assert_int_eq(assume_full(&o, &b, &c, &err, &full, NULL), SP_ERR);
+    free(mini_finish(&m));
+    ck_assert_ptr_nonnull(strstr(err.msg, "STS refused (HTTP 403): SignatureDoesNotMatch: Signature expired"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "request id rid-skew"));
+    ck_assert_int_eq(full.have_skew, 1);
+    ck_assert_msg(full.skew >= -3600 - 5 && full.skew <= -3600 + 5, "skew %ld", full.skew);
+    /* any other refusal teaches nothing */
+    mini_start(&m, http_response(403, "Forbidden", denied));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
+    ck_assert_int_eq(assume_full(&o, &b, &c, &err, &full, NULL), SP_ERR);
+    free(mini_finish(&m));
+    ck_assert_int_eq(full.have_skew, 0);
+    sp_creds_free(&b);
+}
+END_TEST
+
+static void never(void *arg, sp_creds_result *r)
+{
+    (void)arg;
+    (void)r;
+    ck_abort_msg("the callback of a cancelled call ran");
+}
+
+static void on_stop(sp_loop *loop, void *arg)
+{
+    (void)arg;
+    sp_loop_stop(loop);
+}
+
+/* A cancelled call leaves nothing in flight and never calls back. */
+START_TEST(call_cancelled)
+{
+    mini m;
+    char url[64];
+    sp_err err = {{0}};
+    mini_start_delayed(&m, http_response(200, "OK", good), 300);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
+    sp_loop *loop = sp_loop_new(&err);
+    sp_http *http = sp_http_new(loop, NULL, &err);
+    ck_assert_ptr_nonnull(http);
+    sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .endpoint = url};
+    sp_creds b = base_creds(1);
+    sp_sts_call *c = NULL;
+    ck_assert_int_eq(sp_sts_assume_role_start(http, &o, &b, never, NULL, &c, &err), SP_OK);
+    sp_creds_free(&b);   /* not needed once started */
+    ck_assert_uint_eq(sp_http_in_flight(http), 1);
+    sp_timer t;
+    sp_timer_init(&t, on_stop, NULL);
+    ck_assert_int_eq(sp_timer_start(loop, &t, 100, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(loop, &err), SP_OK);   /* the request is out */
+    sp_sts_cancel(c);
+    ck_assert_uint_eq(sp_http_in_flight(http), 0);
+    ck_assert_int_eq(sp_timer_start(loop, &t, 600, &err), SP_OK);
+    ck_assert_int_eq(sp_loop_run(loop, &err), SP_OK);
+    free(mini_finish(&m));
+    sp_http_free(http);
+    sp_loop_free(loop);
+}
+END_TEST
+
 static Suite *sts_suite(void)
 {
     Suite *s = suite_create("sts");
@@ -889,6 +1149,10 @@ static Suite *sts_suite(void)
     tcase_add_test(t, chain_assumes_role);
     tcase_add_test(t, env_endpoint_named);
     tcase_add_test(t, opts_copy);
+    tcase_add_test(t, call_does_not_block_the_loop);
+    tcase_add_test(t, call_signs_with_skew);
+    tcase_add_test(t, call_learns_skew);
+    tcase_add_test(t, call_cancelled);
     suite_add_tcase(s, t);
     return s;
 }

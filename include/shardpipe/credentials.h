@@ -4,8 +4,11 @@
  * credentials.c, so container, instance-metadata and web-identity providers
  * slot in later without changing callers. With a role ARN, the chain's
  * answer is only the base: STS AssumeRole (sts.h) turns it into the role's
- * temporary credentials. No function here ever puts a secret or token into
- * an error message or log.
+ * temporary credentials, through a request on the event loop
+ * (sp_creds_resolve_start), never a blocking call; so will the sources
+ * that need the network (instance metadata, container credentials, web
+ * identity). No function here ever puts a secret or token into an error
+ * message or log.
  *
  * Details (see credentials.c):
  *   - an explicit profile (opts->profile) skips the environment keys, as
@@ -27,6 +30,7 @@
 #include <time.h>
 #include "shardpipe/creds.h"
 #include "shardpipe/err.h"
+#include "shardpipe/http.h"
 
 /* Environment lookup, injectable for tests; NULL means getenv(3). */
 typedef const char *(*sp_getenv_fn)(const char *name, void *arg);
@@ -62,10 +66,27 @@ void sp_creds_opts_free(sp_creds_opts *o);
  * unreadable file, a malformed access key id) fails the whole resolution
  * with a message naming the source, rather than silently falling through.
  * When nothing is found the message lists every place that was looked at.
- * With o->role_arn, the found credentials are then exchanged with STS
- * AssumeRole (a blocking network call, sts.h); out->expiration is set and
- * out->source reads "role ARN assumed with credentials from <source>". */
+ * Every source it reads is local; with o->role_arn it fails (a role needs
+ * sp_creds_resolve_start). */
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err);
+
+/* A resolution waiting for an answer from the network. */
+typedef struct sp_creds_job sp_creds_job;
+typedef void (*sp_creds_done_fn)(void *arg, sp_creds_result *res);
+
+/* The whole resolution, without blocking. The chain is walked at once
+ * (local sources); when that is all, out is filled, *job is NULL and
+ * SP_OK returned. With o->role_arn the chain's credentials are exchanged
+ * with STS AssumeRole on the loop through http, signed for local time +
+ * skew: SP_OK with *job set, and done is called once, from the loop, with
+ * the role's credentials (expiration set, source "role ARN assumed with
+ * credentials from <source>") or the error. SP_ERR: nothing started. */
+int sp_creds_resolve_start(const sp_creds_opts *o, sp_http *http, long skew, sp_creds *out,
+                           sp_creds_done_fn done, void *arg, sp_creds_job **job, sp_err *err);
+
+/* Withdraws a job: done is never called. Not from inside done; before
+ * sp_http_free; NULL is fine. */
+void sp_creds_job_cancel(sp_creds_job *j);
 
 /* Region: cli_region (--region) -> AWS_REGION -> AWS_DEFAULT_REGION -> the
  * profile's `region` in the config file. Writes to out; if none is found,

@@ -1,7 +1,10 @@
-/* HTTP POST over libcurl's multi interface, driven by the event loop.
+/* HTTP POST over libcurl's multi interface, driven by the event loop: the
+ * only place where libcurl is used (Kinesis and STS both come here).
  * Connections are kept and reused by the multi handle; TLS peers are
  * always verified. The caller builds and signs the headers; this module
- * only moves bytes. */
+ * only moves bytes. The copies it keeps of the headers (libcurl's header
+ * list) are wiped before they are freed, and so are the body and the
+ * answer of a request marked secret. */
 #ifndef SHARDPIPE_HTTP_H
 #define SHARDPIPE_HTTP_H
 
@@ -47,6 +50,29 @@ void sp_http_free(sp_http *h);
  * it alive. On SP_ERR the callback is never called. */
 int sp_http_post(sp_http *h, const char *url, const char *const *headers, size_t n,
                  sp_buf *body, sp_http_done_fn done, void *arg, sp_err *err);
+
+/* What one request may change from the client's options. */
+typedef struct sp_http_req_opts {
+    long connect_timeout_ms;   /* 0: the client's */
+    long request_timeout_ms;   /* 0: the client's */
+    size_t max_response;       /* 0: the client's */
+    int secret;                /* body and answer hold secrets (STS): wiped before
+                                  they are freed, the answer never left behind by
+                                  a realloc */
+} sp_http_req_opts;
+
+/* One request in flight, for sp_http_cancel. */
+typedef struct sp_http_req sp_http_req;
+
+/* sp_http_post with per-request options (NULL: none) and, when handle is
+ * not NULL, the request, valid until its callback starts. */
+int sp_http_post_ex(sp_http *h, const char *url, const char *const *headers, size_t n,
+                    sp_buf *body, const sp_http_req_opts *ro, sp_http_done_fn done, void *arg,
+                    sp_http_req **handle, sp_err *err);
+
+/* Drops a request in flight; its callback is never called. Not from
+ * inside that callback. NULL is fine. */
+void sp_http_cancel(sp_http *h, sp_http_req *r);
 
 size_t sp_http_in_flight(const sp_http *h);
 

@@ -92,8 +92,22 @@ typedef struct sp_kinesis_opts {
 
 typedef struct sp_kinesis sp_kinesis;
 
-/* Resolves credentials at once, so a missing key fails before any I/O. */
+/* Walks the credential chain at once, so a missing key fails before any
+ * I/O. A role's AssumeRole goes out on the loop (nothing here waits for
+ * it); the first calls wait in a queue until it ends. Credentials are
+ * renewed the same way: one renewal at a time, started by the first call
+ * within 15 minutes of their expiry (that call and the ones during the
+ * renewal are signed with the current credentials) or by an
+ * ExpiredTokenException. A call that meets expired credentials (refused by
+ * Kinesis, or within 10 s of their end) waits for the renewal and is
+ * signed when it ends, or fails with its error (SP_KC_AUTH, status 0, the
+ * message naming role, base source and endpoint); an ExpiredToken answer
+ * is held until then, and comes as SP_KC_CREDS_EXPIRED, or SP_KC_AUTH
+ * when renewing failed. Requests to STS are signed with the clock offset
+ * learned from the Date headers. */
 sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *o, sp_err *err);
+/* Before sp_http_free: withdraws a resolution in progress and the calls
+ * waiting for it, whose callbacks are never called. */
 void sp_kinesis_free(sp_kinesis *k);
 
 const char *sp_kinesis_region(const sp_kinesis *k);
@@ -101,8 +115,10 @@ const char *sp_kinesis_endpoint(const sp_kinesis *k);
 const char *sp_kinesis_creds_source(const sp_kinesis *k);
 sp_loop *sp_kinesis_loop(const sp_kinesis *k);
 
-/* Signs and sends one call. op is the operation name ("PutRecords"); body
- * is moved into the request. The callback runs once, from the loop. */
+/* Signs and sends one call, or queues it behind the renewal in progress.
+ * op is the operation name ("PutRecords"); body is moved into the request,
+ * also on SP_ERR. The callback runs once, from the loop, never from
+ * inside this function. */
 int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
                     sp_kinesis_cb cb, void *arg, sp_err *err);
 

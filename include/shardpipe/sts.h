@@ -1,14 +1,13 @@
 /* STS AssumeRole (Query protocol, API version 2011-06-15): turns the base
  * credentials that the provider chain found into a role's temporary ones.
  *
- * The call is one blocking libcurl easy request (5 s to connect, 10 s in
- * all). It happens at start-up and again only when the temporary
- * credentials come within 15 minutes of their expiry (every ~45 min with
- * the default one-hour session), so stalling the event loop that briefly
- * that rarely costs less than an asynchronous path through it would. The
- * response is read by a small strict XML parser of our own: no library for
- * five elements. No function here ever puts a secret, a session token or
- * the external ID into an error message. */
+ * The call is a request on the event loop through http.c (5 s to connect,
+ * 10 s in all) whose answer comes to a callback: nothing waits for it. It
+ * is signed with the clock offset the caller learned from the servers'
+ * Date headers. The response is read by a small strict XML parser of our
+ * own: no library for five elements. No function here ever puts a secret,
+ * a session token or the external ID into an error message, and every
+ * buffer that held one is wiped before it is freed. */
 #ifndef SHARDPIPE_STS_H
 #define SHARDPIPE_STS_H
 
@@ -18,6 +17,7 @@
 #include "shardpipe/buf.h"
 #include "shardpipe/creds.h"
 #include "shardpipe/err.h"
+#include "shardpipe/http.h"
 
 #define SP_STS_DURATION_S 3600         /* what the Kinesis Agent asks for too */
 #define SP_STS_CONNECT_TIMEOUT_MS 5000
@@ -33,6 +33,7 @@ typedef struct sp_sts_opts {
     long duration_s;           /* 0: SP_STS_DURATION_S */
     long connect_timeout_ms;   /* 0: SP_STS_CONNECT_TIMEOUT_MS */
     long timeout_ms;           /* 0: SP_STS_TIMEOUT_MS */
+    long skew;                 /* server time - local time, seconds: signs for then */
 } sp_sts_opts;
 
 /* What an ErrorResponse said; all "" when there was none. Never secret. */
@@ -76,10 +77,27 @@ int sp_sts_parse_time(const char *s, time_t *out);
 int sp_sts_parse_assume_role(const char *xml, size_t len, sp_creds *out, sp_sts_fault *fault,
                              sp_err *err);
 
-/* Calls AssumeRole with base (its session token, if any, is sent as
- * X-Amz-Security-Token) and fills out, whose source becomes "role ARN
- * assumed with credentials from <base source>". Every failure message
- * names the role ARN, the source of the base credentials and the endpoint. */
-int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out, sp_err *err);
+/* One AssumeRole on its way. */
+typedef struct sp_sts_call sp_sts_call;
+
+/* Called once, from the loop. res->creds are the callback's: it keeps
+ * them (a struct copy) or frees them with sp_creds_free. On success their
+ * source reads "role ARN assumed with credentials from <base source>";
+ * every failure message names the role ARN, the source of the base
+ * credentials and the endpoint (and the request id when STS gave one).
+ * When STS refused the request's time, res->skew is the offset its Date
+ * header implies. */
+typedef void (*sp_sts_done_fn)(void *arg, sp_creds_result *res);
+
+/* Starts AssumeRole with base (its session token, if any, is sent as
+ * X-Amz-Security-Token; base is not needed once this returns). SP_ERR
+ * for parameters that cannot work, before any I/O, and then done is never
+ * called. *call, when call is not NULL, is valid until done starts. */
+int sp_sts_assume_role_start(sp_http *http, const sp_sts_opts *o, const sp_creds *base,
+                             sp_sts_done_fn done, void *arg, sp_sts_call **call, sp_err *err);
+
+/* Withdraws a call (its owner is going away): done is never called and
+ * what the request held is wiped. Before sp_http_free; NULL is fine. */
+void sp_sts_cancel(sp_sts_call *c);
 
 #endif

@@ -15,6 +15,7 @@
 #include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
 #include "shardpipe/ini.h"
+#include "shardpipe/http.h"
 #include "shardpipe/sts.h"
 
 /* The system-wide boto file. Tests point it elsewhere through an injected
@@ -562,10 +563,36 @@ static int chain_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
                       c.profile, c.looked);
 }
 
+/* A resolution waiting for the network: STS today; instance metadata,
+ * container credentials and web identity are further steps of it. */
+struct sp_creds_job {
+    sp_sts_call *sts;
+    sp_creds_done_fn done;
+    void *arg;
+};
+
+static void on_role(void *arg, sp_creds_result *res)
+{
+    sp_creds_job *j = arg;
+    sp_creds_done_fn done = j->done;
+    void *darg = j->arg;
+    free(j);   /* first: the callback may start the next resolution */
+    done(darg, res);
+}
+
+void sp_creds_job_cancel(sp_creds_job *j)
+{
+    if (j == NULL)
+        return;
+    sp_sts_cancel(j->sts);
+    free(j);
+}
+
 /* The chain's credentials are only the base: exchange them for the
  * role's. The endpoint order is the SDKs' (service-specific variable, then
  * the global one), after an explicit setting. */
-static int assume_role(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+static int assume_role(const sp_creds_opts *o, sp_http *http, long skew, sp_creds_done_fn done,
+                       void *arg, sp_creds_job **job, sp_err *err)
 {
     sp_creds base;
     if (chain_resolve(o, &base, err) != SP_OK)
@@ -591,7 +618,20 @@ static int assume_role(const sp_creds_opts *o, sp_creds *out, sp_err *err)
     so.role_arn = o->role_arn;
     so.external_id = o->external_id;
     so.session_name = o->role_session_name;
-    int rc = sp_sts_assume_role(&so, &base, out, err);
+    so.skew = skew;
+    int rc = SP_ERR;
+    sp_creds_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        sp_err_set(err, "assuming role %s: out of memory", o->role_arn);
+    } else {
+        j->done = done;
+        j->arg = arg;
+        rc = sp_sts_assume_role_start(http, &so, &base, on_role, j, &j->sts, err);
+        if (rc == SP_OK)
+            *job = j;
+        else
+            free(j);
+    }
     sp_creds_free(&base);
     return rc;
 }
@@ -602,7 +642,20 @@ int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
         o = &default_opts;
     memset(out, 0, sizeof *out);
     if (nonempty(o->role_arn))
-        return assume_role(o, out, err);
+        return sp_err_set(err, "assuming role %s: needs a request on the event loop "
+                               "(sp_creds_resolve_start)", o->role_arn);
+    return chain_resolve(o, out, err);
+}
+
+int sp_creds_resolve_start(const sp_creds_opts *o, sp_http *http, long skew, sp_creds *out,
+                           sp_creds_done_fn done, void *arg, sp_creds_job **job, sp_err *err)
+{
+    if (o == NULL)
+        o = &default_opts;
+    memset(out, 0, sizeof *out);
+    *job = NULL;
+    if (nonempty(o->role_arn))
+        return assume_role(o, http, skew, done, arg, job, err);
     return chain_resolve(o, out, err);
 }
 

@@ -1,6 +1,7 @@
 /* libcurl multi handle bound to sp_loop: curl tells us which sockets to
  * watch (socket callback) and when to wake it (timer callback); we call
- * curl_multi_socket_action and collect finished transfers. */
+ * curl_multi_socket_action and collect finished transfers. The one place
+ * where an easy handle is set up. */
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 
 #include "shardpipe/http.h"
 
-struct req {
+struct sp_http_req {
     sp_http *h;
     CURL *easy;
     struct curl_slist *headers;
@@ -18,9 +19,10 @@ struct req {
     char error_type[128];
     time_t date;
     char errbuf[CURL_ERROR_SIZE];
+    int secret;             /* body and answer are wiped before they are freed */
     sp_http_done_fn done;
     void *arg;
-    struct req *next, *prev;
+    struct sp_http_req *next, *prev;
 };
 
 struct sp_http {
@@ -29,7 +31,7 @@ struct sp_http {
     sp_timer timer;
     sp_http_opts opts;
     char user_agent[64];
-    struct req *reqs;       /* in flight */
+    struct sp_http_req *reqs; /* in flight */
     size_t nreqs;
 };
 
@@ -124,19 +126,34 @@ sp_http *sp_http_new(sp_loop *loop, const sp_http_opts *opts, sp_err *err)
     return h;
 }
 
-static void req_free(struct req *r)
+/* Every header list is wiped: it holds the signature and often a session
+ * token. */
+static void slist_wipe_free(struct curl_slist *l)
+{
+    for (struct curl_slist *i = l; i != NULL; i = i->next)
+        if (i->data)
+            explicit_bzero(i->data, strlen(i->data));
+    curl_slist_free_all(l);
+}
+
+static void req_free(struct sp_http_req *r)
 {
     if (r->easy) {
         curl_multi_remove_handle(r->h->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
-    curl_slist_free_all(r->headers);
-    sp_buf_free(&r->body);
-    sp_buf_free(&r->resp);
+    slist_wipe_free(r->headers);
+    if (r->secret) {
+        sp_buf_wipe_free(&r->body);
+        sp_buf_wipe_free(&r->resp);
+    } else {
+        sp_buf_free(&r->body);
+        sp_buf_free(&r->resp);
+    }
     free(r);
 }
 
-static void unlink_req(sp_http *h, struct req *r)
+static void unlink_req(sp_http *h, struct sp_http_req *r)
 {
     if (r->prev)
         r->prev->next = r->next;
@@ -152,7 +169,7 @@ void sp_http_free(sp_http *h)
     if (h == NULL)
         return;
     while (h->reqs) {
-        struct req *r = h->reqs;
+        struct sp_http_req *r = h->reqs;
         unlink_req(h, r);
         req_free(r);
     }
@@ -163,11 +180,37 @@ void sp_http_free(sp_http *h)
 
 size_t sp_http_in_flight(const sp_http *h) { return h->nreqs; }
 
+void sp_http_cancel(sp_http *h, sp_http_req *r)
+{
+    if (r == NULL)
+        return;
+    unlink_req(h, r);
+    req_free(r);
+}
+
+/* realloc would leave a copy of what the answer held so far in freed
+ * memory: a secret answer moves to a new block by hand, wiping the old. */
+static int grow_wiped(sp_buf *b, size_t n)
+{
+    if (b->len + n < b->cap)
+        return sp_buf_reserve(b, n);
+    sp_buf nb;
+    sp_buf_init(&nb, b->max);
+    if (sp_buf_reserve(&nb, b->len + n) != SP_OK || sp_buf_append(&nb, b->data ? b->data : "", b->len) != SP_OK) {
+        sp_buf_wipe_free(&nb);
+        b->failed = 1;
+        return SP_ERR;
+    }
+    sp_buf_wipe_free(b);
+    *b = nb;
+    return SP_OK;
+}
+
 static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
-    struct req *r = arg;
+    struct sp_http_req *r = arg;
     size_t n = size * nmemb;
-    if (sp_buf_append(&r->resp, p, n) != SP_OK)
+    if ((r->secret && grow_wiped(&r->resp, n) != SP_OK) || sp_buf_append(&r->resp, p, n) != SP_OK)
         return 0; /* makes curl fail the transfer: response over the cap */
     return n;
 }
@@ -194,7 +237,7 @@ static int header_value(const char *line, size_t n, const char *name, char *out,
 
 static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 {
-    struct req *r = arg;
+    struct sp_http_req *r = arg;
     size_t n = size * nitems;
     char date[64];
     header_value(p, n, "x-amzn-RequestId", r->request_id, sizeof r->request_id);
@@ -209,13 +252,27 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 int sp_http_post(sp_http *h, const char *url, const char *const *headers, size_t n,
                  sp_buf *body, sp_http_done_fn done, void *arg, sp_err *err)
 {
-    struct req *r = calloc(1, sizeof *r);
-    if (r == NULL)
+    return sp_http_post_ex(h, url, headers, n, body, NULL, done, arg, NULL, err);
+}
+
+int sp_http_post_ex(sp_http *h, const char *url, const char *const *headers, size_t n,
+                    sp_buf *body, const sp_http_req_opts *ro, sp_http_done_fn done, void *arg,
+                    sp_http_req **handle, sp_err *err)
+{
+    static const sp_http_req_opts none;
+    if (ro == NULL)
+        ro = &none;
+    struct sp_http_req *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        if (ro->secret)
+            sp_buf_wipe_free(body);
         return sp_err_set(err, "http: out of memory");
+    }
     r->h = h;
     r->done = done;
     r->arg = arg;
-    sp_buf_init(&r->resp, h->opts.max_response);
+    r->secret = ro->secret;
+    sp_buf_init(&r->resp, ro->max_response ? ro->max_response : h->opts.max_response);
     r->body = *body;
     sp_buf_init(body, body->max);
     for (size_t i = 0; i < n; i++) {
@@ -242,8 +299,10 @@ int sp_http_post(sp_http *h, const char *url, const char *const *headers, size_t
     ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, r) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->opts.connect_timeout_ms) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->opts.request_timeout_ms) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ro->connect_timeout_ms > 0 ? ro->connect_timeout_ms
+                                                         : h->opts.connect_timeout_ms) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ro->request_timeout_ms > 0 ? ro->request_timeout_ms
+                                                  : h->opts.request_timeout_ms) == CURLE_OK;
     /* Verification is never turned off: there is deliberately no option. */
     ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
@@ -264,6 +323,8 @@ int sp_http_post(sp_http *h, const char *url, const char *const *headers, size_t
         h->reqs->prev = r;
     h->reqs = r;
     h->nreqs++;
+    if (handle)
+        *handle = r;
     return SP_OK;
 oom:
     req_free(r);
@@ -277,7 +338,7 @@ static void check_done(sp_http *h)
     while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        struct req *r = NULL;
+        struct sp_http_req *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         if (r == NULL)
             continue;

@@ -1,9 +1,10 @@
-/* The Kinesis API: one signed POST per operation (KINESIS.md §1). */
+/* The Kinesis API: one signed POST per operation (KINESIS.md §1), sent
+ * through http.c, and the credentials it is signed with, renewed on the
+ * loop (kinesis.h says how calls wait for a renewal). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,13 @@ struct sp_kinesis {
     sp_loop *loop;
     sp_http *http;
     const sp_log *log;
-    sp_creds creds;
+    sp_creds creds;             /* what requests are signed with */
+    unsigned gen;               /* which set that is: 0 until the first arrives */
+    unsigned refused_gen;       /* the set Kinesis called expired; 0: none */
+    sp_creds_job *refresh;      /* the one resolution in progress, or NULL */
+    struct sp_kcall *wait;      /* calls waiting for it, oldest first */
+    struct sp_kcall **wait_tail;
+    char last_error[SP_ERR_MSG_MAX]; /* why the last resolution failed */
     sp_creds_opts creds_opts;
     sp_sigv4_cache sigcache;
     char region[SP_REGION_MAX + 1];
@@ -30,16 +37,22 @@ struct sp_kinesis {
 
 /* Temporary credentials are renewed this long before they expire, as
  * botocore does (KINESIS.md §6.1); a failed renewal is tried again after
- * RETRY_S while the old ones still work. */
+ * RETRY_S while the old ones still work. Within EXPIRED_S of their end
+ * they no longer sign: a request waits for the renewal instead. */
 #define REFRESH_BEFORE_S (15 * 60)
 #define REFRESH_RETRY_S 30
 #define REFRESH_MIN_S 60
+#define EXPIRED_S 10
 
 struct sp_kcall {
     sp_kinesis *k;
     sp_kinesis_cb cb;
     void *arg;
     char op[48];
+    unsigned gen;               /* the credentials it was signed with */
+    sp_buf body;                /* until it is sent */
+    sp_kinesis_result *held;    /* an ExpiredToken answer kept until the renewal ends */
+    struct sp_kcall *next;      /* in k->wait */
 };
 
 /* ---- classification ---- */
@@ -177,10 +190,14 @@ int sp_kinesis_check_stream_name(const char *name, sp_err *err)
 
 /* ---- the client ---- */
 
-/* When to renew after a resolution (ok) or a failed renewal. */
+/* When to renew after a resolution (ok) or a failed one. */
 static void plan_refresh(sp_kinesis *k, int ok)
 {
     time_t now = time(NULL) + k->skew;
+    if (!ok && k->gen == 0) {
+        k->refresh_at = now + REFRESH_RETRY_S;   /* none yet: try again later */
+        return;
+    }
     if (k->creds.expiration == 0) {
         k->refresh_at = 0;
         return;
@@ -201,6 +218,52 @@ static void plan_refresh(sp_kinesis *k, int ok)
     }
 }
 
+/* The current credentials may sign: there are some, Kinesis has not
+ * called them expired, and they do not end within EXPIRED_S. */
+static int creds_usable(const sp_kinesis *k)
+{
+    if (k->gen == 0 || k->refused_gen == k->gen)
+        return 0;
+    return k->creds.expiration == 0 || time(NULL) + k->skew + EXPIRED_S < k->creds.expiration;
+}
+
+static void adopt(sp_kinesis *k, sp_creds *fresh)
+{
+    int renewal = k->gen != 0;
+    sp_creds_free(&k->creds);
+    k->creds = *fresh;
+    memset(fresh, 0, sizeof *fresh);
+    if (++k->gen == 0)
+        k->gen = 1;   /* 0 means none */
+    sp_sigv4_cache_clear(&k->sigcache);
+    plan_refresh(k, 1);
+    if (renewal && k->creds.expiration != 0)
+        sp_log_info(k->log, "renewed temporary credentials (%s); they expire in %ld s",
+                    k->creds.source, (long)(k->creds.expiration - time(NULL) - k->skew));
+}
+
+static void on_refreshed(void *arg, sp_creds_result *res);
+
+/* Starts the one resolution, unless it runs already. One that needs no
+ * network ends at once. A failure to start is logged and tried again
+ * after REFRESH_RETRY_S. */
+static void start_refresh(sp_kinesis *k)
+{
+    if (k->refresh != NULL)
+        return;
+    sp_creds fresh;
+    sp_err e;
+    sp_log_debug(k->log, "renewing credentials (%s)", k->creds.source);
+    if (sp_creds_resolve_start(&k->creds_opts, k->http, k->skew, &fresh, on_refreshed, k,
+                               &k->refresh, &e) != SP_OK) {
+        sp_log_warn(k->log, "refreshing credentials failed: %s", e.msg);
+        snprintf(k->last_error, sizeof k->last_error, "%s", e.msg);
+        plan_refresh(k, 0);
+    } else if (k->refresh == NULL) {
+        adopt(k, &fresh);
+    }
+}
+
 sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *o, sp_err *err)
 {
     sp_kinesis *k = calloc(1, sizeof *k);
@@ -211,6 +274,7 @@ sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *
     k->loop = loop;
     k->http = http;
     k->log = o->log;
+    k->wait_tail = &k->wait;
     /* A copy: the options must outlive the configuration they came from,
      * which a reload frees, since credentials are resolved again later. */
     if (sp_creds_opts_copy(&k->creds_opts, &o->creds, err) != SP_OK) {
@@ -234,9 +298,17 @@ sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *
     }
     if (sp_endpoint_host(k->url, k->host, sizeof k->host, err) != SP_OK)
         goto fail;
-    if (sp_creds_resolve(&k->creds_opts, &k->creds, err) != SP_OK)
+    /* The chain now (a missing key fails here); a role's STS call on the
+     * loop, with the first calls waiting for it. */
+    sp_creds fresh;
+    if (sp_creds_resolve_start(&k->creds_opts, http, k->skew, &fresh, on_refreshed, k, &k->refresh,
+                               err) != SP_OK)
         goto fail;
-    plan_refresh(k, 1);
+    if (k->refresh == NULL)
+        adopt(k, &fresh);
+    else
+        snprintf(k->creds.source, sizeof k->creds.source, "role %s (being assumed)",
+                 k->creds_opts.role_arn);
     return k;
 fail:
     sp_creds_opts_free(&k->creds_opts);
@@ -244,10 +316,23 @@ fail:
     return NULL;
 }
 
+static void call_free(struct sp_kcall *c)
+{
+    sp_buf_free(&c->body);
+    free(c->held);
+    free(c);
+}
+
 void sp_kinesis_free(sp_kinesis *k)
 {
     if (k == NULL)
         return;
+    sp_creds_job_cancel(k->refresh);
+    while (k->wait) {   /* their callbacks are never called, as in sp_http_free */
+        struct sp_kcall *c = k->wait;
+        k->wait = c->next;
+        call_free(c);
+    }
     sp_creds_free(&k->creds);
     sp_creds_opts_free(&k->creds_opts);
     sp_sigv4_cache_clear(&k->sigcache);
@@ -259,35 +344,98 @@ const char *sp_kinesis_endpoint(const sp_kinesis *k) { return k->url; }
 const char *sp_kinesis_creds_source(const sp_kinesis *k) { return k->creds.source; }
 sp_loop *sp_kinesis_loop(const sp_kinesis *k) { return k->loop; }
 
-static int refresh_creds(sp_kinesis *k)
+static void enqueue(sp_kinesis *k, struct sp_kcall *c)
 {
-    sp_creds fresh;
-    sp_err e;
-    memset(&fresh, 0, sizeof fresh);
-    if (sp_creds_resolve(&k->creds_opts, &fresh, &e) != SP_OK) {
-        sp_log_warn(k->log, "refreshing credentials failed: %s", e.msg);
-        plan_refresh(k, 0);
-        return SP_ERR;
-    }
-    sp_creds_free(&k->creds);
-    k->creds = fresh;
-    sp_sigv4_cache_clear(&k->sigcache);
-    plan_refresh(k, 1);
-    if (k->creds.expiration != 0)
-        sp_log_info(k->log, "renewed temporary credentials (%s); they expire in %ld s",
-                    k->creds.source, (long)(k->creds.expiration - time(NULL) - k->skew));
-    return SP_OK;
+    c->next = NULL;
+    *k->wait_tail = c;
+    k->wait_tail = &c->next;
 }
 
-/* Before signing: renew temporary credentials that are close to expiry.
- * With a role this is a blocking STS call (sts.h says why that is fine);
- * if it fails the current credentials are used while they last, and
- * ExpiredToken from Kinesis forces another attempt. */
-static void refresh_if_due(sp_kinesis *k)
+/* Runs the callback (unless cancelled) and frees the call. */
+static void deliver(struct sp_kcall *c, sp_kinesis_result *res)
 {
-    if (k->refresh_at == 0 || time(NULL) + k->skew < k->refresh_at)
-        return;
-    refresh_creds(k);
+    if (c->cb)
+        c->cb(c->arg, res);
+    if (res->json)
+        json_object_put(res->json);
+    call_free(c);
+}
+
+/* A waiting call that cannot be sent: it fails as a transfer would. */
+static void fail_waiting(struct sp_kcall *c, enum sp_kclass klass, const char *code, const char *msg)
+{
+    sp_kinesis_result res;
+    memset(&res, 0, sizeof res);
+    res.klass = klass;
+    snprintf(res.code, sizeof res.code, "%s", code);
+    snprintf(res.message, sizeof res.message, "%s", msg);
+    deliver(c, &res);
+}
+
+static int send_call(sp_kinesis *k, struct sp_kcall *c, sp_err *err);
+
+/* The resolution ended: new credentials (ok) or not; the calls that
+ * waited for it go on. */
+static void on_refreshed(void *arg, sp_creds_result *res)
+{
+    sp_kinesis *k = arg;
+    k->refresh = NULL;
+    if (res->have_skew && res->skew != k->skew) {
+        k->skew = res->skew;
+        sp_log_warn(k->log, "clock differs from STS's by %ld s; correcting", k->skew);
+    }
+    int ok = res->rc == SP_OK;
+    if (ok) {
+        adopt(k, &res->creds);
+    } else {
+        if (k->gen != 0)
+            sp_log_warn(k->log, "refreshing credentials failed: %s", res->err.msg);
+        snprintf(k->last_error, sizeof k->last_error, "%s", res->err.msg);
+        plan_refresh(k, 0);
+    }
+    /* Detached first: the callbacks may queue calls behind a new renewal. */
+    struct sp_kcall *c = k->wait;
+    k->wait = NULL;
+    k->wait_tail = &k->wait;
+    while (c != NULL) {
+        struct sp_kcall *next = c->next;
+        sp_err e;
+        if (c->cb == NULL) {
+            call_free(c);
+        } else if (c->held != NULL) {
+            /* retried with the new credentials; without any the run cannot go on */
+            if (!ok)
+                c->held->klass = SP_KC_AUTH;
+            deliver(c, c->held);
+        } else if (k->gen != 0 && (ok || creds_usable(k))) {
+            if (send_call(k, c, &e) != SP_OK)
+                fail_waiting(c, SP_KC_RETRY, "RequestNotSent", e.msg);
+        } else {
+            fail_waiting(c, SP_KC_AUTH, "NoCredentials", k->last_error);
+        }
+        c = next;
+    }
+}
+
+/* Kinesis called the credentials c was signed with expired. Unless newer
+ * ones came since, one renewal runs and c's answer waits for its end.
+ * 1: c is held; 0: deliver res as it is (now). */
+static int on_expired(sp_kinesis *k, struct sp_kcall *c, sp_kinesis_result *res)
+{
+    if (c->gen != k->gen)
+        return 0;   /* renewed since it was signed: the retry uses the new set */
+    k->refused_gen = k->gen;
+    start_refresh(k);
+    if (k->refresh == NULL) {
+        if (k->gen == c->gen)
+            res->klass = SP_KC_AUTH;   /* renewing failed: the run cannot go on */
+        return 0;
+    }
+    if ((c->held = malloc(sizeof *c->held)) == NULL)
+        return 0;   /* retried later, and then waits */
+    *c->held = *res;
+    enqueue(k, c);
+    return 1;
 }
 
 static void on_response(void *arg, const sp_http_response *r)
@@ -345,48 +493,35 @@ static void on_response(void *arg, const sp_http_response *r)
             } else {
                 res.klass = SP_KC_FATAL; /* nothing to correct by */
             }
-        } else if (res.klass == SP_KC_CREDS_EXPIRED) {
-            if (refresh_creds(k) != SP_OK)
-                res.klass = SP_KC_AUTH;
         }
     }
     sp_log_debug(k->log, "%s: HTTP %ld %s request-id %s", c->op, r->status, res.code,
                  res.request_id[0] ? res.request_id : "-");
-    if (c->cb) /* NULL: cancelled, the caller is gone */
-        c->cb(c->arg, &res);
-    if (res.json)
-        json_object_put(res.json);
-    free(c);
+    if (res.klass == SP_KC_CREDS_EXPIRED && on_expired(k, c, &res))
+        return;
+    deliver(c, &res); /* a NULL callback: cancelled, the caller is gone */
 }
 
 static void add_header(sp_buf *hb, size_t *offs, size_t *nh, const char *fmt, ...) SP_PRINTF(4, 5);
 
-/* Appends one NUL-terminated header line to hb and records where it starts. */
+/* Appends one NUL-terminated header line to hb (reserved up front, so
+ * that the token is never left behind by a realloc) and records where it
+ * starts. */
 static void add_header(sp_buf *hb, size_t *offs, size_t *nh, const char *fmt, ...)
 {
-    char line[SP_URL_MAX + 64];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     offs[(*nh)++] = hb->len;
-    if (n < 0 || (size_t)n >= sizeof line) {
-        /* Only the session token can be this long: format it again on the heap. */
-        va_start(ap, fmt);
-        char *big = NULL;
-        int m = vasprintf(&big, fmt, ap);
-        va_end(ap);
-        if (m < 0) {
-            hb->failed = 1;
-            return;
-        }
-        sp_buf_append(hb, big, (size_t)m + 1);
-        memset(big, 0, (size_t)m);
-        free(big);
+    if (n < 0 || sp_buf_reserve(hb, (size_t)n + 1) != SP_OK) {
+        hb->failed = 1;
         return;
     }
-    sp_buf_append(hb, line, (size_t)n + 1);
-    memset(line, 0, sizeof line); /* may have held the session token */
+    va_start(ap, fmt);
+    vsnprintf(hb->data + hb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    hb->len += (size_t)n + 1;
 }
 
 void sp_kinesis_cancel(sp_kcall *c)
@@ -401,6 +536,58 @@ int sp_kinesis_call(sp_kinesis *k, const char *op, sp_buf *body,
     return sp_kinesis_call_h(k, op, body, cb, arg, NULL, err);
 }
 
+/* Signs c with the current credentials and hands it to http. */
+static int send_call(sp_kinesis *k, struct sp_kcall *c, sp_err *err)
+{
+    char amz_date[SP_AMZ_DATE_LEN + 1];
+    sp_sigv4_amz_date(time(NULL) + k->skew, amz_date);
+    char target[80];
+    snprintf(target, sizeof target, "Kinesis_20131202.%s", c->op);
+
+    sp_sigv4_header sh[5];
+    size_t nsh = 0;
+    sh[nsh++] = (sp_sigv4_header){"content-type", "application/x-amz-json-1.1"};
+    sh[nsh++] = (sp_sigv4_header){"host", k->host};
+    sh[nsh++] = (sp_sigv4_header){"x-amz-date", amz_date};
+    if (k->creds.token)
+        sh[nsh++] = (sp_sigv4_header){"x-amz-security-token", k->creds.token};
+    sh[nsh++] = (sp_sigv4_header){"x-amz-target", target};
+    sp_sigv4_request sreq = {"POST", "/", "", sh, nsh, c->body.data ? c->body.data : "", c->body.len};
+    sp_sigv4_scope scope = {k->region, "kinesis", amz_date};
+    char auth[SP_SIGV4_AUTH_MAX];
+    if (sp_sigv4_sign(&sreq, &scope, k->creds.access_key_id, k->creds.secret, &k->sigcache,
+                      auth, sizeof auth, err) != SP_OK)
+        return SP_ERR;
+
+    /* Headers as sent, NUL-separated in one buffer (the token is long). */
+    sp_buf hb;
+    sp_buf_init(&hb, 0);
+    sp_buf_reserve(&hb, 512 + strlen(k->host) + (k->creds.token ? strlen(k->creds.token) : 0) +
+                            strlen(auth) + strlen(target));
+    const char *hdrs[8];
+    size_t offs[8], nh = 0;
+    add_header(&hb, offs, &nh, "Host: %s", k->host);
+    add_header(&hb, offs, &nh, "Content-Type: application/x-amz-json-1.1");
+    add_header(&hb, offs, &nh, "X-Amz-Date: %s", amz_date);
+    add_header(&hb, offs, &nh, "X-Amz-Target: %s", target);
+    if (k->creds.token)
+        add_header(&hb, offs, &nh, "X-Amz-Security-Token: %s", k->creds.token);
+    add_header(&hb, offs, &nh, "Authorization: %s", auth);
+    /* Unsigned: stops libcurl from waiting for 100-continue on big bodies. */
+    add_header(&hb, offs, &nh, "Expect:");
+    explicit_bzero(auth, sizeof auth);
+    int rc = sp_buf_check(&hb, err, "request headers");
+    for (size_t i = 0; rc == SP_OK && i < nh; i++)
+        hdrs[i] = hb.data + offs[i];
+    if (rc == SP_OK)
+        rc = sp_http_post(k->http, k->url, hdrs, nh, &c->body, on_response, c, err);
+    /* The token and signature lived in hb. */
+    sp_buf_wipe_free(&hb);
+    if (rc == SP_OK)
+        c->gen = k->gen;
+    return rc;
+}
+
 int sp_kinesis_call_h(sp_kinesis *k, const char *op, sp_buf *body,
                       sp_kinesis_cb cb, void *arg, sp_kcall **handle, sp_err *err)
 {
@@ -413,56 +600,19 @@ int sp_kinesis_call_h(sp_kinesis *k, const char *op, sp_buf *body,
     c->cb = cb;
     c->arg = arg;
     snprintf(c->op, sizeof c->op, "%s", op);
-    refresh_if_due(k);
-
-    char amz_date[SP_AMZ_DATE_LEN + 1];
-    sp_sigv4_amz_date(time(NULL) + k->skew, amz_date);
-    char target[80];
-    snprintf(target, sizeof target, "Kinesis_20131202.%s", op);
-
-    sp_sigv4_header sh[5];
-    size_t nsh = 0;
-    sh[nsh++] = (sp_sigv4_header){"content-type", "application/x-amz-json-1.1"};
-    sh[nsh++] = (sp_sigv4_header){"host", k->host};
-    sh[nsh++] = (sp_sigv4_header){"x-amz-date", amz_date};
-    if (k->creds.token)
-        sh[nsh++] = (sp_sigv4_header){"x-amz-security-token", k->creds.token};
-    sh[nsh++] = (sp_sigv4_header){"x-amz-target", target};
-    sp_sigv4_request sreq = {"POST", "/", "", sh, nsh, body->data ? body->data : "", body->len};
-    sp_sigv4_scope scope = {k->region, "kinesis", amz_date};
-    char auth[SP_SIGV4_AUTH_MAX];
-    if (sp_sigv4_sign(&sreq, &scope, k->creds.access_key_id, k->creds.secret, &k->sigcache,
-                      auth, sizeof auth, err) != SP_OK) {
-        free(c);
-        return SP_ERR;
-    }
-
-    /* Headers as sent, NUL-separated in one buffer (the token is long). */
-    sp_buf hb;
-    sp_buf_init(&hb, 0);
-    const char *hdrs[8];
-    size_t offs[8], nh = 0;
-    add_header(&hb, offs, &nh, "Host: %s", k->host);
-    add_header(&hb, offs, &nh, "Content-Type: application/x-amz-json-1.1");
-    add_header(&hb, offs, &nh, "X-Amz-Date: %s", amz_date);
-    add_header(&hb, offs, &nh, "X-Amz-Target: %s", target);
-    if (k->creds.token)
-        add_header(&hb, offs, &nh, "X-Amz-Security-Token: %s", k->creds.token);
-    add_header(&hb, offs, &nh, "Authorization: %s", auth);
-    /* Unsigned: stops libcurl from waiting for 100-continue on big bodies. */
-    add_header(&hb, offs, &nh, "Expect:");
-    if (sp_buf_check(&hb, err, "request headers") != SP_OK) {
-        sp_buf_free(&hb);
-        free(c);
-        return SP_ERR;
-    }
-    for (size_t i = 0; i < nh; i++)
-        hdrs[i] = hb.data + offs[i];
-    int rc = sp_http_post(k->http, k->url, hdrs, nh, body, on_response, c, err);
-    /* The token and signature lived in hb. */
-    sp_buf_wipe_free(&hb);
-    if (rc != SP_OK) {
-        free(c);
+    c->body = *body;
+    sp_buf_init(body, body->max);
+    /* Ahead of expiry the renewal runs on the loop while this call and the
+     * ones after it are signed with the current credentials. */
+    if (k->refresh_at != 0 && time(NULL) + k->skew >= k->refresh_at)
+        start_refresh(k);
+    if (!creds_usable(k) && k->refresh != NULL) {
+        enqueue(k, c);   /* signed when the renewal ends */
+    } else if (k->gen == 0) {
+        call_free(c);
+        return sp_err_set(err, "no credentials: %s", k->last_error);
+    } else if (send_call(k, c, err) != SP_OK) {
+        call_free(c);
         return SP_ERR;
     }
     if (handle)
@@ -605,6 +755,10 @@ int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
     char rid[sizeof res->request_id + 16] = "";
     if (res->request_id[0])
         snprintf(rid, sizeof rid, ", request id %s", res->request_id);
+    /* Credentials that could not be had: the resolution's message says
+     * all (role, base source, endpoint, request id). */
+    if (res->klass == SP_KC_AUTH && res->status == 0)
+        return sp_err_set(err, "%s", res->message);
     switch (res->klass) {
     case SP_KC_NOT_FOUND:
         return sp_err_set(err, "%s: stream '%s' was not found (region %s, endpoint %s%s): %s", op,

@@ -1,16 +1,14 @@
 /* STS AssumeRole over the Query protocol: a form-encoded POST /, signed
- * with SigV4 for service "sts", answered in XML (sts.h says why the call
- * blocks). The XML reader is deliberately small and strict: well-formed
+ * with SigV4 for service "sts", sent on the loop through http.c, answered
+ * in XML. The XML reader is deliberately small and strict: well-formed
  * nesting, the five predefined entities and character references, no
  * DOCTYPE (so no entity definitions of any kind), a depth limit, and
  * nothing but white space around elements that have children. */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "shardpipe/endpoint.h"
 #include "shardpipe/sigv4.h"
@@ -581,6 +579,8 @@ static int xml_parse(const char *s, size_t len, xml_leaf_fn leaf, void *arg,
     x.leaf = leaf;
     x.arg = arg;
     sp_buf_init(&x.text, RESPONSE_MAX);
+    /* no text is longer than the document: reserved once, never moved */
+    sp_buf_reserve(&x.text, len < RESPONSE_MAX ? len : RESPONSE_MAX);
     int rc = SP_OK;
     if (starts(&x, "\xEF\xBB\xBF"))
         x.p += 3;
@@ -744,104 +744,6 @@ out:
 
 /* ---- the call ---- */
 
-typedef struct reply {
-    sp_buf body;
-    char request_id[128];
-} reply;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    reply *r = arg;
-    return sp_buf_append(&r->body, p, size * n) == SP_OK ? size * n : 0;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    reply *r = arg;
-    size_t len = size * n;
-    static const char name[] = "x-amzn-RequestId:";
-    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        const char *v = p + sizeof name - 1;
-        const char *e = p + len;
-        while (v < e && (*v == ' ' || *v == '\t'))
-            v++;
-        while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-            e--;
-        printable(r->request_id, sizeof r->request_id, v, (size_t)(e - v));
-    }
-    return len;
-}
-
-/* Adds "Name: value" to the list. curl keeps its own copy, which
- * slist_wipe_free wipes; the formatting buffer is wiped here. */
-static int add_header(struct curl_slist **l, sp_buf *tmp, const char *name, const char *value)
-{
-    sp_buf_reset(tmp);
-    sp_buf_printf(tmp, "%s: %s", name, value);
-    if (tmp->failed)
-        return SP_ERR;
-    struct curl_slist *n = curl_slist_append(*l, tmp->data);
-    explicit_bzero(tmp->data, tmp->len);
-    if (n == NULL)
-        return SP_ERR;
-    *l = n;
-    return SP_OK;
-}
-
-static void slist_wipe_free(struct curl_slist *l)
-{
-    for (struct curl_slist *i = l; i != NULL; i = i->next)
-        if (i->data)
-            explicit_bzero(i->data, strlen(i->data));
-    curl_slist_free_all(l);
-}
-
-/* One blocking POST. SP_OK when an HTTP answer came (any status). */
-static int post(const char *url, struct curl_slist *headers, const sp_buf *body, long cto,
-                long to, reply *r, long *status, sp_err *err)
-{
-    char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *e = curl_easy_init();
-    if (e == NULL)
-        return sp_err_set(err, "curl_easy_init failed");
-    int ok = 1;
-    ok &= curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->data) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, "shardpipe/" SP_VERSION) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, r) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, r) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cto) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to) == CURLE_OK;
-    /* as in http.c: peers are always verified, there is no option to stop it */
-    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-    if (!ok) {
-        curl_easy_cleanup(e);
-        return sp_err_set(err, "could not set up the request");
-    }
-    CURLcode rc = curl_easy_perform(e);
-    if (rc != CURLE_OK) {
-        const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-        if (rc == CURLE_WRITE_ERROR && r->body.failed)
-            why = "response larger than 1 MiB";
-        sp_err_set(err, "%s", why);
-        curl_easy_cleanup(e);
-        return SP_ERR;
-    }
-    *status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(e);
-    return SP_OK;
-}
-
 /* What a person can do about the common refusals. */
 static const char *hint(const char *code)
 {
@@ -862,16 +764,116 @@ static const char *hint(const char *code)
     return "";
 }
 
-int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out, sp_err *err)
+/* What the answer needs for its messages; nothing secret. */
+struct sp_sts_call {
+    sp_http *http;
+    sp_http_req *req;
+    sp_sts_done_fn done;
+    void *arg;
+    char arn[2049];
+    char src[SP_CREDS_SOURCE_MAX];
+    char url[SP_URL_MAX];
+};
+
+#define FAIL_PREFIX "assuming role %s with credentials from %s"
+
+/* Reads the answer into r; every failure message names the role, the
+ * base credentials' source and the endpoint. */
+static void read_answer(const struct sp_sts_call *c, const sp_http_response *resp, sp_creds_result *r)
+{
+    const char *arn = c->arn, *src = c->src, *url = c->url;
+    sp_err *err = &r->err;
+    if (resp->status == 0) {
+        sp_err_set(err, FAIL_PREFIX ": STS at %s: %s", arn, src, url,
+                   resp->transport_error ? resp->transport_error : "transfer failed");
+        return;
+    }
+    long status = resp->status;
+    sp_sts_fault fault;
+    sp_err perr;
+    int prc = sp_sts_parse_assume_role(resp->body, resp->body_len, &r->creds, &fault, &perr);
+    const char *rid = fault.request_id[0] ? fault.request_id : resp->request_id ? resp->request_id : "";
+    char tail[SP_URL_MAX + 160];
+    snprintf(tail, sizeof tail, "(endpoint %s%s%s)", url, rid[0] ? ", request id " : "", rid);
+    if (prc == SP_OK && status >= 200 && status < 300) {
+        /* cut short if it must: the source is only shown */
+        if (snprintf(r->creds.source, sizeof r->creds.source,
+                     "role %s assumed with credentials from %s", arn, src) < 0)
+            r->creds.source[0] = '\0';
+        r->rc = SP_OK;
+        return;
+    }
+    sp_creds_free(&r->creds);
+    if (fault.code[0] != '\0') {
+        /* the request's time was refused: the Date header says by how much */
+        if (strstr(fault.message, "Signature expired") != NULL && resp->date > 0) {
+            r->have_skew = 1;
+            r->skew = (long)(resp->date - time(NULL));
+        }
+        /* "...signing method.; the base secret..." reads badly */
+        size_t n = strlen(perr.msg);
+        if (hint(fault.code)[0] != '\0' && n > 0 && perr.msg[n - 1] == '.')
+            perr.msg[n - 1] = '\0';
+        sp_err_set(err, FAIL_PREFIX ": STS refused (HTTP %ld): %s%s %s", arn, src, status,
+                   perr.msg, hint(fault.code), tail);
+    } else if (status < 200 || status >= 300) {
+        /* Not an STS error document (a proxy's page, say): its start may
+         * help, unless it looks like it holds credentials after all. */
+        char peek[121] = "";
+        const char *b = resp->body;
+        if (prc != SP_OK && memmem(b, resp->body_len, "SecretAccessKey", 15) == NULL &&
+            memmem(b, resp->body_len, "SessionToken", 12) == NULL)
+            printable(peek, sizeof peek, b, resp->body_len);
+        sp_err_set(err, FAIL_PREFIX ": STS answered HTTP %ld %s%s%s%s", arn, src, status, tail,
+                   peek[0] ? ": \"" : "", peek, peek[0] ? "\"" : "");
+    } else {
+        /* Never quote a success body: it holds the role's secret. */
+        sp_err_set(err, FAIL_PREFIX ": malformed AssumeRole response: %s %s", arn, src,
+                   perr.msg, tail);
+    }
+}
+
+static void on_answer(void *arg, const sp_http_response *resp)
+{
+    struct sp_sts_call *c = arg;
+    sp_creds_result r;
+    memset(&r, 0, sizeof r);
+    r.rc = SP_ERR;
+    read_answer(c, resp, &r);
+    /* the request is gone once this returns; the call goes first */
+    sp_sts_done_fn done = c->done;
+    void *darg = c->arg;
+    free(c);
+    done(darg, &r);   /* r.creds are its own now */
+    explicit_bzero(&r, sizeof r);
+}
+
+void sp_sts_cancel(sp_sts_call *c)
+{
+    if (c == NULL)
+        return;
+    sp_http_cancel(c->http, c->req);   /* wipes what it held */
+    free(c);
+}
+
+/* "Name: value" lines, NUL-separated in one block reserved up front, so
+ * that no realloc leaves a copy of the token behind; wiped after use. */
+static void header(sp_buf *hb, size_t *offs, size_t *n, const char *name, const char *value)
+{
+    offs[(*n)++] = hb->len;
+    sp_buf_printf(hb, "%s: %s", name, value);
+    sp_buf_putc(hb, '\0');
+}
+
+int sp_sts_assume_role_start(sp_http *http, const sp_sts_opts *o, const sp_creds *base,
+                             sp_sts_done_fn done, void *arg, sp_sts_call **call, sp_err *err)
 {
     char url[SP_URL_MAX], host[SP_URL_MAX], region[64], session[80];
     const char *arn = o->role_arn ? o->role_arn : "";
     const char *ext = o->external_id && o->external_id[0] ? o->external_id : NULL;
     const char *src = base->source[0] ? base->source : "an unnamed source";
-    memset(out, 0, sizeof *out);
 
     /* Names the role and where the base credentials came from, always. */
-#define FAIL_PREFIX "assuming role %s with credentials from %s"
     if (sp_sts_check_role_arn(arn, err) != SP_OK)
         return sp_err_prefix(err, "assuming a role with credentials from %s", src);
     if (ext != NULL && sp_sts_check_external_id(ext, err) != SP_OK)
@@ -897,23 +899,32 @@ int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out
     if (!sp_region_valid(region))
         return sp_err_set(err, FAIL_PREFIX ": no region to sign the STS request for", arn, src);
 
-    sp_buf body, tmp;
-    sp_buf_init(&body, 0);
-    sp_buf_init(&tmp, 0);
-    struct curl_slist *headers = NULL;
-    reply r;
-    memset(&r, 0, sizeof r);
-    sp_buf_init(&r.body, RESPONSE_MAX);
-    int rc = SP_ERR;
-    long status = 0;
+    struct sp_sts_call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return sp_err_set(err, FAIL_PREFIX ": out of memory", arn, src);
+    c->http = http;
+    c->done = done;
+    c->arg = arg;
+    snprintf(c->arn, sizeof c->arn, "%s", arn);
+    snprintf(c->src, sizeof c->src, "%s", src);
+    snprintf(c->url, sizeof c->url, "%s", url);
 
+    /* Reserved whole, so that the external ID and the token never move. */
+    size_t tlen = base->token ? strlen(base->token) : 0;
+    sp_buf body, hb;
+    sp_buf_init(&body, 0);
+    sp_buf_init(&hb, 0);
+    sp_buf_reserve(&body, 160 + 3 * (strlen(arn) + strlen(session) + (ext ? strlen(ext) : 0)));
+    sp_buf_reserve(&hb, 256 + strlen(host) + tlen + SP_SIGV4_AUTH_MAX);
+    int rc = SP_ERR;
     if (sp_sts_body_assume_role(&body, arn, session, ext,
                                 o->duration_s > 0 ? o->duration_s : SP_STS_DURATION_S) != SP_OK) {
         sp_err_set(err, FAIL_PREFIX ": out of memory", arn, src);
         goto done;
     }
+    /* signed with the offset the servers' Date headers taught (kinesis.c) */
     char amz_date[SP_AMZ_DATE_LEN + 1];
-    sp_sigv4_amz_date(time(NULL), amz_date);
+    sp_sigv4_amz_date(time(NULL) + o->skew, amz_date);
     sp_sigv4_header sh[4];
     size_t nsh = 0;
     sh[nsh++] = (sp_sigv4_header){"content-type", FORM_TYPE};
@@ -929,66 +940,36 @@ int sp_sts_assume_role(const sp_sts_opts *o, const sp_creds *base, sp_creds *out
         sp_err_prefix(err, FAIL_PREFIX, arn, src);
         goto done;
     }
-    if (add_header(&headers, &tmp, "Host", host) != SP_OK ||
-        add_header(&headers, &tmp, "Content-Type", FORM_TYPE) != SP_OK ||
-        add_header(&headers, &tmp, "X-Amz-Date", amz_date) != SP_OK ||
-        (base->token && add_header(&headers, &tmp, "X-Amz-Security-Token", base->token) != SP_OK) ||
-        add_header(&headers, &tmp, "Authorization", auth) != SP_OK ||
-        add_header(&headers, &tmp, "Accept", "text/xml") != SP_OK) {
+    const char *lines[6];
+    size_t offs[6], n = 0;
+    header(&hb, offs, &n, "Host", host);
+    header(&hb, offs, &n, "Content-Type", FORM_TYPE);
+    header(&hb, offs, &n, "X-Amz-Date", amz_date);
+    if (base->token)
+        header(&hb, offs, &n, "X-Amz-Security-Token", base->token);
+    header(&hb, offs, &n, "Authorization", auth);
+    header(&hb, offs, &n, "Accept", "text/xml");
+    explicit_bzero(auth, sizeof auth);
+    if (hb.failed) {
         sp_err_set(err, FAIL_PREFIX ": out of memory", arn, src);
         goto done;
     }
-    explicit_bzero(auth, sizeof auth);
-
-    if (post(url, headers, &body, o->connect_timeout_ms > 0 ? o->connect_timeout_ms
-                                                           : SP_STS_CONNECT_TIMEOUT_MS,
-             o->timeout_ms > 0 ? o->timeout_ms : SP_STS_TIMEOUT_MS, &r, &status, err) != SP_OK) {
+    for (size_t i = 0; i < n; i++)
+        lines[i] = hb.data + offs[i];
+    sp_http_req_opts ro = {o->connect_timeout_ms > 0 ? o->connect_timeout_ms : SP_STS_CONNECT_TIMEOUT_MS,
+                           o->timeout_ms > 0 ? o->timeout_ms : SP_STS_TIMEOUT_MS, RESPONSE_MAX, 1};
+    if (sp_http_post_ex(http, url, lines, n, &body, &ro, on_answer, c, &c->req, err) != SP_OK) {
         sp_err_prefix(err, FAIL_PREFIX ": STS at %s", arn, src, url);
         goto done;
     }
-
-    sp_sts_fault fault;
-    sp_err perr;
-    int prc = sp_sts_parse_assume_role(r.body.data ? r.body.data : "", r.body.len, out, &fault,
-                                       &perr);
-    const char *rid = fault.request_id[0] ? fault.request_id : r.request_id;
-    char tail[SP_URL_MAX + 160];
-    snprintf(tail, sizeof tail, "(endpoint %s%s%s)", url, rid[0] ? ", request id " : "", rid);
-    if (prc == SP_OK && status >= 200 && status < 300) {
-        /* cut short if it must: the source is only shown */
-        if (snprintf(out->source, sizeof out->source, "role %s assumed with credentials from %s",
-                     arn, src) < 0)
-            out->source[0] = '\0';
-        rc = SP_OK;
-    } else if (fault.code[0] != '\0') {
-        /* "...signing method.; the base secret..." reads badly */
-        size_t n = strlen(perr.msg);
-        if (hint(fault.code)[0] != '\0' && n > 0 && perr.msg[n - 1] == '.')
-            perr.msg[n - 1] = '\0';
-        sp_err_set(err, FAIL_PREFIX ": STS refused (HTTP %ld): %s%s %s", arn, src, status,
-                   perr.msg, hint(fault.code), tail);
-    } else if (status < 200 || status >= 300) {
-        /* Not an STS error document (a proxy's page, say): its start may
-         * help, unless it looks like it holds credentials after all. */
-        char peek[121] = "";
-        const char *b = r.body.data ? r.body.data : "";
-        if (prc != SP_OK && memmem(b, r.body.len, "SecretAccessKey", 15) == NULL &&
-            memmem(b, r.body.len, "SessionToken", 12) == NULL)
-            printable(peek, sizeof peek, b, r.body.len);
-        sp_err_set(err, FAIL_PREFIX ": STS answered HTTP %ld %s%s%s%s", arn, src, status, tail,
-                   peek[0] ? ": \"" : "", peek, peek[0] ? "\"" : "");
-    } else {
-        /* Never quote a success body: it holds the role's secret. */
-        sp_err_set(err, FAIL_PREFIX ": malformed AssumeRole response: %s %s", arn, src,
-                   perr.msg, tail);
-    }
-    if (rc != SP_OK)
-        sp_creds_free(out);
+    if (call)
+        *call = c;
+    rc = SP_OK;
 done:
-#undef FAIL_PREFIX
-    slist_wipe_free(headers);
-    sp_buf_wipe_free(&tmp);
+    sp_buf_wipe_free(&hb);
     sp_buf_wipe_free(&body);
-    sp_buf_wipe_free(&r.body);
+    if (rc != SP_OK)
+        free(c);
     return rc;
 }
+#undef FAIL_PREFIX

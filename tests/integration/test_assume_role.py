@@ -4,8 +4,9 @@ signature for service sts with botocore) and writes to a fake Kinesis that
 verifies signatures too and accepts ONLY the temporary credentials STS
 handed out: a record that arrives proves the role was assumed and used.
 Also: both configuration dialects, a base session token, refusal (exit 1,
-the role named), renewal before expiry, renewal on ExpiredTokenException,
-and that no secret, token or external ID ever reaches the log."""
+the role named), renewal before expiry, a slow renewal that does not stop
+the records, renewal on ExpiredTokenException, and that no secret, token or
+external ID ever reaches the log."""
 import base64
 import json
 import os
@@ -306,8 +307,10 @@ class AssumeRoleTest(unittest.TestCase):
         self.assert_no_secrets(b.text())
 
     def test_renews_before_expiry(self):
-        """Credentials that expire in 15 min + 5 s are renewed about 5 s later,
-        before a request is signed."""
+        """Credentials that expire in 15 min + 5 s are renewed about 5 s later:
+        the first request after that starts the renewal and, like the ones
+        while it runs, is signed with the current credentials; the requests
+        after it use the new ones."""
         fake = sts(issue_args=[issue(ROLE1, 900 + 5), issue(ROLE2)])
         self.addCleanup(fake.stop)
         port = free_port()
@@ -320,13 +323,61 @@ class AssumeRoleTest(unittest.TestCase):
             time.sleep(max(0.0, fake.log_entries()[0]["time"] + 5.5 - time.time()))
             s.sendall(b"second\n")
             wait_for(lambda: len(records(self.kin)) == 2, "the second record", agent=a)
+            wait_for(lambda: "renewed temporary credentials" in a.text(), "the renewal", agent=a)
+            s.sendall(b"third\n")
+            wait_for(lambda: len(records(self.kin)) == 3, "the third record", agent=a)
         self.assertEqual(a.stop(), 0, a.text())
-        self.assertEqual(sorted(records(self.kin)), [b"first", b"second"])
+        self.assertEqual(sorted(records(self.kin)), [b"first", b"second", b"third"])
         keys = [e["access_key"] for e in puts(self.kin)]
         self.assertEqual((keys[0], keys[-1]), (ROLE1[0], ROLE2[0]), keys)
         calls = fake.log_entries()
         self.assertEqual([c["issued"] for c in calls], [ROLE1[0], ROLE2[0]])
         self.assertIn("renewed temporary credentials (role %s assumed" % ROLE, a.text())
+        self.assert_no_secrets(a.text())
+
+    def test_slow_renewal_does_not_stop_records(self):
+        """Issue 8: a renewal against an STS that answers after 3 s runs on
+        the loop. Records read during those 3 s are stored with the current
+        credentials (no gap in the stored records), and the ones after it
+        with the new credentials; one STS call renews."""
+        fake = sts(issue_args=[issue(ROLE1, 900 + 3), issue(ROLE2)])
+        self.addCleanup(fake.stop)
+        fake.control("script", ["ok", {"delay_ms": 3000}])
+        port = free_port()
+        a = self.agent({}, env={"AWS_ENDPOINT_URL_STS": fake.endpoint})
+        a.write(self.tcp_config(port, checkpoint_file=a.path("ck")))
+        a.start()
+        sent = []
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            renewed = None
+            deadline = time.monotonic() + 30
+            i = 0
+            # a line every 50 ms until 2 s after the renewal ended
+            while time.monotonic() < deadline and (renewed is None or time.monotonic() < renewed + 2):
+                line = b"line %d" % i
+                s.sendall(line + b"\n")
+                sent.append(line)
+                i += 1
+                time.sleep(0.05)
+                if renewed is None and "renewed temporary credentials" in a.text():
+                    renewed = time.monotonic()
+            self.assertIsNotNone(renewed, "no renewal within 30 s:\n" + a.text())
+            wait_for(lambda: len(records(self.kin)) >= len(sent), "all records", agent=a)
+        self.assertEqual(a.stop(), 0, a.text())
+        self.assertEqual(sorted(records(self.kin)), sorted(sent))
+
+        calls = fake.log_entries()
+        self.assertEqual([c["issued"] for c in calls], [ROLE1[0], ROLE2[0]], calls)
+        asked = calls[1]["time"]            # the renewal reached STS; answered 3 s later
+        ok = [e for e in puts(self.kin) if e["status"] == 200]
+        times = [e["time"] for e in ok]
+        gaps = [b - t for t, b in zip(times, times[1:])]
+        self.assertLess(max(gaps), 1.0, "largest gap between stored batches: %.2f s" % max(gaps))
+        during = [e for e in ok if asked + 0.2 < e["time"] < asked + 2.8]
+        self.assertGreaterEqual(len(during), 10, "batches stored while STS was answering: %d" % len(during))
+        self.assertEqual({e["access_key"] for e in during}, {ROLE1[0]})
+        self.assertEqual(ok[-1]["access_key"], ROLE2[0])
+        self.assertEqual({e["status"] for e in puts(self.kin)}, {200})
         self.assert_no_secrets(a.text())
 
     def test_expired_token_from_kinesis_assumes_again(self):
