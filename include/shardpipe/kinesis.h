@@ -114,6 +114,7 @@ const char *sp_kinesis_region(const sp_kinesis *k);
 const char *sp_kinesis_endpoint(const sp_kinesis *k);
 const char *sp_kinesis_creds_source(const sp_kinesis *k);
 sp_loop *sp_kinesis_loop(const sp_kinesis *k);
+const sp_log *sp_kinesis_log(const sp_kinesis *k);
 
 /* Signs and sends one call, or queues it behind the renewal in progress.
  * op is the operation name ("PutRecords"); body is moved into the request,
@@ -130,15 +131,6 @@ int sp_kinesis_call_h(sp_kinesis *k, const char *op, sp_buf *body,
                       sp_kinesis_cb cb, void *arg, sp_kcall **handle, sp_err *err);
 void sp_kinesis_cancel(sp_kcall *c);
 
-/* A start-up call (describe, list): sent again after a retryable failure,
- * a few times with backoff, all on the loop; cb runs once with the last
- * answer. body is copied. sp_kinesis_retried_cancel withdraws it (the
- * caller goes away first): cb is then never called. The handle is valid
- * until cb runs. */
-typedef struct sp_kretry sp_kretry;
-int sp_kinesis_call_retried(sp_kinesis *k, const char *op, const sp_buf *body, sp_kinesis_cb cb, void *arg,
-                            sp_kretry **handle, sp_err *err);
-void sp_kinesis_retried_cancel(sp_kretry *r);
 void sp_kinesis_result_free(sp_kinesis_result *r);
 
 /* A message for a failed call that a person can act on: names the
@@ -177,11 +169,6 @@ typedef struct sp_stream_summary {
 int sp_kinesis_parse_summary(json_object *j, sp_stream_summary *out, sp_err *err);
 
 /* DescribeStreamSummary, waiting for the answer (start-up only). */
-/* DescribeStreamSummary as a start-up call: done gets the summary, or NULL
- * and a message that names the operation, stream, region and endpoint. */
-typedef void (*sp_describe_fn)(void *arg, const sp_stream_summary *s, const char *errmsg);
-int sp_kinesis_describe(sp_kinesis *k, const char *stream, sp_describe_fn done, void *arg, sp_kretry **handle,
-                        sp_err *err);
 
 /* Appends the shards of a ListShards (or DescribeStream) page to *shards
  * (grown with realloc), sets *next_token (malloc'd, NULL on the last page). */

@@ -22,6 +22,7 @@
 #include "shardpipe/flow.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/kinesis.h"
+#include "shardpipe/kretry.h"
 #include "shardpipe/partition.h"
 #include "shardpipe/producer.h"
 #include "shardpipe/reader.h"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "shardpipe/flow.h"
+#include "shardpipe/kretry.h"
 #include "shardpipe/partition.h"
 #include "shardpipe/source_file.h"
 #include "shardpipe/source_socket.h"
