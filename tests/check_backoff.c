@@ -44,7 +44,7 @@ END_TEST
 START_TEST(test_rng_seed_getrandom)
 {
     sp_rng a, b;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_rng_seed(&a, &err), SP_OK);
     ck_assert_int_eq(sp_rng_seed(&b, &err), SP_OK);
     ck_assert_uint_ne(a.s, 0);

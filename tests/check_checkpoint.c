@@ -123,7 +123,7 @@ static int count_tmp(const char *dir)
 static void expect_corrupt(const char *path, const char *what)
 {
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_ERR);
     ck_assert_uint_eq(c.n, 0);
     ck_assert_ptr_null(c.entries);
@@ -162,7 +162,7 @@ static char *saved_sample(const char *dir)
 {
     char *path = join(dir, "ckpt");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     for (int i = 0; i < 4; i++) {
         unsigned char fp[32];
@@ -184,7 +184,7 @@ START_TEST(test_missing_file)
     char *dir = mk_tmpdir();
     char *path = join(dir, "none");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_str_eq(c.path, path);
     ck_assert_ptr_ne(c.path, path);                 /* a copy */
@@ -227,7 +227,7 @@ START_TEST(test_round_trip_many)
     char *dir = mk_tmpdir();
     char *path = join(dir, "ckpt.json");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     for (uint64_t i = 0; i < N; i++) {
         char flow[32];
@@ -302,7 +302,7 @@ START_TEST(test_empty_set_round_trip)
     char *dir = mk_tmpdir();
     char *path = saved_sample(dir);
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_uint_eq(c.n, 4);
     for (int i = 0; i < 4; i++) {
@@ -335,7 +335,7 @@ START_TEST(test_forward_compatible)
         "]}\n";
     put_with_crc(path, doc, strlen(doc));
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_uint_eq(c.entries[0].fp[0], 0xab);
@@ -354,7 +354,7 @@ START_TEST(test_set_find_remove)
     char *dir = mk_tmpdir();
     char *path = join(dir, "ckpt");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp1[32], fp2[32];
     fill_fp(fp1, 1);
     fill_fp(fp2, 2);
@@ -421,7 +421,7 @@ END_TEST
 START_TEST(test_set_rejects)
 {
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32] = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, "/tmp/check_checkpoint-never-written", &err), SP_OK);
     struct {
@@ -465,7 +465,7 @@ START_TEST(test_dirty)
     char *dir = mk_tmpdir();
     char *path = join(dir, "ckpt");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32];
     fill_fp(fp, 3);
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
@@ -538,7 +538,7 @@ START_TEST(test_every_flipped_bit)
     /* The sample itself still loads. */
     put_file(path, good, len);
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_uint_eq(c.n, 4);
     sp_ckpt_close(&c);
@@ -620,7 +620,7 @@ START_TEST(test_garbage_and_crc)
     snprintf(buf, sizeof buf, "%scrc32 %08lx\n", doc, crc);
     put_file(path, buf, strlen(buf));
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_uint_eq(c.n, 0);
     sp_ckpt_close(&c);
@@ -719,13 +719,13 @@ START_TEST(test_valid_crc_bad_content)
         put_with_crc(path, cases[i].doc, strlen(cases[i].doc));
         if (cases[i].what == NULL) {
             sp_ckpt c;
-            sp_err err = {{0}};
+            sp_err err = {0};
             ck_assert_msg(sp_ckpt_open(&c, path, &err) == SP_OK, "case %zu: %s", i, err.msg);
             ck_assert_uint_eq(c.n, 1);
             sp_ckpt_close(&c);
         } else {
             sp_ckpt c;
-            sp_err err = {{0}};
+            sp_err err = {0};
             ck_assert_msg(sp_ckpt_open(&c, path, &err) == SP_ERR, "case %zu loaded", i);
             sp_ckpt_close(&c);
             expect_corrupt(path, cases[i].what);
@@ -744,7 +744,7 @@ START_TEST(test_recover_after_corrupt)
     char *path = join(dir, "ckpt");
     put_file(path, "garbage\n", 8);
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32] = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_ERR);
     ck_assert_int_eq(sp_ckpt_set(&c, "f", "/p", 1, 2, 0, fp, 0, &err), SP_OK);
@@ -766,7 +766,7 @@ START_TEST(test_save_missing_directory)
     char *sub = join(dir, "nope");
     char *path = join(sub, "ckpt");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32] = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_int_eq(sp_ckpt_set(&c, "f", "/p", 1, 2, 0, fp, 0, &err), SP_OK);
@@ -800,7 +800,7 @@ START_TEST(test_save_rename_fails)
     ck_assert_int_eq(mkdir(path, 0700), 0);
     put_file(inside, "x", 1);
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32] = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_ERR);     /* not a regular file */
     ck_assert_int_eq(sp_ckpt_set(&c, "f", "/p", 1, 2, 0, fp, 0, &err), SP_OK);
@@ -825,7 +825,7 @@ START_TEST(test_save_write_fails_keeps_old)
     char *dir = mk_tmpdir();
     char *path = join(dir, "ckpt");
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32];
     fill_fp(fp, 9);
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
@@ -889,7 +889,7 @@ START_TEST(test_save_stale_temp)
     char *stale = join(dir, name);
     put_file(stale, "half a checkp", 13);
     sp_ckpt c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     unsigned char fp[32] = {0};
     ck_assert_int_eq(sp_ckpt_open(&c, path, &err), SP_OK);
     ck_assert_int_eq(sp_ckpt_set(&c, "f", "/p", 1, 2, 0, fp, 0, &err), SP_OK);
@@ -937,7 +937,7 @@ static int make_data_file(const char *path, unsigned char *data, size_t n)
 static sp_ckpt_entry entry_at(int fd, uint64_t offset)
 {
     sp_ckpt_entry e;
-    sp_err err = {{0}};
+    sp_err err = {0};
     memset(&e, 0, sizeof e);
     e.offset = offset;
     ck_assert_int_eq(sp_ckpt_fingerprint(fd, offset, e.fp, &e.fp_len, &err), SP_OK);
@@ -951,7 +951,7 @@ START_TEST(test_fingerprint_values)
     unsigned char data[5000], want[32], fp[32];
     int fd = make_data_file(path, data, sizeof data);
     uint32_t fp_len = 99;
-    sp_err err = {{0}};
+    sp_err err = {0};
 
     ck_assert_int_eq(sp_ckpt_fingerprint(fd, 0, fp, &fp_len, &err), SP_OK);
     ck_assert_uint_eq(fp_len, 0);
@@ -1016,7 +1016,7 @@ START_TEST(test_fingerprint_matches)
     char *path = join(dir, "data");
     unsigned char data[5000];
     int fd = make_data_file(path, data, sizeof data);
-    sp_err err = {{0}};
+    sp_err err = {0};
     const uint64_t offsets[] = {4000, 100, 1, SP_FP_MAX, SP_FP_MAX + 1};
     for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
         uint64_t off = offsets[k];
@@ -1112,7 +1112,7 @@ START_TEST(test_progress_in_order)
 {
     enum { N = 100000 };
     sp_progress p;
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_progress_init(&p, 42);
     ck_assert_uint_eq(p.done_pos, 42);
     ck_assert_uint_eq(sp_progress_outstanding(&p), 0);
@@ -1146,7 +1146,7 @@ START_TEST(test_progress_reverse)
 {
     enum { N = 100000 };
     sp_progress p;
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_progress_init(&p, 0);
     uint64_t id;
     for (uint64_t i = 0; i < N; i++)
@@ -1167,7 +1167,7 @@ END_TEST
 START_TEST(test_progress_growth)
 {
     sp_progress p;
-    sp_err err = {{0}};
+    sp_err err = {0};
     uint64_t id;
     sp_progress_init(&p, 7);
     ck_assert_uint_eq(p.cap, 0);                            /* nothing allocated yet */
@@ -1212,7 +1212,7 @@ START_TEST(test_progress_random_model)
     uint64_t *open_ids = malloc(N * sizeof *open_ids);       /* added, not acked */
     ck_assert(pos && done && open_ids);
     sp_progress p;
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_progress_init(&p, 5);
     uint64_t added = 0, first = 0, n_open = 0, acks = 0, expected_pos = 5;
     size_t max_cap = 0;
@@ -1271,7 +1271,7 @@ START_TEST(test_progress_equal_positions)
     /* Several records may share a resume position (say, datagrams); an ack
      * that does not move done_pos reports no advance. */
     sp_progress p;
-    sp_err err = {{0}};
+    sp_err err = {0};
     uint64_t a, b, c;
     sp_progress_init(&p, 10);
     ck_assert_int_eq(sp_progress_add(&p, 10, &a, &err), SP_OK);
@@ -1301,7 +1301,7 @@ static int count_entries(const char *dir)
 
 static void expect_unwritable(const char *path, const char *what)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_ckpt_check_writable(path, &err), SP_ERR);
     ck_assert_msg(strstr(err.msg, path) != NULL, "no path in: %s", err.msg);
     ck_assert_msg(strstr(err.msg, what) != NULL, "no '%s' in: %s", what, err.msg);
@@ -1322,7 +1322,7 @@ static int ro_mount_check(const char *dir)
             _exit(2);
         char path[4096];
         snprintf(path, sizeof path, "%s/ckpt", dir);
-        sp_err err = {{0}};
+        sp_err err = {0};
         if (sp_ckpt_check_writable(path, &err) == SP_OK)
             _exit(1);
         _exit(strstr(err.msg, "Read-only file system") != NULL && strstr(err.msg, path) != NULL ? 0 : 1);
@@ -1339,7 +1339,7 @@ START_TEST(test_check_writable)
 {
     char *dir = mk_tmpdir();
     char *path = join(dir, "ckpt");
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_msg(sp_ckpt_check_writable(path, &err) == SP_OK, "%s", err.msg);
     ck_assert_int_eq(count_entries(dir), 0);            /* the test file is gone */
     put_file(path, "x", 1);                             /* an existing file is fine */

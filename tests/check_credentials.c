@@ -104,7 +104,7 @@ static sp_creds_opts opts(void)
 /* Resolves and expects success. */
 static void ok(const sp_creds_opts *o, sp_creds *c)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     int rc = sp_creds_resolve(o, c, &err);
     ck_assert_msg(rc == SP_OK, "unexpected error: %s", err.msg);
 }
@@ -193,7 +193,7 @@ START_TEST(akid_rule)
     o.secret_access_key = SECRET;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sp_creds c;
-        sp_err err = {{0}};
+        sp_err err = {0};
         o.access_key_id = cases[i].id;
         int rc = sp_creds_resolve(&o, &c, &err);
         ck_assert_msg((rc == SP_OK) == cases[i].ok, "%s: %s", cases[i].id, err.msg);
@@ -617,7 +617,7 @@ START_TEST(region_chain)
 {
     sp_creds_opts o = opts();
     char r[64];
-    sp_err err = {{0}};
+    sp_err err = {0};
     write_file("home/.aws/config", "[default]\nregion = ap-south-1\n"
                                    "[profile cn]\nregion=cn-north-1\n");
     ck_assert_int_eq(sp_region_resolve(&o, NULL, r, sizeof r, &err), SP_OK);
@@ -658,7 +658,7 @@ START_TEST(region_rule)
     r[63] = 'a';
     r[64] = '\0';
     ck_assert_int_eq(sp_region_valid(r), 0);
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_region_check("--region", "-x", &err), SP_ERR);
     ck_assert_str_eq(err.msg, "--region: \"-x\" is not a valid region (expected 1 to 63 of a-z, 0-9 and -, "
                               "starting with a letter, e.g. us-east-1)");
@@ -688,7 +688,7 @@ START_TEST(region_errors)
 {
     sp_creds_opts o = opts();
     char r[64];
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_region_resolve(&o, NULL, r, sizeof r, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "--region"));
     ck_assert_ptr_nonnull(strstr(err.msg, "AWS_REGION"));
@@ -751,7 +751,7 @@ static int parse_str(const char *s, collect *c, sp_err *err)
 START_TEST(ini_basics)
 {
     collect c = {0};
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(parse_str("# c\n; c\n[a]\nk = v\nk2=  v = w : x \n"
                                "[ profile  b ] ; note\nempty =\ncolon: yes\n"
                                "url = http://x:1/?a=b\n"
@@ -790,13 +790,13 @@ START_TEST(ini_errors)
     };
     collect c = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        sp_err err = {{0}};
+        sp_err err = {0};
         c.fail_at = 2;
         ck_assert_int_eq(parse_str(cases[i].in, &c, &err), SP_ERR);
         ck_assert_str_eq(err.msg, cases[i].msg);
     }
     /* The offending line is never quoted: it may be a secret. */
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(parse_str("[s]\n" SECRET "\n", &c, &err), SP_ERR);
     ck_assert_ptr_null(strstr(err.msg, "wJalr"));
 
@@ -808,7 +808,7 @@ END_TEST
 
 START_TEST(ini_limits)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     collect c = {0};
     size_t n = SP_INI_MAX_FILE + 1;
     char *big = malloc(n + 64);
@@ -869,7 +869,7 @@ static void no_callback(void *arg, sp_creds_result *r)
  * at once too, naming the role, before any request. */
 START_TEST(resolve_start_local)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_loop *loop = sp_loop_new(&err);
     ck_assert_ptr_nonnull(loop);
     sp_http *http = sp_http_new(loop, NULL, &err);

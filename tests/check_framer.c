@@ -86,7 +86,7 @@ static void run(const char *in, size_t n, size_t max, enum sp_oversize pol,
                 coll *c, sp_framer_stats *st)
 {
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_framer_init(&f, max, pol, start, collect, c, &err), SP_OK);
     size_t off = 0, k = 0;
     while (off < n) {
@@ -212,7 +212,7 @@ END_TEST
 START_TEST(test_init_errors)
 {
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     coll c;
     coll_init(&c);
     ck_assert_int_eq(sp_framer_init(&f, 0, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_ERR);
@@ -492,7 +492,7 @@ START_TEST(test_unterminated)
 
     /* Finish with nothing pending emits nothing, also when repeated. */
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     coll_init(&c);
     ck_assert_int_eq(sp_framer_init(&f, 4, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
     ck_assert_int_eq(sp_framer_feed(&f, "ab\ncd", 5, &err), SP_OK);
@@ -659,7 +659,7 @@ START_TEST(test_memory_bounded)
     const size_t max = 1000, n = 200000;
     for (int pol = SP_OVERSIZE_SPLIT; pol <= SP_OVERSIZE_DROP; pol++) {
         sp_framer f;
-        sp_err err = {{0}};
+        sp_err err = {0};
         coll c;
         coll_init(&c);
         c.keep = 0;
@@ -694,7 +694,7 @@ START_TEST(test_many_lines_one_chunk)
     coll_init(&c);
     c.keep = 0;
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_framer_init(&f, 1048576, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
     ck_assert_int_eq(sp_framer_feed(&f, in, n - 5, &err), SP_OK);
     ck_assert_int_eq(sp_framer_feed(&f, in + n - 5, 5, &err), SP_OK);
@@ -711,7 +711,7 @@ static void feed_fail(const char *in, size_t max, enum sp_oversize pol,
                       int in_finish)
 {
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     coll c;
     coll_init(&c);
     c.fail_at = fail_at;
@@ -773,7 +773,7 @@ START_TEST(test_set_max)
     for (size_t i = 0; i < 3; i++) {
         /* Lowered while 8 bytes are held. */
         sp_framer f;
-        sp_err err = {{0}};
+        sp_err err = {0};
         coll c;
         coll_init(&c);
         ck_assert_int_eq(sp_framer_init(&f, 10, t[i].pol, 0, collect, &c, &err), SP_OK);
@@ -797,7 +797,7 @@ START_TEST(test_set_max)
 
     /* Lowered, then finish without a newline. */
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     coll c;
     coll_init(&c);
     ck_assert_int_eq(sp_framer_init(&f, 10, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
@@ -852,7 +852,7 @@ typedef struct fopts {
 static void fr_init(sp_framer *f, size_t max, enum sp_oversize pol, uint64_t start,
                     coll *c, const fopts *o)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_framer_init(f, max, pol, start, collect, c, &err), SP_OK);
     if (o == NULL)
         return;
@@ -870,7 +870,7 @@ static void run_o(const char *in, size_t n, size_t max, enum sp_oversize pol,
                   coll *c, sp_framer_stats *st, const fopts *o)
 {
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     fr_init(&f, max, pol, start, c, o);
     size_t off = 0, k = 0;
     while (off < n) {
@@ -1016,13 +1016,13 @@ static void re_free(regex_t *re)
 /* Feeds s, emitting nothing else. */
 static void feed_s(sp_framer *f, const char *s)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_framer_feed(f, s, strlen(s), &err), SP_OK);
 }
 
 static void flush_p(sp_framer *f)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_framer_flush_pending(f, &err), SP_OK);
 }
 
@@ -1103,7 +1103,7 @@ START_TEST(test_flush_pending)
         flush_p(&f);
         feed_s(&f, "\n");
         feed_s(&f, "\n2\n");
-        ck_assert(sp_framer_finish(&f, &(sp_err){{0}}) == SP_OK);
+        ck_assert(sp_framer_finish(&f, &(sp_err){0}) == SP_OK);
         ck_assert_uint_eq(c.n, 3);
         assert_rec(&c, 0, "1 ab", U, 4);
         assert_rec(&c, 1, "", 0, 6);        /* a real empty line still is one */
@@ -1116,7 +1116,7 @@ START_TEST(test_flush_pending)
     /* A failing emit in flush is passed up. */
     coll_init(&c);
     c.fail_at = 0;
-    sp_err err = {{0}};
+    sp_err err = {0};
     fr_init(&f, 4, SP_OVERSIZE_SPLIT, 0, &c, NULL);
     feed_s(&f, "ab");
     ck_assert_int_eq(sp_framer_flush_pending(&f, &err), SP_ERR);
@@ -1129,7 +1129,7 @@ END_TEST
 START_TEST(test_terminator)
 {
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     coll c;
     sp_framer_stats st;
     fopts o = {NULL, "...", 0};
@@ -1304,7 +1304,7 @@ START_TEST(test_multiline_basic)
     re_free(empty);
 
     /* Mode changes only between records. */
-    sp_err err = {{0}};
+    sp_err err = {0};
     coll_init(&c);
     fr_init(&f, 64, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
     feed_s(&f, "1\n");
@@ -1477,7 +1477,7 @@ START_TEST(test_discard_partial)
     coll c;
     coll_init(&c);
     sp_framer f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_framer_init(&f, 8, SP_OVERSIZE_SPLIT, 0, collect, &c, &err), SP_OK);
     ck_assert_uint_eq(sp_framer_discard(&f), 0);       /* nothing begun */
     ck_assert_int_eq(sp_framer_feed(&f, "one\ntw", 6, &err), SP_OK);
@@ -1539,7 +1539,7 @@ START_TEST(test_multiline_match_window)
         for (int wide = 0; wide < 2; wide++) {
             sp_framer f;
             coll c;
-            sp_err err = {{0}};
+            sp_err err = {0};
             coll_init(&c);
             fr_init(&f, max, SP_OVERSIZE_SPLIT, 0, &c, &(fopts){re, NULL, 0});
             if (wide)
@@ -1579,7 +1579,7 @@ START_TEST(test_growth_ends)
     regex_t *re = re_new("^S");
     sp_framer f;
     coll c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     char line[300];
     memset(line, 'x', sizeof line);
     line[0] = 'S';

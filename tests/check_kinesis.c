@@ -115,7 +115,7 @@ END_TEST
 static void url_bad(const char *url, const char *want)
 {
     char host[SP_URL_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_msg(sp_endpoint_host(url, host, sizeof host, &err) == SP_ERR, "accepted: %s", url);
     ck_assert_msg(strstr(err.msg, want) != NULL, "%s: message '%s' lacks '%s'", url, err.msg, want);
 }
@@ -123,7 +123,7 @@ static void url_bad(const char *url, const char *want)
 static void url_ok(const char *url, const char *want_host)
 {
     char host[SP_URL_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_msg(sp_endpoint_host(url, host, sizeof host, &err) == SP_OK, "%s: %s", url, err.msg);
     ck_assert_str_eq(host, want_host);
 }
@@ -170,7 +170,7 @@ START_TEST(endpoint_validation)
     url_bad("http://h#f", "must not have a path");
     /* a password is never echoed */
     char host[SP_URL_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_endpoint_host("http://u:hunter2@h:99999", host, sizeof host, &err), SP_ERR);
     ck_assert_ptr_null(strstr(err.msg, "hunter2"));
     ck_assert_int_eq(sp_endpoint_host("http://h/hunter2@x", host, sizeof host, &err), SP_ERR);

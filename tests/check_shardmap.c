@@ -242,7 +242,7 @@ static void map_of4(sp_shardmap *m, int shuffled)
         snprintf(id, sizeof id, "shardId-%012d", k);
         a[i] = shard(id, starts4[k], ends4[k], 0);
     }
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_shardmap_take(m, a, 4, &err), SP_OK);
     ck_assert_uint_eq(m->n, 4);
 }
@@ -254,7 +254,7 @@ static void map_of2(sp_shardmap *m)
                  U128_MAX_DEC, 0);
     a[1] = shard("shardId-000000000000", "0",
                  "170141183460469231731687303715884105727", 0);
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_shardmap_take(m, a, 2, &err), SP_OK);
     ck_assert_uint_eq(m->n, 2);
 }
@@ -324,7 +324,7 @@ END_TEST
 START_TEST(test_gaps)
 {
     sp_shardmap m;
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_shard *a = array(3);
     a[0] = shard("shardId-000000000007", "200", "299", 0);
     a[1] = shard("shardId-000000000003", "10", "99", 0);
@@ -345,7 +345,7 @@ END_TEST
 START_TEST(test_empty)
 {
     sp_shardmap m;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_shardmap_take(&m, NULL, 0, &err), SP_OK);
     ck_assert_uint_eq(m.n, 0);
     ck_assert_int_eq(sp_shardmap_lookup(&m, mk(0, 0)), -1);
@@ -366,7 +366,7 @@ START_TEST(test_closed_dropped)
     /* After a split: the closed parent covers everything, its children
      * the two halves. Only the children remain. */
     sp_shardmap m;
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_shard *a = array(4);
     a[0] = shard("shardId-000000000000", "0", U128_MAX_DEC, 1);
     a[1] = shard("shardId-000000000002", "170141183460469231731687303715884105728",
@@ -402,7 +402,7 @@ END_TEST
 static void assert_rejected(sp_shard *a, size_t n, const char *needle)
 {
     sp_shardmap m = {(sp_shard *)1, 99};
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_shardmap_take(&m, a, n, &err), SP_ERR);
     ck_assert_ptr_null(m.shards);
     ck_assert_uint_eq(m.n, 0);
@@ -439,7 +439,7 @@ START_TEST(test_overlap_rejected)
 
     /* Adjacent ranges are fine. */
     sp_shardmap m;
-    sp_err err = {{0}};
+    sp_err err = {0};
     a = array(2);
     a[0] = shard("shardId-000000000000", "0", "100", 0);
     a[1] = shard("shardId-000000000001", "101", "200", 0);
@@ -473,7 +473,7 @@ START_TEST(test_many_shards)
     }
     free(perm);
     sp_shardmap m;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_shardmap_take(&m, a, n, &err), SP_OK);
     for (size_t k = 0; k < n; k++) {
         ck_assert_int_eq(sp_shardmap_lookup(&m, m.shards[k].start), (long)k);

@@ -37,7 +37,7 @@ static const sp_sigv4_request iam_req = {
 START_TEST(iam_canonical_hash)
 {
     sp_buf b;
-    sp_err err = {{0}};
+    sp_err err = {0};
     char h[65];
     sp_buf_init(&b, 0);
     ck_assert_int_eq(sp_sigv4_canonical_request(&iam_req, &b, &err), SP_OK);
@@ -51,7 +51,7 @@ START_TEST(iam_signing_key)
 {
     unsigned char k[32];
     char h[65];
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_int_eq(sp_sigv4_signing_key(SECRET, "20150830", "us-east-1", "iam", k, &err),
                      SP_OK);
     hex(k, 32, h);
@@ -62,7 +62,7 @@ END_TEST
 START_TEST(iam_signature)
 {
     char auth[SP_SIGV4_AUTH_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_sigv4_scope sc = {"us-east-1", "iam", "20150830T123600Z"};
     ck_assert_int_eq(sp_sigv4_sign(&iam_req, &sc, AKID, SECRET, NULL, auth, sizeof auth, &err),
                      SP_OK);
@@ -111,7 +111,7 @@ START_TEST(kinesis_vector)
 {
     char h[65], auth[SP_SIGV4_AUTH_MAX];
     unsigned char key[32];
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_buf b;
 
     ck_assert_int_eq(sizeof K_BODY - 1, 72);
@@ -163,7 +163,7 @@ START_TEST(normalised_headers_sign_the_same)
         {"X-Amz-Date", " 20260101T000000Z"},
     };
     char auth[SP_SIGV4_AUTH_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_buf b;
     sp_sigv4_request r = k_req(messy, 4);
     sp_buf_init(&b, 0);
@@ -183,7 +183,7 @@ START_TEST(inner_whitespace_collapsed)
         {"X-Odd", "  a   b\t\tc \t d  "}, {"X-Empty", "   "},
     };
     sp_sigv4_request r = {"POST", "/", "", h, 4, "", 0};
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_buf b;
     sp_buf_init(&b, 0);
     ck_assert_int_eq(sp_sigv4_canonical_request(&r, &b, &err), SP_OK);
@@ -201,7 +201,7 @@ START_TEST(sorted_by_name_only)
         {"Host", "h"}, {"X-Amz-Date", "20260101T000000Z"},
     };
     sp_sigv4_request r = {"POST", "/", "", h, 4, "", 0};
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_buf b;
     sp_buf_init(&b, 0);
     ck_assert_int_eq(sp_sigv4_canonical_request(&r, &b, &err), SP_OK);
@@ -218,7 +218,7 @@ START_TEST(repeated_header_joined)
         {"X-Amz-Date", "20260101T000000Z"}, {"X-MULTI", "c"},
     };
     sp_sigv4_request r = {"POST", "/", "", h, 5, "", 0};
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_buf b;
     sp_buf_init(&b, 0);
     ck_assert_int_eq(sp_sigv4_canonical_request(&r, &b, &err), SP_OK);
@@ -231,7 +231,7 @@ END_TEST
 START_TEST(bad_requests)
 {
     char auth[SP_SIGV4_AUTH_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_sigv4_request r = k_req(k_headers, 4);
 
     static const sp_sigv4_header crlf[] = {
@@ -298,7 +298,7 @@ END_TEST
 START_TEST(cache_reused_and_invalidated)
 {
     char auth[SP_SIGV4_AUTH_MAX];
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_sigv4_cache c;
     memset(&c, 0, sizeof c);
     sp_sigv4_request r = k_req(k_headers, 4);
@@ -369,7 +369,7 @@ START_TEST(session_token_signed)
         {"X-Amz-Security-Token", "IQoJb3JpZ2luX2VjEXAMPLE+TOKEN/abc=="},
     };
     char auth[SP_SIGV4_AUTH_MAX], hash[65];
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_buf b;
     sp_sigv4_request r = k_req(h, 5);
     sp_buf_init(&b, 0);

@@ -241,7 +241,7 @@ static sp_file_source_opts opts(const char *glob, tsink *ts)
 
 static sp_file_source *src_new(sp_loop *l, const sp_file_source_opts *o)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_file_source *s = sp_file_source_new(l, o, &err);
     ck_assert_msg(s != NULL, "sp_file_source_new: %s", err.msg);
     return s;

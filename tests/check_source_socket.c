@@ -118,7 +118,7 @@ static sp_socket_source_opts base_opts(enum sp_source_kind kind, coll *c)
 
 static sp_socket_source *must_new(sp_loop *l, const sp_socket_source_opts *o)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_socket_source *s = sp_socket_source_new(l, o, &err);
     ck_assert_msg(s != NULL, "sp_socket_source_new: %s", err.msg);
     return s;

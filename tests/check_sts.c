@@ -91,7 +91,7 @@ static void bad(const char *text, const char *want)
 {
     sp_creds c;
     sp_sts_fault f;
-    sp_err err = {{0}};
+    sp_err err = {0};
     ck_assert_msg(sp_sts_parse_assume_role(text, strlen(text), &c, &f, &err) == SP_ERR,
                   "accepted: %s", text);
     ck_assert_msg(strstr(err.msg, want) != NULL, "'%s' not in: %s", want, err.msg);
@@ -103,7 +103,7 @@ static void bad(const char *text, const char *want)
 
 static void good_creds(const char *text, sp_creds *c)
 {
-    sp_err err = {{0}};
+    sp_err err = {0};
     sp_sts_fault f;
     int rc = sp_sts_parse_assume_role(text, strlen(text), c, &f, &err);
     ck_assert_msg(rc == SP_OK, "rejected: %s", err.msg);
@@ -292,7 +292,7 @@ START_TEST(parse_truncated)
         memcpy(t, good, cut);
         t[cut] = '\0';
         sp_creds c;
-        sp_err err = {{0}};
+        sp_err err = {0};
         int rc = sp_sts_parse_assume_role(t, cut, &c, NULL, &err);
         /* the one complete document is the whole text less its last newline */
         if (cut == n - 1) {
@@ -662,7 +662,7 @@ START_TEST(call_success)
 {
     mini m;
     sp_creds c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     char *req;
     sp_sts_opts o = {.region = "eu-west-1", .role_arn = ROLE, .external_id = "ext-1",
                      .session_name = "unit-test"};
@@ -713,7 +713,7 @@ START_TEST(call_failures)
 {
     mini m;
     sp_creds c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     char *req;
     sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .external_id = "hidden-ext-id"};
 
@@ -876,7 +876,7 @@ START_TEST(chain_assumes_role)
     mini m;
     char url[64], url2[64];
     sp_creds c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     nenv = 0;
     env_set("HOME", "/nonexistent-sp-home");
     env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
@@ -947,7 +947,7 @@ END_TEST
 START_TEST(env_endpoint_named)
 {
     sp_creds c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     nenv = 0;
     env_set("HOME", "/nonexistent-sp-home");
     env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
@@ -1005,7 +1005,7 @@ START_TEST(call_does_not_block_the_loop)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
     sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .endpoint = url};
     sp_creds b = base_creds(1), c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     int ticks = 0;
     uint64_t t0 = sp_monotonic_ms();
     int rc = assume_full(&o, &b, &c, &err, NULL, &ticks);
@@ -1025,7 +1025,7 @@ START_TEST(call_signs_with_skew)
 {
     mini m;
     sp_creds c;
-    sp_err err = {{0}};
+    sp_err err = {0};
     char *req;
     sp_sts_opts o = {.region = "us-east-1", .role_arn = ROLE, .skew = 7200};
     time_t now = time(NULL);
@@ -1051,7 +1051,7 @@ START_TEST(call_learns_skew)
 {
     mini m;
     sp_creds c, b = base_creds(0);
-    sp_err err = {{0}};
+    sp_err err = {0};
     char url[64], resp[2048], date[64];
     time_t server = time(NULL) - 3600;
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&server));
@@ -1099,7 +1099,7 @@ START_TEST(call_cancelled)
 {
     mini m;
     char url[64];
-    sp_err err = {{0}};
+    sp_err err = {0};
     mini_start_delayed(&m, http_response(200, "OK", good), 300);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", m.port);
     sp_loop *loop = sp_loop_new(&err);

@@ -135,7 +135,9 @@ void sp_kinesis_result_free(sp_kinesis_result *r);
 
 /* A message for a failed call that a person can act on: names the
  * operation, the stream, the region and the endpoint, and for rejected
- * credentials their source (never the secret). */
+ * credentials their source (never the secret). The code: SP_E_TRANSIENT
+ * for what may heal when tried again, SP_E_NOENT for a missing stream,
+ * SP_E_INVALID for the rest. */
 int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
                        const sp_kinesis_result *res, sp_err *err);
 

@@ -6,17 +6,15 @@
  * error naming the key path, because a setting dropped without a word is
  * worse than one refused. This file reads the file, tells the dialects
  * apart, and checks what spans flows. */
-#include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shardpipe/buf.h"
 #include "shardpipe/config.h"
+#include "shardpipe/file.h"
 #include "shardpipe/config_agent.h"
 #include "shardpipe/config_keys.h"
 #include "shardpipe/config_native.h"
@@ -175,67 +173,13 @@ int sp_config_parse(const char *text, size_t len, const char *name, const sp_log
 int sp_config_load(const char *path, const sp_log *lg, sp_config *out, sp_err *err)
 {
     memset(out, 0, sizeof *out);
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (nor a
-     * device for its carrier); what was opened is then refused unless it
-     * is a regular file. Reads of a regular file ignore the flag. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return sp_err_set(err, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return sp_err_set(err, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                         : S_ISSOCK(st.st_mode) ? "a socket" : "of another kind";
-        close(fd);
-        return sp_err_set(err, "%s: not a regular file (it is %s)", path, what);
-    }
-    if ((unsigned long long)st.st_size > CFG_TEXT_MAX) {
-        close(fd);
-        return sp_err_set(err, "%s: larger than %zu bytes; is it the right file?", path, CFG_TEXT_MAX);
-    }
-    /* read one byte more than allowed, to tell a file that is too big */
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap == CFG_TEXT_MAX + 1)
-                break;
-            size_t ncap = cap ? cap * 2 : 65536;
-            if (ncap > CFG_TEXT_MAX + 1)
-                ncap = CFG_TEXT_MAX + 1;
-            char *nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                free(buf);
-                close(fd);
-                return sp_err_set(err, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return sp_err_set(err, "%s: %s", path, strerror(e));
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (len > CFG_TEXT_MAX) {
-        free(buf);
-        return sp_err_set(err, "%s: larger than %zu bytes; is it the right file?", path, CFG_TEXT_MAX);
-    }
-    int rc = sp_config_parse(buf ? buf : "", len, path, lg, out, err);
-    free(buf);
+    char *buf;
+    size_t len;
+    /* Never a FIFO or a device (they would block or never end); wiped,
+     * as the file may hold a secret key. */
+    if (sp_file_read(path, CFG_TEXT_MAX, SP_FILE_WIPE, &buf, &len, err) != SP_OK)
+        return sp_err_prefix(err, "%s", path);
+    int rc = sp_config_parse(buf, len, path, lg, out, err);
+    sp_file_free(buf, len, 1);
     return rc;
 }

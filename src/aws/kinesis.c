@@ -639,19 +639,21 @@ int sp_kinesis_explain(const sp_kinesis *k, const char *op, const char *stream,
         snprintf(rid, sizeof rid, ", request id %s", res->request_id);
     /* Credentials that could not be had: the resolution's message says
      * all (role, base source, endpoint, request id). */
+    enum sp_errcode code = sp_kclass_retryable(res->klass) ? SP_E_TRANSIENT
+                           : res->klass == SP_KC_NOT_FOUND ? SP_E_NOENT : SP_E_INVALID;
     if (res->klass == SP_KC_AUTH && res->status == 0)
-        return sp_err_set(err, "%s", res->message);
+        return sp_err_setc(err, code, "%s", res->message);
     switch (res->klass) {
     case SP_KC_NOT_FOUND:
-        return sp_err_set(err, "%s: stream '%s' was not found (region %s, endpoint %s%s): %s", op,
+        return sp_err_setc(err, code, "%s: stream '%s' was not found (region %s, endpoint %s%s): %s", op,
                           stream ? stream : "?", k->region, k->url, rid, res->message);
     case SP_KC_AUTH:
-        return sp_err_set(err, "%s was refused: %s (credentials from %s, region %s, endpoint %s%s): %s",
+        return sp_err_setc(err, code, "%s was refused: %s (credentials from %s, region %s, endpoint %s%s): %s",
                           op, res->code, k->creds.source, k->region, k->url, rid, res->message);
     default:
         if (res->status == 0)
-            return sp_err_set(err, "%s to %s failed (region %s): %s", op, k->url, k->region, res->message);
-        return sp_err_set(err, "%s on stream '%s' failed: HTTP %ld %s (region %s, endpoint %s%s): %s", op,
+            return sp_err_setc(err, code, "%s to %s failed (region %s): %s", op, k->url, k->region, res->message);
+        return sp_err_setc(err, code, "%s on stream '%s' failed: HTTP %ld %s (region %s, endpoint %s%s): %s", op,
                           stream ? stream : "?", res->status, res->code, k->region, k->url, rid,
                           res->message);
     }

@@ -25,15 +25,31 @@ static void cut_whole(char *msg, size_t size, int need)
         msg[sp_utf8_cut(msg, size - 1)] = '\0';
 }
 
-int sp_err_set(sp_err *err, const char *fmt, ...)
+static int set(sp_err *err, enum sp_errcode code, const char *fmt, va_list ap)
 {
     if (err == NULL)
         return SP_ERR;
+    err->code = code;
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    cut_whole(err->msg, sizeof err->msg, n);
+    return SP_ERR;
+}
+
+int sp_err_set(sp_err *err, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    set(err, SP_E_FAILED, fmt, ap);
     va_end(ap);
-    cut_whole(err->msg, sizeof err->msg, n);
+    return SP_ERR;
+}
+
+int sp_err_setc(sp_err *err, enum sp_errcode code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set(err, code, fmt, ap);
+    va_end(ap);
     return SP_ERR;
 }
 
@@ -57,6 +73,8 @@ int sp_err_prefix(sp_err *err, const char *fmt, ...)
 
 void sp_err_clear(sp_err *err)
 {
-    if (err != NULL)
+    if (err != NULL) {
         err->msg[0] = '\0';
+        err->code = SP_E_NONE;
+    }
 }

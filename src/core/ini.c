@@ -2,13 +2,10 @@
  * and parsed in place: lines are cut with NULs and continuation lines are
  * moved back onto their value, so parsing allocates nothing more, and the
  * one buffer is wiped before it is freed. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "shardpipe/file.h"
 #include "shardpipe/ini.h"
 
 static int is_blank(char c)
@@ -156,81 +153,17 @@ int sp_ini_parse_mem(const char *name, const void *data, size_t len,
     return rc;
 }
 
-/* Grows buf to cap bytes without leaving a copy of the old contents in
- * freed memory (realloc could). */
-static char *grow(char *buf, size_t len, size_t cap)
-{
-    char *n = malloc(cap);
-    if (n == NULL)
-        return NULL;
-    if (len > 0)
-        memcpy(n, buf, len);
-    explicit_bzero(buf, len);
-    free(buf);
-    return n;
-}
-
 int sp_ini_parse_file(const char *path, sp_ini_fn fn, void *arg, sp_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        sp_err_set(err, "%s: %s", path, strerror(e));
-        return (e == ENOENT || e == ENOTDIR) ? SP_INI_MISSING : SP_ERR;
+    char *buf;
+    size_t len;
+    /* Credentials files: whatever memory held them is wiped. */
+    if (sp_file_read(path, SP_INI_MAX_FILE, SP_FILE_WIPE | SP_FILE_DEVICES, &buf, &len, err) != SP_OK) {
+        int missing = err->code == SP_E_NOENT;
+        sp_err_prefix(err, "%s", path);
+        return missing ? SP_INI_MISSING : SP_ERR;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        sp_err_set(err, "%s: %s", path, strerror(errno));
-        close(fd);
-        return SP_ERR;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return sp_err_set(err, "%s: is a directory", path);
-    }
-    /* One byte over the limit, so that a too-big file is noticed. */
-    size_t max = SP_INI_MAX_FILE + 1, cap = 4096, len = 0;
-    if (S_ISREG(st.st_mode) && st.st_size >= 0)
-        cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max;
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        close(fd);
-        return sp_err_set(err, "%s: out of memory", path);
-    }
-    int rc = SP_ERR;
-    for (;;) {
-        if (len == cap) {
-            if (cap == max) {
-                sp_err_set(err, "%s: larger than %zu bytes", path, SP_INI_MAX_FILE);
-                goto out;
-            }
-            size_t ncap = cap > max / 2 ? max : cap * 2;
-            char *n = grow(buf, len, ncap);
-            if (n == NULL) {
-                sp_err_set(err, "%s: out of memory", path);
-                goto out;
-            }
-            buf = n;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            sp_err_set(err, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    /* read() is only called with len < cap, and EOF adds nothing, so there
-     * is room for the NUL that ends the last line. */
-    buf[len] = '\0';
-    rc = parse(buf, len, path, fn, arg, err);
-out:
-    explicit_bzero(buf, len);
-    free(buf);
-    close(fd);
+    int rc = parse(buf, len, path, fn, arg, err);
+    sp_file_free(buf, len, 1);
     return rc;
 }

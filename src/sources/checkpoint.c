@@ -32,6 +32,7 @@
 
 #include "shardpipe/buf.h"
 #include "shardpipe/checkpoint.h"
+#include "shardpipe/file.h"
 
 #define CKPT_VERSION 1
 #define CKPT_MAX_FILE ((size_t)64 << 20)
@@ -39,7 +40,6 @@
 #define CKPT_TRAILER_LEN 15                 /* "crc32 " + 8 hex digits + "\n" */
 #define ID_MAX (UINT64_MAX - 1)             /* UINT64_MAX may be a saturated overflow */
 #define POS_MAX ((uint64_t)INT64_MAX)       /* pread takes an off_t */
-#define READ_MISSING 1
 #define FP_SHORT 1
 #define PROGRESS_START_CAP 1024             /* a power of two, as every later size */
 
@@ -182,75 +182,6 @@ void sp_ckpt_close(sp_ckpt *c)
 }
 
 /* --- reading ---------------------------------------------------------------- */
-
-/* The whole file into a heap buffer; READ_MISSING when it does not exist. */
-static int read_file(const char *path, char **out, size_t *out_len, sp_err *err)
-{
-    int fd;
-    do
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return READ_MISSING;
-        return sp_err_set(err, "%s", strerror(errno));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        sp_err_set(err, "%s", strerror(errno));
-        close(fd);
-        return SP_ERR;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return sp_err_set(err, "not a regular file");
-    }
-    if (st.st_size < 0 || (uint64_t)st.st_size > CKPT_MAX_FILE) {
-        close(fd);
-        return sp_err_set(err, "larger than %zu bytes", CKPT_MAX_FILE);
-    }
-    /* One byte over the size, so that a file that grew is noticed. */
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        close(fd);
-        return sp_err_set(err, "out of memory for %zu bytes", cap);
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > CKPT_MAX_FILE) {
-                sp_err_set(err, "larger than %zu bytes", CKPT_MAX_FILE);
-                goto fail;
-            }
-            size_t ncap = cap > CKPT_MAX_FILE / 2 ? CKPT_MAX_FILE + 1 : cap * 2;
-            char *n = realloc(buf, ncap);
-            if (n == NULL) {
-                sp_err_set(err, "out of memory for %zu bytes", ncap);
-                goto fail;
-            }
-            buf = n;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            sp_err_set(err, "%s", strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *out_len = len;
-    return SP_OK;
-fail:
-    free(buf);
-    close(fd);
-    return SP_ERR;
-}
 
 static int hexval(char ch)
 {
@@ -490,9 +421,9 @@ int sp_ckpt_open(sp_ckpt *c, const char *path, sp_err *err)
         return sp_err_set(err, "checkpoint %s: out of memory", path);
     char *data = NULL;
     size_t len = 0;
-    int rc = read_file(path, &data, &len, err);
-    if (rc == READ_MISSING)
-        return SP_OK;
+    int rc = sp_file_read(path, CKPT_MAX_FILE, 0, &data, &len, err);
+    if (rc != SP_OK && err->code == SP_E_NOENT)
+        return SP_OK;   /* a first start */
     if (rc == SP_OK)
         rc = load(c, data, len, err);
     free(data);

@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 
     while ((len = getline(&line, &cap, stdin)) > 0) {
         char auth[SP_SIGV4_AUTH_MAX];
-        sp_err err = {{0}};
+        sp_err err = {0};
         json_object *o = NULL;
         if ((size_t)len > LINE_MAX_BYTES) {
             sp_err_set(&err, "line longer than %zu bytes", LINE_MAX_BYTES);
