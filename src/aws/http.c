@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "shardpipe/http.h"
+#include "shardpipe/list.h"
 
 struct sp_http_req {
     sp_http *h;
@@ -155,12 +156,7 @@ static void req_free(struct sp_http_req *r)
 
 static void unlink_req(sp_http *h, struct sp_http_req *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        h->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    SP_LIST_REMOVE(&h->reqs, r);
     h->nreqs--;
 }
 
@@ -318,10 +314,7 @@ int sp_http_post_ex(sp_http *h, const char *url, const char *const *headers, siz
         req_free(r);
         return sp_err_set(err, "http: curl_multi_add_handle failed");
     }
-    r->next = h->reqs;
-    if (h->reqs)
-        h->reqs->prev = r;
-    h->reqs = r;
+    SP_LIST_PUSH(&h->reqs, r);
     h->nreqs++;
     if (handle)
         *handle = r;

@@ -25,6 +25,7 @@
 #include "shardpipe/ere.h"
 #include "shardpipe/resume.h"
 #include "shardpipe/source_file.h"
+#include "shardpipe/list.h"
 #include "shardpipe/watch.h"
 
 #define CHUNK 65536u                /* one read */
@@ -124,26 +125,6 @@ static void soon(sp_file_source *s, sp_timer *t, uint64_t delay)
 
 /* ---- per-file state ---- */
 
-static void list_add(struct tfile **head, struct tfile *t)
-{
-    t->prev = NULL;
-    t->next = *head;
-    if (*head)
-        (*head)->prev = t;
-    *head = t;
-}
-
-static void list_del(struct tfile **head, struct tfile *t)
-{
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        *head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
-}
-
 static struct tfile *find_open(sp_file_source *s, uint64_t dev, uint64_t ino)
 {
     for (struct tfile *t = s->files; t; t = t->next)
@@ -167,7 +148,7 @@ static void tfile_finish(struct tfile *t)
 {
     sp_file_source *s = t->src;
     if (s != NULL) {
-        list_del(&s->draining, t);
+        SP_LIST_REMOVE(&s->draining, t);
         s->st.draining--;
         /* A file that left the glob will not be read again; the guard
          * keeps a reused inode's entry. */
@@ -187,10 +168,10 @@ static void tfile_close(sp_file_source *s, struct tfile *t)
         close(t->fd);
         t->fd = -1;
     }
-    list_del(&s->files, t);
+    SP_LIST_REMOVE(&s->files, t);
     s->st.files--;
     t->open = 0;
-    list_add(&s->draining, t);
+    SP_LIST_PUSH(&s->draining, t);
     s->st.draining++;
     if (t->inflight == 0)
         tfile_finish(t);
@@ -314,7 +295,7 @@ static struct tfile *tfile_new(sp_file_source *s, const char *path, int fd, uint
         sp_framer_skip_lines(&t->fr, s->skip_header);
     t->open = 1;
     t->want_read = 1;
-    list_add(&s->files, t);
+    SP_LIST_PUSH(&s->files, t);
     s->st.files++;
     s->st.opened++;
     return t;
@@ -854,7 +835,7 @@ void sp_file_source_free(sp_file_source *s)
     /* A record still in flight keeps its file's state for its ack. */
     while (s->files) {
         struct tfile *t = s->files;
-        list_del(&s->files, t);
+        SP_LIST_REMOVE(&s->files, t);
         t->open = 0;
         t->src = NULL;
         if (t->fd >= 0) {
@@ -866,7 +847,7 @@ void sp_file_source_free(sp_file_source *s)
     }
     while (s->draining) {
         struct tfile *t = s->draining;
-        list_del(&s->draining, t);
+        SP_LIST_REMOVE(&s->draining, t);
         t->src = NULL;
     }
     sp_watch_free(s->watch);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "shardpipe/listen.h"
+#include "shardpipe/list.h"
 #include "shardpipe/source_socket.h"
 
 #define BUF_SIZE 65536u          /* the largest UDP payload fits */
@@ -159,12 +160,7 @@ static void client_drop(sp_socket_source *s, struct client *c)
     close(c->fd);
     add_framer_stats(&s->st, &c->fr.stats);
     sp_framer_free(&c->fr);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        s->clients = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    SP_LIST_REMOVE(&s->clients, c);
     s->nclients--;
     if (c->finishing)
         s->finishing--;
@@ -397,10 +393,7 @@ static void accept_one(sp_socket_source *s, int fd, const struct sockaddr_storag
         s->st.rejected++;
         return;
     }
-    c->next = s->clients;
-    if (s->clients != NULL)
-        s->clients->prev = c;
-    s->clients = c;
+    SP_LIST_PUSH(&s->clients, c);
     s->nclients++;
     s->st.accepted++;
     sp_log_debug(s->log, "%s: %s connected", s->lis.label, peer);
