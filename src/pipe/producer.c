@@ -379,8 +379,6 @@ static void wrong_shard(sp_producer *p)
 
 /* ---- responses ---- */
 
-/* Sends a record again later, at the head of its shard's queue; the shard
- * pauses for the backoff. `front` collects per shard to keep order. */
 /* A record leaves without being stored: counted as failed, or as unknown
  * when some attempt may have stored it. */
 static void count_lost(sp_producer *p, const sp_record *r, int in_flight)
@@ -605,7 +603,15 @@ static int order_seen(sp_producer *p, sp_u128 h)
     }
 }
 
-/* Whether a batch should leave now. */
+/* A shard that may not send now: nothing waits, it is backing off, or
+ * (ordered) it has a request out. */
+static int held(const sp_producer *p, const struct shardq *s, uint64_t now)
+{
+    return s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0);
+}
+
+/* Whether a batch should leave now. A held shard's due record does not
+ * count: it would only make the others leave before their linger. */
 static int should_send(sp_producer *p, uint64_t now)
 {
     if (p->queued == 0)
@@ -613,8 +619,8 @@ static int should_send(sp_producer *p, uint64_t now)
     if (p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes)
         return 1;
     for (size_t i = 0; i <= p->nsq; i++) {
-        sp_record *h = queue_at(p, i)->q.head;
-        if (h && (h->attempts > 0 || now >= h->read_ms + p->o.linger_ms))
+        struct shardq *s = queue_at(p, i);
+        if (!held(p, s, now) && (s->q.head->attempts > 0 || now >= s->q.head->read_ms + p->o.linger_ms))
             return 1;
     }
     return 0;
@@ -630,7 +636,7 @@ static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t n
     for (size_t k = 0; k < nq && f->n < cap; k++) {
         size_t i = (p->rr + k) % nq;
         struct shardq *s = queue_at(p, i);
-        if (s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0))
+        if (held(p, s, now))
             continue;
         s->win.hold_ms = p->transit_ms;
         while (s->q.head && f->n < cap) {
@@ -925,10 +931,13 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     p->budget->used += rec_mem(r);
     enqueue(p, r);
     p->drained_sent = 0;
-    /* Pump only when a batch may be full, or when no timer will come:
-     * this keeps the per-record cost to a few compares. */
-    if (!p->wake.armed || ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
-                           p->wake.when > r->read_ms + WINDOW_TICK_MS))
+    /* Pump only when a batch may be full, when no timer will come, or when
+     * the record heads its shard's queue and is due before the timer (that
+     * may wait for another shard's backoff): a few compares per record. */
+    uint64_t due = p->flushing ? r->read_ms : r->read_ms + p->o.linger_ms;
+    if (!p->wake.armed || (queue_at(p, (size_t)r->shard)->q.head == r && p->wake.when > due) ||
+        ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
+         p->wake.when > r->read_ms + WINDOW_TICK_MS))
         pump(p);
     return SP_OK;
 }
