@@ -75,4 +75,18 @@ void sp_loop_update_time(sp_loop *loop);
 /* Monotonic milliseconds straight from the clock. */
 uint64_t sp_monotonic_ms(void);
 
+/* ---- for tests ---- */
+
+/* Milliseconds on the sp_loop_now_ms scale. */
+typedef uint64_t (*sp_clock_fn)(void *arg);
+/* Makes fn(arg) the loop's clock (NULL: CLOCK_MONOTONIC again) for
+ * sp_loop_now_ms, sp_loop_update_time and sp_timer_start, and reads it at
+ * once. sp_loop_run still sleeps in real time; step a fake clock with
+ * sp_loop_run_due instead. */
+void sp_loop_set_clock(sp_loop *loop, sp_clock_fn fn, void *arg);
+/* Reads the clock and runs every timer due by then, timers armed meanwhile
+ * and already due included, in order; no descriptors are polled and
+ * nothing waits. Returns how many ran. Never from inside a loop callback. */
+size_t sp_loop_run_due(sp_loop *loop);
+
 #endif

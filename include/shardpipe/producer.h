@@ -14,6 +14,7 @@
 #include "shardpipe/log.h"
 #include "shardpipe/loop.h"
 #include "shardpipe/rng.h"
+#include "shardpipe/shardlist.h"
 #include "shardpipe/shardmap.h"
 #include "shardpipe/source.h"
 #include "shardpipe/throttle.h"
@@ -59,6 +60,23 @@ typedef struct sp_budget {
     size_t limit;
 } sp_budget;
 
+/* How the producer reaches the service. NULL in the options: the real
+ * calls through the sp_kinesis client (sp_kinesis_call_h, sp_shardlist_start);
+ * tests give a fake. Handles are the transport's own, opaque here. */
+typedef struct sp_producer_transport {
+    /* Sends a PutRecords body, moved out of *body (left empty). cb runs
+     * once, from the loop, unless cancel_put(handle) came first; on SP_ERR
+     * it never runs. */
+    int (*put)(void *arg, sp_buf *body, sp_kinesis_cb cb, void *cb_arg, void **handle, sp_err *err);
+    void (*cancel_put)(void *arg, void *handle);
+    /* Lists the shards as sp_shardlist_start does; cancel_list: done will
+     * not be called. */
+    int (*list)(void *arg, const char *stream, const char *filter, sp_shardlist_fn done, void *done_arg,
+                void **handle, sp_err *err);
+    void (*cancel_list)(void *arg, void *handle);
+    void *arg;
+} sp_producer_transport;
+
 typedef struct sp_producer_opts {
     const char *stream;
     size_t batch_records;    /* 1..500, default 500 */
@@ -81,10 +99,14 @@ typedef struct sp_producer_opts {
                                 answered (or failed: records go unrouted) */
     sp_fatal_fn on_fatal;    /* a non-retryable error: the run cannot go on */
     void *arg;
+    const sp_producer_transport *transport; /* NULL: Kinesis through k (tests: a fake) */
+    uint64_t seed;           /* backoff jitter; 0: from getrandom (tests fix it) */
 } sp_producer_opts;
 
 typedef struct sp_producer sp_producer;
 
+/* k may be NULL when o->transport is given (messages then name no region
+ * or endpoint). */
 sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opts *o, sp_err *err);
 
 /* Lists the shards on the loop, then starts the periodic refresh and fires

@@ -16,6 +16,7 @@
 
 #include "shardpipe/shardlist.h"
 #include "shardpipe/batch.h"
+#include "shardpipe/list.h"
 #include "shardpipe/producer.h"
 
 #define LAT_BUCKETS 60001     /* 1 ms each, up to 60 s */
@@ -57,7 +58,8 @@ struct sp_producer {
                                  from inside a caller's stack */
     sp_timer started;         /* on_started, when there is no listing to wait for */
     int starting;             /* the first listing has not answered yet */
-    sp_shardlist *listing;    /* a refresh under way, NULL when none */
+    sp_producer_transport tx; /* PutRecords and ListShards: Kinesis, or a test's fake */
+    void *listing;            /* a refresh under way (tx's handle), NULL when none */
     uint64_t last_refresh_ms;
     sp_batch batch;
     sp_rng rng;
@@ -80,12 +82,34 @@ struct inflight {
     sp_producer *p;
     uint64_t sent_ms;
     struct inflight *next, *prev;   /* so shutdown can find every record */
-    sp_kcall *call;                 /* to withdraw from at shutdown */
+    void *call;                     /* tx's handle, to withdraw from at shutdown */
     size_t n;
     sp_record *recs[];
 };
 
 static void pump(sp_producer *p);
+
+/* ---- the real transport: the Kinesis client (arg) ---- */
+
+static int kin_put(void *k, sp_buf *body, sp_kinesis_cb cb, void *arg, void **handle, sp_err *err)
+{
+    sp_kcall *c = NULL;
+    int rc = sp_kinesis_call_h(k, "PutRecords", body, cb, arg, &c, err);
+    *handle = c;
+    return rc;
+}
+
+static int kin_list(void *k, const char *stream, const char *filter, sp_shardlist_fn done, void *arg,
+                    void **handle, sp_err *err)
+{
+    sp_shardlist *l = NULL;
+    int rc = sp_shardlist_start(k, stream, filter, done, arg, &l, err);
+    *handle = l;
+    return rc;
+}
+
+static void kin_cancel_put(void *k, void *handle) { (void)k; sp_kinesis_cancel(handle); }
+static void kin_cancel_list(void *k, void *handle) { (void)k; sp_shardlist_cancel(handle); }
 
 /* ---- small pieces ---- */
 
@@ -170,22 +194,13 @@ static void enqueue(sp_producer *p, sp_record *r)
 
 static void flight_link(sp_producer *p, struct inflight *f)
 {
-    f->prev = NULL;
-    f->next = p->flights;
-    if (p->flights)
-        p->flights->prev = f;
-    p->flights = f;
+    SP_LIST_PUSH(&p->flights, f);
     p->in_flight++;
 }
 
 static void flight_unlink(sp_producer *p, struct inflight *f)
 {
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        p->flights = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
+    SP_LIST_REMOVE(&p->flights, f);
     p->in_flight--;
 }
 
@@ -331,7 +346,7 @@ static void refresh_now(sp_producer *p)
     if (p->listing || !p->o.route || p->fatal)
         return;
     sp_err err;
-    if (sp_shardlist_start(p->k, p->stream, "AT_LATEST", on_listed, p, &p->listing, &err) != SP_OK) {
+    if (p->tx.list(p->tx.arg, p->stream, "AT_LATEST", on_listed, p, &p->listing, &err) != SP_OK) {
         sp_log_warn(p->o.log, "listing shards: %s", err.msg);
         p->listing = NULL;
     }
@@ -356,8 +371,6 @@ static void wrong_shard(sp_producer *p)
 
 /* ---- responses ---- */
 
-/* Sends a record again later, at the head of its shard's queue; the shard
- * pauses for the backoff. `front` collects per shard to keep order. */
 /* A record leaves without being stored: counted as failed, or as unknown
  * when some attempt may have stored it. */
 static void count_lost(sp_producer *p, const sp_record *r, int in_flight)
@@ -475,7 +488,10 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             requeue(p, f->recs, f->n);
         } else {
             sp_err e;
-            sp_kinesis_explain(p->k, "PutRecords", p->stream, res, &e);
+            if (p->k)
+                sp_kinesis_explain(p->k, "PutRecords", p->stream, res, &e);
+            else
+                sp_err_set(&e, "PutRecords on stream '%s' failed: %s %s", p->stream, res->code, res->message);
             /* Not stored and not refused on its own merits: a restart must
              * read these again, so they are abandoned, not failed. */
             fail_all(p, f, SP_ACK_ABANDONED, 0);
@@ -579,7 +595,15 @@ static int order_seen(sp_producer *p, sp_u128 h)
     }
 }
 
-/* Whether a batch should leave now. */
+/* A shard that may not send now: nothing waits, it is backing off, or
+ * (ordered) it has a request out. */
+static int held(const sp_producer *p, const struct shardq *s, uint64_t now)
+{
+    return s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0);
+}
+
+/* Whether a batch should leave now. A held shard's due record does not
+ * count: it would only make the others leave before their linger. */
 static int should_send(sp_producer *p, uint64_t now)
 {
     if (p->queued == 0)
@@ -587,8 +611,8 @@ static int should_send(sp_producer *p, uint64_t now)
     if (p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes)
         return 1;
     for (size_t i = 0; i <= p->nsq; i++) {
-        sp_record *h = queue_at(p, i)->q.head;
-        if (h && (h->attempts > 0 || now >= h->read_ms + p->o.linger_ms))
+        struct shardq *s = queue_at(p, i);
+        if (!held(p, s, now) && (s->q.head->attempts > 0 || now >= s->q.head->read_ms + p->o.linger_ms))
             return 1;
     }
     return 0;
@@ -604,7 +628,7 @@ static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t n
     for (size_t k = 0; k < nq && f->n < cap; k++) {
         size_t i = (p->rr + k) % nq;
         struct shardq *s = queue_at(p, i);
-        if (s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0))
+        if (held(p, s, now))
             continue;
         s->win.hold_ms = p->transit_ms;
         while (s->q.head && f->n < cap) {
@@ -651,7 +675,7 @@ static int send_batch(sp_producer *p, uint64_t now)
         return 0;
     }
     if (sp_batch_finish(&p->batch, &err) != SP_OK ||
-        sp_kinesis_call_h(p->k, "PutRecords", &p->batch.body, on_put_response, f, &f->call, &err) != SP_OK) {
+        p->tx.put(p->tx.arg, &p->batch.body, on_put_response, f, &f->call, &err) != SP_OK) {
         sp_log_error(p->o.log, "could not send a batch: %s; retrying", err.msg);
         done_in_flight(p, f);
         requeue(p, f->recs, f->n);
@@ -720,6 +744,10 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "batch bytes must be at most %zu (10 MiB, the service's limit)", SP_BATCH_MAX_BYTES);
         return NULL;
     }
+    if (k == NULL && o->transport == NULL) {
+        sp_err_set(err, "producer: no Kinesis client and no transport");
+        return NULL;
+    }
     if (sp_kinesis_check_stream_name(o->stream, err) != SP_OK)
         return NULL;
     sp_producer *p = calloc(1, sizeof *p);
@@ -733,11 +761,17 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "out of memory");
         goto fail;
     }
-    if (sp_rng_seed(&p->rng, err) != SP_OK)
+    if (o->seed)
+        sp_rng_seed_with(&p->rng, o->seed);
+    else if (sp_rng_seed(&p->rng, err) != SP_OK)
         goto fail;
     p->loop = loop;
     p->k = k;
     p->o = *o;
+    if (o->transport)
+        p->tx = *o->transport;
+    else
+        p->tx = (sp_producer_transport){kin_put, kin_cancel_put, kin_list, kin_cancel_list, k};
     snprintf(p->stream, sizeof p->stream, "%s", o->stream);
     p->o.stream = p->stream;
     if (p->o.max_in_flight == 0)
@@ -774,7 +808,7 @@ int sp_producer_start(sp_producer *p, sp_err *err)
     if (!p->o.route)
         return sp_timer_start(p->loop, &p->started, 0, err);
     sp_err lerr;
-    if (sp_shardlist_start(p->k, p->stream, "AT_LATEST", on_listed, p, &p->listing, &lerr) != SP_OK) {
+    if (p->tx.list(p->tx.arg, p->stream, "AT_LATEST", on_listed, p, &p->listing, &lerr) != SP_OK) {
         sp_log_warn(p->o.log, "cannot list shards, so records are not routed or throttled per shard: %s",
                     lerr.msg);
         p->listing = NULL;
@@ -789,7 +823,8 @@ void sp_producer_abandon(sp_producer *p)
     sp_timer_stop(p->loop, &p->refresh);
     sp_timer_stop(p->loop, &p->drained);
     sp_timer_stop(p->loop, &p->started);
-    sp_shardlist_cancel(p->listing); /* its answer must not reach a freed producer */
+    if (p->listing)
+        p->tx.cancel_list(p->tx.arg, p->listing); /* its answer must not reach a freed producer */
     p->listing = NULL;
     p->fatal = 1; /* nothing more is sent */
     for (size_t i = 0; i <= p->nsq; i++) {
@@ -806,7 +841,7 @@ void sp_producer_abandon(sp_producer *p)
      * HTTP layer may outlive this producer, as across an agent reload). */
     while (p->flights) {
         struct inflight *f = p->flights;
-        sp_kinesis_cancel(f->call);
+        p->tx.cancel_put(p->tx.arg, f->call);
         flight_unlink(p, f);
         fail_all(p, f, SP_ACK_ABANDONED, 1);   /* sent, no answer: may be stored */
         free(f);
@@ -888,10 +923,13 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     p->budget->used += rec_mem(r);
     enqueue(p, r);
     p->drained_sent = 0;
-    /* Pump only when a batch may be full, or when no timer will come:
-     * this keeps the per-record cost to a few compares. */
-    if (!p->wake.armed || ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
-                           p->wake.when > r->read_ms + WINDOW_TICK_MS))
+    /* Pump only when a batch may be full, when no timer will come, or when
+     * the record heads its shard's queue and is due before the timer (that
+     * may wait for another shard's backoff): a few compares per record. */
+    uint64_t due = p->flushing ? r->read_ms : r->read_ms + p->o.linger_ms;
+    if (!p->wake.armed || (queue_at(p, (size_t)r->shard)->q.head == r && p->wake.when > due) ||
+        ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
+         p->wake.when > r->read_ms + WINDOW_TICK_MS))
         pump(p);
     return SP_OK;
 }
