@@ -335,6 +335,22 @@ START_TEST(regex_match_window)
 }
 END_TEST
 
+/* An escape glibc would read as a bare letter is refused, not matched
+ * quietly as something else. */
+START_TEST(unknown_escapes_refused)
+{
+    sp_partition p;
+    sp_err err;
+    ck_assert_int_eq(sp_partition_parse("regex:id=(\\d+)", &p, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "\\d is not an escape of POSIX extended regular expressions (use [0-9])"));
+    /* inside a bracket expression a backslash is literal; \w is glibc's */
+    ck_assert_int_eq(sp_partition_parse("regex:id=([\\d]+)", &p, &err), SP_OK);
+    sp_partition_free(&p);
+    ck_assert_int_eq(sp_partition_parse("regex:id=(\\w+)", &p, &err), SP_OK);
+    sp_partition_free(&p);
+}
+END_TEST
+
 static Suite *partition_suite(void)
 {
     Suite *s = suite_create("partition");
@@ -354,6 +370,7 @@ static Suite *partition_suite(void)
     tcase_add_test(th, back_references_refused);
     tcase_add_test(th, costly_patterns_refused);
     tcase_add_test(th, regex_match_window);
+    tcase_add_test(th, unknown_escapes_refused);
     suite_add_tcase(s, th);
     return s;
 }

@@ -38,7 +38,13 @@
 #define SP_ERE_POSITIONS_MAX 512
 #define SP_ERE_DEPTH_MAX 64
 
-/* Checks a pattern for back-references, nesting and size. On failure the
+/* glibc reads an unknown escape such as \d as the bare letter, so a
+ * pattern written for Perl or Java would compile and quietly match
+ * something else: SP_ERR, naming the escape, for the first one outside a
+ * bracket expression (\w \W \s \S \b \B are glibc's and pass). */
+int sp_ere_bad_escape(const char *re, sp_err *err);
+
+/* Checks a pattern for unknown escapes, back-references, nesting and size. On failure the
  * message follows the quoted pattern ("'(a)\1' uses a back-reference
  * ..."): callers put the option and the pattern in front of it. */
 int sp_ere_check(const char *re, sp_err *err);

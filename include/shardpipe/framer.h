@@ -59,6 +59,9 @@ typedef struct sp_framer_stats {
     uint64_t partial;         /* lines cut short at a stop and not sent (sp_framer_discard) */
 } sp_framer_stats;
 
+/* Adds every counter of from to to (the sums of several framers). */
+void sp_framer_stats_add(sp_framer_stats *to, const sp_framer_stats *from);
+
 typedef struct sp_framer {
     /* all internal; use the functions */
     char *buf;                /* the current line's held bytes, <= max */

@@ -382,48 +382,15 @@ static int compile_ere(const cx *x, const char *p, const char *re, const char *s
     return SP_OK;
 }
 
-/* glibc reads an unknown escape such as \d as the bare letter, so a
- * pattern written for Perl or Java would compile and quietly match
- * something else: such escapes are refused. */
 static int check_ere(const cx *x, const char *p, const char *re)
 {
+    sp_err e;
     if (re[0] == '\0')
         return fail(x, p, "must not be empty (leave the key out to treat every line as a record)");
     if (strlen(re) > REGEX_MAX)
         return fail(x, p, "is longer than %d bytes", REGEX_MAX);
-    for (const char *c = re; *c != '\0'; c++) {
-        if (*c == '[') {
-            /* skip the bracket expression, whose backslashes are literal */
-            c++;
-            if (*c == '^')
-                c++;
-            if (*c == ']')
-                c++;
-            while (*c != '\0' && *c != ']') {
-                if (*c == '[' && (c[1] == ':' || c[1] == '.' || c[1] == '=')) {
-                    char close[3] = {c[1], ']', '\0'};
-                    const char *e = strstr(c + 2, close);
-                    if (e == NULL)
-                        break;
-                    c = e + 1;
-                }
-                c++;
-            }
-            if (*c == '\0')
-                break;
-            continue;
-        }
-        if (*c == '\\') {
-            unsigned char e = (unsigned char)c[1];
-            if (e == '\0')
-                break;
-            if (isalpha(e) && strchr("wWsSbB", e) == NULL) {
-                const char *hint = e == 'd' ? " (use [0-9])" : e == 'D' ? " (use [^0-9])" : "";
-                return fail(x, p, "\\%c is not an escape of POSIX extended regular expressions%s", e, hint);
-            }
-            c++;
-        }
-    }
+    if (sp_ere_bad_escape(re, &e) != SP_OK)
+        return fail(x, p, "%s", e.msg);
     return compile_ere(x, p, re, re);
 }
 

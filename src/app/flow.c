@@ -420,30 +420,17 @@ void sp_flow_checkpoint(sp_flow *f)
     }
 }
 
-static void add_framer_stats(sp_framer_stats *to, const sp_framer_stats *from)
-{
-    to->lines += from->lines;
-    to->records += from->records;
-    to->split_lines += from->split_lines;
-    to->truncated += from->truncated;
-    to->dropped += from->dropped;
-    to->bytes_discarded += from->bytes_discarded;
-    to->skipped_lines += from->skipped_lines;
-    to->flushed += from->flushed;
-    to->partial += from->partial;
-}
-
 void sp_flow_stats(const sp_flow *f, sp_buf *out)
 {
     sp_framer_stats fs = f->fstats;
     uint64_t dropped_datagrams = 0;
     for (size_t i = 0; i < f->nsrcs; i++) {
         if (f->srcs[i].kind == SP_SRC_STDIN) {
-            add_framer_stats(&fs, sp_stdin_source_stats(f->srcs[i].s));
+            sp_framer_stats_add(&fs, sp_stdin_source_stats(f->srcs[i].s));
         } else if (f->srcs[i].kind == SP_SRC_FILE) {
             sp_file_source_stats st;
             sp_file_source_stats_get(f->srcs[i].s, &st);
-            add_framer_stats(&fs, &st.framer);
+            sp_framer_stats_add(&fs, &st.framer);
         } else {
             sp_socket_source_stats ss = sp_socket_source_stats_get(f->srcs[i].s);
             fs.split_lines += ss.split;

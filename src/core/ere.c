@@ -86,8 +86,32 @@ static void atom(unsigned long long *sum, unsigned long long *last)
     *last = 1;
 }
 
+int sp_ere_bad_escape(const char *re, sp_err *err)
+{
+    for (const char *c = re; *c != '\0';) {
+        if (*c == '[') {
+            c = skip_bracket(c);   /* its backslashes are literal */
+            continue;
+        }
+        if (*c == '\\') {
+            unsigned char e = (unsigned char)c[1];
+            if (e == '\0')
+                break;
+            if (isalpha(e) && strchr("wWsSbB", e) == NULL)
+                return sp_err_set(err, "\\%c is not an escape of POSIX extended regular expressions%s", e,
+                                  e == 'd' ? " (use [0-9])" : e == 'D' ? " (use [^0-9])" : "");
+            c += 2;
+            continue;
+        }
+        c++;
+    }
+    return SP_OK;
+}
+
 int sp_ere_check(const char *re, sp_err *err)
 {
+    if (sp_ere_bad_escape(re, err) != SP_OK)
+        return SP_ERR;
     /* Per open group: the size of its finished pieces and of the last one,
      * which a following quantifier multiplies. */
     unsigned long long sum[SP_ERE_DEPTH_MAX + 1], last[SP_ERE_DEPTH_MAX + 1];

@@ -602,3 +602,16 @@ int sp_framer_flush_pending(sp_framer *f, sp_err *err)
     f->stats.flushed += f->stats.records - before;
     return rc;
 }
+
+void sp_framer_stats_add(sp_framer_stats *to, const sp_framer_stats *from)
+{
+    to->lines += from->lines;
+    to->records += from->records;
+    to->split_lines += from->split_lines;
+    to->truncated += from->truncated;
+    to->dropped += from->dropped;
+    to->bytes_discarded += from->bytes_discarded;
+    to->skipped_lines += from->skipped_lines;
+    to->flushed += from->flushed;
+    to->partial += from->partial;
+}

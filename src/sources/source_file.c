@@ -100,18 +100,6 @@ static uint64_t now_ms(const sp_file_source *s)
     return sp_loop_now_ms(s->loop);
 }
 
-static void add_stats(sp_framer_stats *to, const sp_framer_stats *from)
-{
-    to->lines += from->lines;
-    to->records += from->records;
-    to->split_lines += from->split_lines;
-    to->truncated += from->truncated;
-    to->dropped += from->dropped;
-    to->bytes_discarded += from->bytes_discarded;
-    to->skipped_lines += from->skipped_lines;
-    to->flushed += from->flushed;
-}
-
 /* Arms t at delay unless it already fires sooner. */
 static void soon(sp_file_source *s, sp_timer *t, uint64_t delay)
 {
@@ -161,7 +149,7 @@ static void tfile_finish(struct tfile *t)
 /* Takes t off the open list; it lives on while records are in flight. */
 static void tfile_close(sp_file_source *s, struct tfile *t)
 {
-    add_stats(&s->st.framer, &t->fr.stats);
+    sp_framer_stats_add(&s->st.framer, &t->fr.stats);
     memset(&t->fr.stats, 0, sizeof t->fr.stats);
     sp_timer_stop(s->loop, &t->flush_timer);
     if (t->fd >= 0) {
@@ -818,7 +806,7 @@ void sp_file_source_stats_get(const sp_file_source *s, sp_file_source_stats *out
     *out = s->st;
     out->inotify = s->watch != NULL && sp_watch_inotify(s->watch);
     for (const struct tfile *t = s->files; t; t = t->next)
-        add_stats(&out->framer, &t->fr.stats);
+        sp_framer_stats_add(&out->framer, &t->fr.stats);
 }
 
 const char *sp_file_source_failed(const sp_file_source *s)
