@@ -136,6 +136,24 @@ START_TEST(assume_role_keys)
 }
 END_TEST
 
+START_TEST(log_file_key)
+{
+    run r;
+    OK(&r, "{'log_file':'/tmp/shardpipe.log','flows':[{" MIN_FLOW "}]}");
+    ck_assert_str_eq(r.c.log_file, "/tmp/shardpipe.log");
+    done(&r);
+    OK(&r, ONE_FLOW(""));
+    ck_assert_ptr_null(r.c.log_file);
+    done(&r);
+    expect_err("{'log_file':'shardpipe.log','flows':[{" MIN_FLOW "}]}",
+               "test.json: log_file: must be an absolute path, not 'shardpipe.log'", NULL);
+    expect_err("{'log_file':'/no/such/dir/sp.log','flows':[{" MIN_FLOW "}]}",
+               "log_file: no such directory /no/such/dir", NULL);
+    expect_err("{'log_file':'/tmp/','flows':[{" MIN_FLOW "}]}", "log_file: must name a file", NULL);
+    expect_err("{'log_file':3,'flows':[{" MIN_FLOW "}]}", "log_file", NULL);
+}
+END_TEST
+
 START_TEST(full_shardpipe_config)
 {
     run r;
@@ -1455,6 +1473,7 @@ static Suite *config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("shardpipe");
     tcase_add_test(tc, full_shardpipe_config);
+    tcase_add_test(tc, log_file_key);
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, sizes);
     tcase_add_test(tc, types_and_ranges);

@@ -217,7 +217,7 @@ static void put_file(const char *path, const char *s)
     close(fd);
 }
 
-static sp_log quiet = {SP_LOG_ERROR, NULL, 0};
+static sp_log quiet = {.level = SP_LOG_ERROR, .out = NULL};
 
 static sp_file_source_opts opts(const char *glob, tsink *ts)
 {
@@ -1011,7 +1011,7 @@ START_TEST(test_checkpoint_mismatch)
     put_file(P("f.log"), "bbbb\nbbbb\nbbbb\nbbbb\n");   /* same inode, new bytes */
     FILE *logf = tmpfile();
     ck_assert_ptr_nonnull(logf);
-    sp_log lg = {SP_LOG_WARN, logf, 0};
+    sp_log lg = {.level = SP_LOG_WARN, .out = logf};
     o.log = &lg;
     s = src_new(l, &o);
     ck_assert(wait_records(l, &ts, 7, 2000));
@@ -1289,7 +1289,7 @@ START_TEST(test_unusable_paths_warned_once)
     tsink ts = {0};
     FILE *logf = tmpfile();
     ck_assert_ptr_nonnull(logf);
-    sp_log lg = {SP_LOG_INFO, logf, 0};
+    sp_log lg = {.level = SP_LOG_INFO, .out = logf};
     put_file(P("a.log"), "a1\n");
     ck_assert_int_eq(mkdir(P("d.log"), 0755), 0);
     ck_assert_int_eq(mkfifo(P("f.log"), 0644), 0);
@@ -1395,7 +1395,7 @@ START_TEST(test_watch_scan_and_events)
     sp_loop *l = sp_loop_new(&err);
     FILE *logf = tmpfile();
     ck_assert_ptr_nonnull(logf);
-    sp_log lg = {SP_LOG_INFO, logf, 0};
+    sp_log lg = {.level = SP_LOG_INFO, .out = logf};
     put_file(P("a.log"), "a\n");
     put_file(P("a.log.1.gz"), "zz");
     put_file(P("b.txt"), "b\n");

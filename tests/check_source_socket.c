@@ -99,7 +99,7 @@ static void assert_rec(const coll *c, size_t i, const char *data, unsigned flags
 #define T SP_FRAME_TRUNCATED
 #define U SP_FRAME_UNTERMINATED
 
-static const sp_log quiet = {SP_LOG_ERROR, NULL, 0};
+static const sp_log quiet = {.level = SP_LOG_ERROR, .out = NULL};
 
 static sp_socket_source_opts base_opts(enum sp_source_kind kind, coll *c)
 {

@@ -57,6 +57,7 @@ typedef struct sp_config {
     char *checkpoint_file;   /* default /var/lib/shardpipe/checkpoints */
     size_t memory_budget;    /* default 64 MiB */
     enum sp_log_level log_level;     /* default info */
+    char *log_file;          /* NULL: stderr */
     uint32_t shutdown_timeout_ms;    /* flush deadline on SIGTERM, default 30000 */
     uint32_t file_poll_ms;           /* polling fallback/rotation check, default 1000 */
     uint32_t partial_line_flush_ms;  /* emit a line without newline after, default 5000 */

@@ -73,6 +73,7 @@ sp_cfg_check_fn sp_cfg_check_session_name;
 sp_cfg_check_fn sp_cfg_check_akid;         /* an access key id */
 sp_cfg_check_fn sp_cfg_check_profile;      /* a profile name of the shared files */
 sp_cfg_check_fn sp_cfg_check_checkpoint;   /* absolute; agent.json's gets ".shardpipe" */
+sp_cfg_check_fn sp_cfg_check_log_file;    /* absolute, in an existing directory */
 sp_cfg_check_fn sp_cfg_check_stream;       /* a Kinesis stream name */
 sp_cfg_check_fn sp_cfg_check_name;         /* a flow name */
 sp_cfg_check_fn sp_cfg_check_key_spec;     /* a partition-key strategy (partition.h) */

@@ -154,6 +154,7 @@ static void warn_restart_only(struct agent *a)
                        : differs(o->sts_endpoint, n->sts_endpoint) ? "the STS endpoint"
                        : differs(o->checkpoint_file, n->checkpoint_file) ? "checkpoint_file"
                        : o->log_level != n->log_level ? "log_level"
+                       : differs(o->log_file, n->log_file) ? "log_file"
                        : NULL;
     if (what)
         sp_log_warn(&a->log, "reload: %s changed, which takes effect only after a restart", what);
@@ -363,6 +364,10 @@ static void on_signal(sp_loop *loop, int signo, void *arg)
         wind_down(a, STOPPING);
         return;
     case SIGHUP:
+        /* First, whatever else happens: logrotate has moved the file and
+         * waits for the new one to appear. */
+        if (sp_log_reopen(&a->log, &err) != SP_OK)
+            sp_log_error(&a->log, "SIGHUP: reopening the log: %s; writing on to the old file", err.msg);
         if (a->state != RUNNING) {
             sp_log_warn(&a->log, "SIGHUP ignored: already %s", a->state == STOPPING ? "stopping" : "reloading");
             return;
@@ -458,10 +463,20 @@ int sp_agent_run(const sp_agent_opts *o)
     int rc = 1;
     sp_timer_init(&a.ckpt_timer, on_ckpt_timer, &a);
     sp_timer_init(&a.deadline, on_deadline, &a);
+    /* --log-file before reading the configuration: its warnings go there. */
+    if (o->log_file != NULL && sp_log_open(&a.log, o->log_file, &err) != SP_OK) {
+        sp_err_prefix(&err, "--log-file");
+        goto out;
+    }
     if (sp_config_load(o->config_path, &a.log, &a.cfg, &err) != SP_OK)
         goto out;
     if (!o->log_level_set)
         a.log.level = a.cfg.log_level;
+    if (o->log_file == NULL && a.cfg.log_file != NULL &&
+        sp_log_open(&a.log, a.cfg.log_file, &err) != SP_OK) {
+        sp_err_prefix(&err, "%s: log_file", o->config_path);
+        goto out;
+    }
     if (check_checkpoint_file(&a.cfg, o->config_path, &err) != SP_OK)
         goto out;
     sp_creds_opts co = {0};
@@ -513,8 +528,11 @@ int sp_agent_run(const sp_agent_opts *o)
     rc = a.exit_code;
     err.msg[0] = '\0';
 out:
-    if (rc != 0 && err.msg[0])
+    if (rc != 0 && err.msg[0]) {
         sp_log_error(&a.log, "%s", err.msg);
+        if (a.log.path != NULL)     /* what stopped it shows where it was started too */
+            fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    }
     if (a.loop) {
         sp_timer_stop(a.loop, &a.ckpt_timer);
         sp_timer_stop(a.loop, &a.deadline);
@@ -540,5 +558,6 @@ out:
     sp_kinesis_free(a.k);
     sp_http_free(a.http);
     sp_loop_free(a.loop);
+    sp_log_close(&a.log);
     return rc;
 }

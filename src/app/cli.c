@@ -67,7 +67,7 @@ struct opts {
     sp_reader_opts ro;
     const char *iter_arg;
     /* run */
-    const char *config;
+    const char *config, *log_file;
     /* getopt's state the handlers may move on (--iterator TYPE ARG) */
     int argc;
     char **argv;
@@ -174,6 +174,7 @@ static const struct cli_opt cli_opts[] = {
     {"follow", no_argument, 0, C_GET, O_FLAG, AT(ro.follow)},
 
     {"config", ARG, 'c', C_RUN, O_STR, AT(config)},
+    {"log-file", ARG, 0, C_RUN, O_STR, AT(log_file)},
 };
 
 #define NOPTS (sizeof cli_opts / sizeof cli_opts[0])
@@ -186,7 +187,7 @@ static void put_usage(FILE *f)
           "       shardpipe describe STREAM [--json] [options]\n"
           "       shardpipe get STREAM [--shard ID] [--iterator TYPE [ARG]] [--limit N]\n"
           "                     [--max-records N] [--follow] [--json] [options]\n"
-          "       shardpipe run -c FILE [--log-level LEVEL]\n"
+          "       shardpipe run -c FILE [--log-level LEVEL] [--log-file FILE]\n"
           "       shardpipe check-config FILE\n"
           "       shardpipe version\n", f);
     static const char *const heads[] = {NULL, "common options: ", "put options:    "};
@@ -942,7 +943,8 @@ static int cmd_run(int argc, char **argv, int stdin_closed)
     if (done >= 0)
         return done;
     sp_agent_opts ao = {0};
-    ao.log_timestamps = 1;
+    ao.log_timestamps = !sp_log_stderr_is_journal();   /* journald stamps its lines */
+    ao.log_file = o.log_file;
     ao.stdin_closed = stdin_closed;
     ao.config_path = o.config;
     ao.log_level = o.co.level;
@@ -958,7 +960,7 @@ static int cmd_check_config(int argc, char **argv)
 {
     if (argc != 2)
         return usage("check-config takes exactly one FILE%s", "");
-    sp_log lg = {SP_LOG_WARN, NULL, 0};
+    sp_log lg = {.level = SP_LOG_WARN};
     return sp_agent_check_config(argv[1], &lg) == 0 ? SP_EXIT_OK : SP_EXIT_FAIL;
 }
 

@@ -118,6 +118,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     {"memory_budget", NULL, TOPF(memory_budget), .type = SP_CFG_SIZE, .min = MIB, .max = 1ULL << 40,
      .def = 64 * MIB},
     {"log_level", NULL, TOPF(log_level), .type = SP_CFG_ENUM, .names = log_levels, .sdef = "info"},
+    {"log_file", NULL, TOPF(log_file), .type = SP_CFG_STR, .check = sp_cfg_check_log_file},
     {"shutdown_timeout_ms", "shutdownTimeoutMillis", TOPF(shutdown_timeout_ms), .type = SP_CFG_MS,
      .max = MS_MAX, .def = 30000},
     {"file_poll_ms", NULL, TOPF(file_poll_ms), .type = SP_CFG_MS, .min = 10, .max = MS_MAX, .def = 1000},

@@ -454,6 +454,18 @@ int sp_cfg_check_checkpoint(const cx *x, const char *p, char **val, const void *
     return SP_OK;
 }
 
+int sp_cfg_check_log_file(const cx *x, const char *p, char **val, const void *obj)
+{
+    (void)obj;
+    if (check_abs(x, p, *val) != SP_OK)
+        return SP_ERR;
+    const char *slash = strrchr(*val, '/');
+    if (slash[1] == '\0')
+        return fail(x, p, "must name a file, not the directory '%.200s'", *val);
+    /* A missing directory is a typo; the file itself is made at start. */
+    return check_dir_of(x, p, *val, (size_t)(strrchr(*val, '/') - *val));
+}
+
 int sp_cfg_check_stream(const cx *x, const char *p, char **val, const void *obj)
 {
     (void)obj;

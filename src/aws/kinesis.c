@@ -3,6 +3,7 @@
  * loop (kinesis.h says how calls wait for a renewal). */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct sp_kinesis {
     struct sp_kcall *wait;      /* calls waiting for it, oldest first */
     struct sp_kcall **wait_tail;
     char last_error[SP_ERR_MSG_MAX]; /* why the last resolution failed */
+    sp_log_repeat refresh_log;  /* renewals failing while the current set works */
     sp_creds_opts creds_opts;
     sp_sigv4_cache sigcache;
     char region[SP_REGION_MAX + 1];
@@ -237,12 +239,30 @@ static void adopt(sp_kinesis *k, sp_creds *fresh)
         k->gen = 1;   /* 0 means none */
     sp_sigv4_cache_clear(&k->sigcache);
     plan_refresh(k, 1);
+    sp_log_repeat_end(&k->refresh_log);
     if (renewal && k->creds.expiration != 0)
         sp_log_info(k->log, "renewed temporary credentials (%s); they expire in %ld s",
                     k->creds.source, (long)(k->creds.expiration - time(NULL) - k->skew));
 }
 
 static void on_refreshed(void *arg, sp_creds_result *res);
+
+/* Renewing failed while the current set still signs (a revoked role, an
+ * STS that refuses): an error at once, then again with backoff while it
+ * lasts, so that the agent is never silent until they expire. */
+static void refresh_failed(sp_kinesis *k, const char *msg)
+{
+    sp_log_repeat *r = &k->refresh_log;
+    if (!sp_log_repeat_due(r, sp_loop_now_ms(k->loop), SP_LOG_REPEAT_FIRST_MS, SP_LOG_REPEAT_CAP_MS))
+        return;
+    long left = k->creds.expiration ? (long)(k->creds.expiration - time(NULL) - k->skew) : -1;
+    char more[64] = "";
+    if (r->held > 0)
+        snprintf(more, sizeof more, "; %" PRIu64 " more failures since the last message", r->held);
+    sp_log_error(k->log, "refreshing credentials failed: %s (the current ones expire in %ld s%s)", msg,
+                 left, more);
+    r->held = 0;
+}
 
 /* Starts the one resolution, unless it runs already. One that needs no
  * network ends at once. A failure to start is logged and tried again
@@ -256,7 +276,7 @@ static void start_refresh(sp_kinesis *k)
     sp_log_debug(k->log, "renewing credentials (%s)", k->creds.source);
     if (sp_creds_resolve_start(&k->creds_opts, k->http, k->skew, &fresh, on_refreshed, k,
                                &k->refresh, &e) != SP_OK) {
-        sp_log_warn(k->log, "refreshing credentials failed: %s", e.msg);
+        refresh_failed(k, e.msg);
         snprintf(k->last_error, sizeof k->last_error, "%s", e.msg);
         plan_refresh(k, 0);
     } else if (k->refresh == NULL) {
@@ -390,7 +410,7 @@ static void on_refreshed(void *arg, sp_creds_result *res)
         adopt(k, &res->creds);
     } else {
         if (k->gen != 0)
-            sp_log_warn(k->log, "refreshing credentials failed: %s", res->err.msg);
+            refresh_failed(k, res->err.msg);
         snprintf(k->last_error, sizeof k->last_error, "%s", res->err.msg);
         plan_refresh(k, 0);
     }

@@ -69,6 +69,7 @@ struct sp_producer {
     struct inflight *flights;
     int flushing;
     int fatal;
+    sp_log_repeat list_log;   /* ListShards refused (permission, no stream) */
     int drained_sent;
     sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
     uint32_t transit_ms;      /* how long requests take: records count that much
@@ -324,16 +325,25 @@ static void on_started_timer(sp_loop *loop, void *arg)
 static void on_listed(void *arg, sp_shard *shards, size_t n, const char *errmsg, int retryable)
 {
     sp_producer *p = arg;
-    (void)retryable;
     p->listing = NULL;
     p->last_refresh_ms = sp_loop_now_ms(p->loop);
-    if (errmsg && p->starting)
+    if (errmsg && !retryable) {
+        /* Refused, not unlucky: an error while it lasts, paced by backoff. */
+        if (sp_log_repeat_due(&p->list_log, p->last_refresh_ms, SP_LOG_REPEAT_FIRST_MS, SP_LOG_REPEAT_CAP_MS)) {
+            sp_log_error(p->o.log, "listing shards was refused (%" PRIu64 " times since the last "
+                         "message), so records are not routed or throttled per shard: %s",
+                         p->list_log.held + 1, errmsg);
+            p->list_log.held = 0;
+        }
+    } else if (errmsg && p->starting)
         sp_log_warn(p->o.log, "cannot list shards, so records are not routed or throttled per shard: %s",
                     errmsg);
     else if (errmsg)
         sp_log_warn(p->o.log, "listing shards failed, keeping the old map: %s", errmsg);
     else
         install_map(p, shards, n);
+    if (errmsg == NULL && sp_log_repeat_end(&p->list_log))
+        sp_log_info(p->o.log, "listing shards works again");
     if (p->starting) {
         started(p);
         return;
