@@ -2,8 +2,12 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
-BINDIR     = $(PREFIX)/bin
-MANDIR     = $(PREFIX)/share/man
+# The GNU layout; a distribution package sets PREFIX=/usr SYSCONFDIR=/etc.
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+CONFIG     = $(SYSCONFDIR)/shardpipe/shardpipe.json
 
 CC        ?= cc
 PKGS      := libcurl json-c libcrypto zlib
@@ -87,14 +91,28 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@sh bench/run.sh
 
+# The unit in etc/ names /usr/local/bin and /etc/shardpipe; the installed
+# copy names BINDIR and SYSCONFDIR. An existing configuration is kept, and
+# uninstall removes it only when it is still the example (not edited).
 install: $(BIN)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(SYSCONFDIR)/shardpipe $(DESTDIR)$(UNITDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/$(BIN)
 	install -m 644 man/shardpipe.1 $(DESTDIR)$(MANDIR)/man1/shardpipe.1
-	if [ -f man/shardpipe.json.5 ]; then install -m 644 man/shardpipe.json.5 $(DESTDIR)$(MANDIR)/man5/shardpipe.json.5; fi
+	install -m 644 man/shardpipe.json.5 $(DESTDIR)$(MANDIR)/man5/shardpipe.json.5
+	if [ -e $(DESTDIR)$(CONFIG) ]; then echo "keeping $(DESTDIR)$(CONFIG)"; \
+	else install -m 644 etc/shardpipe.json $(DESTDIR)$(CONFIG); fi
+	sed -e 's|/usr/local/bin/shardpipe|$(BINDIR)/shardpipe|g' -e 's|/etc/shardpipe/|$(SYSCONFDIR)/shardpipe/|g' \
+	    etc/shardpipe.service > $(DESTDIR)$(UNITDIR)/shardpipe.service.tmp
+	chmod 644 $(DESTDIR)$(UNITDIR)/shardpipe.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/shardpipe.service.tmp $(DESTDIR)$(UNITDIR)/shardpipe.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANDIR)/man1/shardpipe.1 $(DESTDIR)$(MANDIR)/man5/shardpipe.json.5
+	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANDIR)/man1/shardpipe.1 \
+	    $(DESTDIR)$(MANDIR)/man5/shardpipe.json.5 $(DESTDIR)$(UNITDIR)/shardpipe.service
+	if cmp -s etc/shardpipe.json $(DESTDIR)$(CONFIG); then rm -f $(DESTDIR)$(CONFIG); \
+	elif [ -e $(DESTDIR)$(CONFIG) ]; then echo "keeping $(DESTDIR)$(CONFIG): it was edited"; fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/shardpipe 2>/dev/null
 
 clean:
 	rm -rf build $(BIN)

@@ -26,6 +26,7 @@
 #include "shardpipe/partition.h"
 #include "shardpipe/producer.h"
 #include "shardpipe/reader.h"
+#include "shardpipe/version.h"
 
 /* ---- the shared context ---- */
 
@@ -983,10 +984,8 @@ int sp_cli_main(int argc, char **argv, int stdin_closed)
         return cmd_run(argc - 1, argv + 1, stdin_closed);
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc - 1, argv + 1);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("shardpipe %s\n", SP_VERSION);
-        return SP_EXIT_OK;
-    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return sp_version_print(stdout) == SP_OK ? SP_EXIT_OK : SP_EXIT_FAIL;
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         put_usage(stdout);
         return SP_EXIT_OK;
