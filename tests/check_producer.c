@@ -965,6 +965,42 @@ START_TEST(paused_shard_does_not_hold_back_linger)
 }
 END_TEST
 
+/* ---- flushing is not held back by the linger ---- */
+
+START_TEST(flush_sends_what_a_window_held_back_at_once)
+{
+    /* A long linger keeps records until a flush (the agent's stop); a
+     * window lets only part of them go in the first request. The rest
+     * must follow as the window makes room, not when the linger ends:
+     * before, they waited the linger out and a stop lost them. */
+    struct fx *x = fx_new();
+    srv_even(x, 2);
+    sp_producer_opts o = opts(x);
+    o.linger_ms = 600000;
+    sp_throttle_cfg_default(&o.throttle);
+    o.throttle.share = 0.05;                 /* 50 records/s: 5 per 25 ms slot */
+    fx_start_routed(x, &o);
+    for (int i = 0; i < 20; i++)
+        put_in(x, i, 0, 2);
+    advance(x, 10);
+    ck_assert_uint_eq(x->nreq, 0);           /* lingering */
+    flush(x);
+    uint64_t t = 0;
+    size_t answered = 0;
+    while (x->nacks < 20 && t < 3000) {
+        for (; answered < x->nreq; answered++)
+            answer_ok(x, answered);
+        advance(x, 1);
+        t++;
+    }
+    ck_assert_msg(x->nacks == 20, "%zu of 20 stored after %llu ms", x->nacks, (unsigned long long)t);
+    ck_assert_uint_gt(x->nreq, 1);           /* the window did split them */
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(x->acks[i], 1);
+    fx_free(x);
+}
+END_TEST
+
 /* ---- a reshard while records wait ---- */
 
 START_TEST(reshard_reroutes_waiting_records)
@@ -1178,6 +1214,7 @@ static Suite *producer_suite(void)
     tcase_add_test(tc, unordered_sends_a_key_many_times_per_request);
     tcase_add_test(tc, backoff_is_per_shard_and_grows_to_the_cap);
     tcase_add_test(tc, paused_shard_does_not_hold_back_linger);
+    tcase_add_test(tc, flush_sends_what_a_window_held_back_at_once);
     tcase_add_test(tc, reshard_reroutes_waiting_records);
     tcase_add_test(tc, started_and_drained_fire_from_the_loop);
     tcase_add_test(tc, started_without_a_listing);

@@ -701,12 +701,15 @@ static int send_batch(sp_producer *p, uint64_t now)
 static uint64_t next_wake(sp_producer *p, uint64_t now)
 {
     uint64_t when = UINT64_MAX;
+    /* Flushing, or a batch's worth waiting: nothing lingers any more, so
+     * only backoff and window room can hold a record back. */
+    int eager = p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes;
     for (size_t i = 0; i <= p->nsq; i++) {
         struct shardq *s = queue_at(p, i);
         sp_record *h = s->q.head;
         if (h == NULL || (p->o.ordered && s->in_flight > 0))
             continue;
-        uint64_t t = h->attempts > 0 ? now : h->read_ms + p->o.linger_ms;
+        uint64_t t = h->attempts > 0 || eager ? now : h->read_ms + p->o.linger_ms;
         if (s->paused_until > t)
             t = s->paused_until;
         if (s->limited) {
