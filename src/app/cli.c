@@ -18,6 +18,7 @@
 #include "shardpipe/base64.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/cli.h"
+#include "shardpipe/describe_out.h"
 #include "shardpipe/parse.h"
 #include "shardpipe/flow.h"
 #include "shardpipe/framer.h"
@@ -680,71 +681,6 @@ out:
 
 /* ---- describe ---- */
 
-static void json_kv_str(sp_buf *b, const char *key, const char *v, int comma)
-{
-    if (comma)
-        sp_buf_putc(b, ',');
-    sp_buf_json_str(b, key, strlen(key));
-    sp_buf_putc(b, ':');
-    if (v)
-        sp_buf_json_str(b, v, strlen(v));
-    else
-        sp_buf_puts(b, "null");
-}
-
-static int print_describe(const sp_stream_summary *s, const sp_shard *sh, size_t n, int json, sp_err *err)
-{
-    sp_buf b;
-    sp_buf_init(&b, 0);
-    if (json) {
-        sp_buf_putc(&b, '{');
-        json_kv_str(&b, "stream_name", s->name, 0);
-        json_kv_str(&b, "stream_arn", s->arn[0] ? s->arn : NULL, 1);
-        json_kv_str(&b, "status", s->status, 1);
-        json_kv_str(&b, "mode", s->mode, 1);
-        sp_buf_printf(&b, ",\"retention_hours\":%ld,\"max_record_size_kib\":%ld,\"open_shard_count\":%zu,\"shards\":[",
-                      s->retention_hours, s->max_record_kib, n);
-        for (size_t i = 0; i < n; i++) {
-            char a[SP_U128_DEC_MAX], z[SP_U128_DEC_MAX];
-            sp_u128_format(sh[i].start, a);
-            sp_u128_format(sh[i].end, z);
-            sp_buf_puts(&b, i ? ",{" : "{");
-            json_kv_str(&b, "shard_id", sh[i].id, 0);
-            json_kv_str(&b, "parent_shard_id", sh[i].parent, 1);
-            json_kv_str(&b, "adjacent_parent_shard_id", sh[i].adjacent_parent, 1);
-            json_kv_str(&b, "starting_hash_key", a, 1);
-            json_kv_str(&b, "ending_hash_key", z, 1);
-            json_kv_str(&b, "starting_sequence_number", sh[i].start_seq, 1);
-            json_kv_str(&b, "ending_sequence_number", sh[i].end_seq, 1);
-            sp_buf_putc(&b, '}');
-        }
-        sp_buf_puts(&b, "]}\n");
-    } else {
-        sp_buf_printf(&b, "stream          %s\n", s->name);
-        if (s->arn[0])
-            sp_buf_printf(&b, "arn             %s\n", s->arn);
-        sp_buf_printf(&b, "status          %s\nmode            %s\nretention       %ld hours\n"
-                          "max record size %ld KiB\nopen shards     %zu\n",
-                      s->status, s->mode, s->retention_hours, s->max_record_kib, n);
-        for (size_t i = 0; i < n; i++) {
-            char a[SP_U128_DEC_MAX], z[SP_U128_DEC_MAX];
-            sp_u128_format(sh[i].start, a);
-            sp_u128_format(sh[i].end, z);
-            sp_buf_printf(&b, "\n%s\n  hash keys     %s .. %s\n  sequence from %s\n", sh[i].id, a, z,
-                          sh[i].start_seq ? sh[i].start_seq : "-");
-            if (sh[i].parent)
-                sp_buf_printf(&b, "  parent        %s%s%s\n", sh[i].parent,
-                              sh[i].adjacent_parent ? " + " : "",
-                              sh[i].adjacent_parent ? sh[i].adjacent_parent : "");
-        }
-    }
-    int rc = sp_buf_check(&b, err, "describe output");
-    if (rc == SP_OK && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
-        rc = sp_err_set(err, "writing standard output: %s", strerror(errno));
-    sp_buf_free(&b);
-    return rc;
-}
-
 /* describe: DescribeStreamSummary, then ListShards, then print; all on
  * the loop, which the last step stops. */
 struct describe_run {
@@ -774,7 +710,7 @@ static void on_describe_shards(void *arg, sp_shard *sh, size_t n, const char *er
         else
             sh[open++] = sh[i];
     }
-    if (print_describe(&d->sum, sh, open, d->json, &d->err) == SP_OK)
+    if (sp_describe_print(&d->sum, sh, open, d->json, &d->err) == SP_OK)
         d->rc = SP_EXIT_OK;
     sp_shards_free(sh, open);
 }
@@ -845,8 +781,8 @@ static int get_record(void *arg, const char *shard_id, const sp_kinesis_record *
     sp_buf_reset(b);
     if (g->json) {
         sp_buf_putc(b, '{');
-        json_kv_str(b, "shard_id", shard_id, 0);
-        json_kv_str(b, "sequence_number", rec->seq, 1);
+        sp_buf_json_kv(b, "shard_id", shard_id, 0);
+        sp_buf_json_kv(b, "sequence_number", rec->seq, 1);
         sp_buf_puts(b, ",\"partition_key\":");
         sp_buf_json_str(b, rec->pk, rec->pk_len);
         sp_buf_printf(b, ",\"arrival_time\":%.3f,\"data\":\"", rec->arrival);
