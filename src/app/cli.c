@@ -24,6 +24,7 @@
 #include "shardpipe/framer.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/kretry.h"
+#include "shardpipe/metrics.h"
 #include "shardpipe/partition.h"
 #include "shardpipe/producer.h"
 #include "shardpipe/reader.h"
@@ -60,7 +61,8 @@ struct opts {
     /* put */
     const char *stream, *fixed_key, *key_spec;
     sp_producer_opts po;
-    uint32_t shutdown_ms;
+    uint32_t shutdown_ms, stall_ms;
+    const char *metrics_listen;
     enum sp_oversize oversize;
     size_t match_bytes;
     /* describe, get */
@@ -165,6 +167,10 @@ static const struct cli_opt cli_opts[] = {
      .group = G_PUT, .use = "--max-attempts N"},
     {"shutdown-timeout-ms", ARG, 0, C_PUT, O_UINT, AT(shutdown_ms), 0, 3600000, MS_RANGE(0),
      .group = G_PUT, .brk = 1, .use = "--shutdown-timeout-ms N"},
+    {"metrics-listen", ARG, 0, C_PUT, O_STR, AT(metrics_listen), .group = G_PUT, .brk = 1,
+     .use = "--metrics-listen ADDR:PORT"},
+    {"health-stall-ms", ARG, 0, C_PUT, O_UINT, AT(stall_ms), 1000, 86400000, "1000 to 86400000 (milliseconds)",
+     .group = G_PUT, .use = "--health-stall-ms N"},
 
     {"json", no_argument, 0, C_DESCRIBE | C_GET, O_FLAG, AT(json)},
     {"shard", ARG, 0, C_GET, O_STR, AT(ro.shard)},
@@ -479,7 +485,15 @@ struct put {
     int deadline_passed;
     int fatal;
     char fatal_msg[SP_ERR_MSG_MAX];
+    sp_metrics_srv *metrics;  /* --metrics-listen */
 };
+
+static size_t put_flows(void *arg, sp_flow *const **flows)
+{
+    struct put *u = arg;
+    *flows = &u->flow;
+    return u->flow != NULL;
+}
 
 static void put_fatal(void *arg, sp_flow *f, const char *msg)
 {
@@ -637,6 +651,9 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     u.flow = sp_flow_new(cx.loop, cx.k, &fo, &err);
     if (u.flow == NULL)
         goto out;
+    sp_metrics_opts mo = {o.metrics_listen, "--metrics-listen", o.stall_ms, put_flows, &u, &cx.log};
+    if (o.metrics_listen && (u.metrics = sp_metrics_new(cx.loop, &mo, &err)) == NULL)
+        goto out;
     if (sp_loop_signal(cx.loop, SIGINT, put_signal, &u, &err) != SP_OK ||
         sp_loop_signal(cx.loop, SIGTERM, put_signal, &u, &err) != SP_OK)
         goto out;
@@ -651,6 +668,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
 out:
     if (rc != SP_EXIT_OK)
         fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    sp_metrics_free(u.metrics);
     if (u.flow && !sp_flow_started(u.flow)) {
         sp_flow_free(u.flow);   /* failed before sending started: no summary */
         u.flow = NULL;

@@ -128,6 +128,7 @@ void sp_config_free(sp_config *c)
     free(c->role_session_name);
     free(c->sts_endpoint);
     free(c->checkpoint_file);
+    free(c->metrics_listen);
     memset(c, 0, sizeof *c);
 }
 
