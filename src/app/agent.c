@@ -194,6 +194,8 @@ static void warn_restart_only(struct agent *a)
                        : differs(o->sts_endpoint, n->sts_endpoint) ? "the STS endpoint"
                        : differs(o->checkpoint_file, n->checkpoint_file) ? "checkpoint_file"
                        : o->log_level != n->log_level ? "log_level"
+                       : differs(o->metrics_listen, n->metrics_listen) ? "metrics_listen"
+                       : o->health_stall_ms != n->health_stall_ms ? "health_stall_ms"
                        : NULL;
     if (what)
         sp_log_warn(&a->log, "reload: %s changed, which takes effect only after a restart", what);

@@ -280,6 +280,7 @@ sp_metrics_srv *sp_metrics_new(sp_loop *loop, const sp_metrics_opts *o, sp_err *
     ho.arg = m;
     ho.log = o->log;
     m->h = sp_httpd_new(loop, &ho, err);
+    m->o.listen = NULL;   /* the caller's string: only read to bind */
     if (m->h == NULL || sp_timer_start(loop, &m->tick, TICK_MS, err) != SP_OK) {
         sp_metrics_free(m);
         return NULL;
