@@ -27,6 +27,7 @@
 #include "shardpipe/metrics.h"
 #include "shardpipe/partition.h"
 #include "shardpipe/producer.h"
+#include "shardpipe/putprog.h"
 #include "shardpipe/reader.h"
 
 /* ---- the shared context ---- */
@@ -486,6 +487,7 @@ struct put {
     int fatal;
     char fatal_msg[SP_ERR_MSG_MAX];
     sp_metrics_srv *metrics;  /* --metrics-listen */
+    sp_putprog *progress;    /* stderr is a terminal */
 };
 
 static size_t put_flows(void *arg, sp_flow *const **flows)
@@ -652,7 +654,8 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     if (u.flow == NULL)
         goto out;
     sp_metrics_opts mo = {o.metrics_listen, "--metrics-listen", o.stall_ms, put_flows, &u, &cx.log};
-    if (o.metrics_listen && (u.metrics = sp_metrics_new(cx.loop, &mo, &err)) == NULL)
+    if ((o.metrics_listen && (u.metrics = sp_metrics_new(cx.loop, &mo, &err)) == NULL) ||
+        sp_putprog_start(cx.loop, u.flow, STDERR_FILENO, &u.progress, &err) != SP_OK)
         goto out;
     if (sp_loop_signal(cx.loop, SIGINT, put_signal, &u, &err) != SP_OK ||
         sp_loop_signal(cx.loop, SIGTERM, put_signal, &u, &err) != SP_OK)
@@ -666,6 +669,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     }
     rc = SP_EXIT_OK;
 out:
+    sp_putprog_free(u.progress);   /* erases its line before anything else is said */
     if (rc != SP_EXIT_OK)
         fprintf(stderr, "shardpipe: error: %s\n", err.msg);
     sp_metrics_free(u.metrics);

@@ -7,6 +7,9 @@ counters end in _total, histogram buckets are cumulative."""
 import base64
 import collections
 import os
+import pty
+import select
+import subprocess
 import re
 import socket
 import sys
@@ -233,6 +236,8 @@ class PutMetrics(unittest.TestCase):
         r = p.finish(timeout=60)
         self.assertEqual(r.rc, 0, str(r))
         self.assertEqual(r.stats["records"], 300)
+        self.assertNotIn("records/s", r.err)   # stderr is not a terminal: no progress
+        self.assertNotIn("\x1b[", r.err)
 
     def test_refuses_bad_requests(self):
         p, port = self.start_put()
@@ -309,6 +314,47 @@ class PutMetrics(unittest.TestCase):
                 self.assertEqual(per.get(sid), n, sid)
         r = p.finish(timeout=60)
         self.assertEqual(r.rc, 0, str(r))
+
+    def test_progress_on_a_terminal(self):
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        argv = [cli.SHARDPIPE, "put", "-s", self.STREAM, "--linger-ms", "20", "--region", cli.REGION,
+                "--endpoint-url", self.fake.endpoint]
+        home = tempfile.mkdtemp(prefix="shardpipe-home-")
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=slave,
+                                env=cli.clean_env(SECRET_KEY, home), cwd=home)
+        os.close(slave)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        out = b""
+
+        def drain(t):
+            nonlocal out
+            end = time.monotonic() + t
+            while time.monotonic() < end:
+                r, _, _ = select.select([master], [], [], 0.05)
+                if r:
+                    try:
+                        chunk = os.read(master, 65536)
+                    except OSError:
+                        return False
+                    if not chunk:
+                        return False
+                    out += chunk
+            return True
+        for i in range(15):
+            proc.stdin.write(b"".join(b"tty %d %d\n" % (i, j) for j in range(20)))
+            proc.stdin.flush()
+            drain(0.1)
+        proc.stdin.close()
+        proc.wait(timeout=60)
+        drain(0.3)
+        text = out.decode("utf-8", "replace")
+        draws = re.findall(r"\rput: (\S+) records, (\S+) records/s, [0-9.]+ MB/s, throttled (\d+), "
+                           r"buffered \S+\x1b\[K", text)
+        self.assertGreaterEqual(len(draws), 2, repr(text))
+        # the line is erased before the summary, which stands alone
+        self.assertRegex(text, r"\r\x1b\[K(\r\n)?shardpipe: put: records=300 ")
+        self.assertEqual(proc.returncode, 0, text)
 
     def test_bad_listen_address_is_refused(self):
         r = cli.run(["put", "-s", self.STREAM, "--metrics-listen", "localhost:9100"], self.fake.endpoint, b"")

@@ -1,5 +1,6 @@
 /* The metrics server: request parsing and refusals, the server on a loop
- * (answers, limits, timeouts), the exposition format's names and escaping. */
+ * (answers, limits, timeouts), the exposition format's names and escaping,
+ * and put's progress line. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "shardpipe/httpd.h"
 #include "shardpipe/listen.h"
 #include "shardpipe/metrics.h"
+#include "shardpipe/putprog.h"
 
 static int parse(const char *req, sp_httpd_req *out)
 {
@@ -315,9 +317,39 @@ START_TEST(names_follow_the_conventions)
 }
 END_TEST
 
-static Suite *httpd_suite(void)
+START_TEST(formats_progress)
 {
-    Suite *s = suite_create("httpd");
+    sp_flow_counters a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.p.records = 1000;
+    a.p.bytes = 1000000;
+    b.p.records = 26000;
+    b.p.bytes = 6000000;
+    b.p.throttled = 7;
+    b.held = 3500000;
+    char line[160];
+    sp_putprog_format(line, sizeof line, &a, &b, 500);
+    ck_assert_str_eq(line, "put: 26.0k records, 50.0k records/s, 10.00 MB/s, throttled 7, buffered 3.50MB");
+    sp_putprog_format(line, sizeof line, &b, &b, 0);
+    ck_assert_str_eq(line, "put: 26.0k records, 0 records/s, 0.00 MB/s, throttled 7, buffered 3.50MB");
+    /* not a terminal: nothing starts */
+    sp_err err;
+    sp_loop *loop = sp_loop_new(&err);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    sp_putprog *p = (sp_putprog *)1;
+    ck_assert_int_eq(sp_putprog_start(loop, NULL, fds[1], &p, &err), SP_OK);
+    ck_assert_ptr_null(p);
+    close(fds[0]);
+    close(fds[1]);
+    sp_loop_free(loop);
+}
+END_TEST
+
+static Suite *metrics_suite(void)
+{
+    Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, parses_get_and_refuses_the_rest);
     tcase_add_test(tc, bounds_the_request_size);
@@ -327,8 +359,9 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, refuses_a_busy_or_bad_address);
     tcase_add_test(tc, escapes_label_values);
     tcase_add_test(tc, names_follow_the_conventions);
+    tcase_add_test(tc, formats_progress);
     suite_add_tcase(s, tc);
     return s;
 }
 
-SP_CHECK_MAIN(httpd_suite)
+SP_CHECK_MAIN(metrics_suite)
