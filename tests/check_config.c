@@ -160,6 +160,7 @@ START_TEST(full_shardpipe_config)
     OK(&r, "{'region':'eu-west-1','endpoint':'http://127.0.0.1:4567','profile':'prod',"
            "'checkpoint_file':'/var/lib/sp/ck','memory_budget':'128MiB','log_level':'debug',"
            "'shutdown_timeout_ms':1500,'file_poll_ms':250,'partial_line_flush_ms':900,"
+           "'metrics_listen':'[::1]:9100','health_stall_ms':5000,'stats_interval_ms':0,"
            "'flows':["
            " {'name':'web','stream':'web-logs','sources':[{'type':'file','path':'/var/log/*.log'},"
            "   {'type':'tcp','bind':'0.0.0.0','port':5170,'max_line':'64KiB','max_clients':8}],"
@@ -181,6 +182,9 @@ START_TEST(full_shardpipe_config)
     ck_assert_uint_eq(c->shutdown_timeout_ms, 1500);
     ck_assert_uint_eq(c->file_poll_ms, 250);
     ck_assert_uint_eq(c->partial_line_flush_ms, 900);
+    ck_assert_str_eq(c->metrics_listen, "[::1]:9100");
+    ck_assert_uint_eq(c->health_stall_ms, 5000);
+    ck_assert_uint_eq(c->stats_interval_ms, 0);
     ck_assert_int_eq(c->agent_json, 0);
     ck_assert_uint_eq(c->nflows, 2);
 
@@ -245,6 +249,9 @@ START_TEST(defaults)
     ck_assert_uint_eq(c->shutdown_timeout_ms, 30000);
     ck_assert_uint_eq(c->file_poll_ms, 1000);
     ck_assert_uint_eq(c->partial_line_flush_ms, 5000);
+    ck_assert_ptr_null(c->metrics_listen);
+    ck_assert_uint_eq(c->health_stall_ms, 60000);
+    ck_assert_uint_eq(c->stats_interval_ms, 30000);
     const sp_flow_cfg *f = &c->flows[0];
     ck_assert_str_eq(f->name, "flows[0]");
     ck_assert_str_eq(f->key, "random");
@@ -328,6 +335,10 @@ START_TEST(types_and_ranges)
     expect_err("{'log_level':'verbose','flows':[{" MIN_FLOW "}]}", "log_level: 'verbose' is not error, warn, info or debug", NULL);
     expect_err("{'shutdown_timeout_ms':3600001,'flows':[{" MIN_FLOW "}]}", "shutdown_timeout_ms: must be 0 to 3600000, not 3600001", NULL);
     expect_err("{'file_poll_ms':5,'flows':[{" MIN_FLOW "}]}", "file_poll_ms: must be 10 to 3600000, not 5", NULL);
+    expect_err("{'metrics_listen':'::1:9100','flows':[{" MIN_FLOW "}]}", "metrics_listen: \"::1:9100\": put an IPv6 address in brackets", NULL);
+    expect_err("{'metrics_listen':'127.0.0.1:65536','flows':[{" MIN_FLOW "}]}", "metrics_listen: \"127.0.0.1:65536\" is not ADDR:PORT", NULL);
+    expect_err("{'metrics_listen':':9100','flows':[{" MIN_FLOW "}]}", "metrics_listen: \":9100\" has no address", NULL);
+    expect_err("{'health_stall_ms':10,'flows':[{" MIN_FLOW "}]}", "health_stall_ms: must be 1000 to 3600000", NULL);
     expect_err("{'partial_line_flush_ms':0,'flows':[{" MIN_FLOW "}]}", "partial_line_flush_ms: must be 1 to 3600000", NULL);
     expect_err("{'endpoint':'localhost:4567','flows':[{" MIN_FLOW "}]}", "endpoint: endpoint URL 'localhost:4567' must start with http:// or https://", NULL);
     expect_err("{'endpoint':'https://h/x','flows':[{" MIN_FLOW "}]}", "endpoint: endpoint URL", "must not have a path");

@@ -516,15 +516,16 @@ START_TEST(test_stats_mixed)
         enum sp_oversize pol;
         sp_framer_stats want;
     } t[] = {
-        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0, 0, 0, 0}},
-        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7, 0, 0, 0}},
-        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15, 0, 0, 0}},
+        {SP_OVERSIZE_SPLIT, {6, 9, 2, 0, 0, 0, 0, 0, 0, 28}},
+        {SP_OVERSIZE_TRUNCATE, {6, 6, 0, 2, 0, 7, 0, 0, 0, 28}},
+        {SP_OVERSIZE_DROP, {6, 4, 0, 0, 2, 15, 0, 0, 0, 28}},
     };
     for (size_t i = 0; i < 3; i++) {
         coll c;
         sp_framer_stats st;
         run1(in, 4, t[i].pol, &c, &st);
         assert_stats(&st, &t[i].want, sp_oversize_name(t[i].pol));
+        ck_assert_uint_eq(st.bytes, t[i].want.bytes);  /* every input byte fed counts */
         ck_assert_uint_eq(c.n, t[i].want.records);
         coll_free(&c);
     }

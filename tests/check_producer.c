@@ -1167,6 +1167,53 @@ START_TEST(abandon_withdraws_what_is_out)
 }
 END_TEST
 
+/* ---- per-shard counters, held bytes, latency (for /metrics) ---- */
+
+START_TEST(counts_per_shard_and_held_bytes)
+{
+    struct fx *x = fx_new();
+    srv_even(x, 4);
+    sp_producer_opts o = opts(x);
+    fx_start_routed(x, &o);
+    ck_assert_uint_eq(sp_producer_held(x->p), 0);
+    /* Tags 0..7: two records into each quarter, in shard order. */
+    for (int t = 0; t < 8; t++)
+        put_in(x, t, (size_t)t / 2, 4);
+    ck_assert_uint_gt(sp_producer_held(x->p), 8 * (2 + 2));
+    advance(x, 7);
+    flush(x);
+    ck_assert_uint_eq(x->nreq, 1);
+    /* The second record of shard 1 (entry 3) is throttled, then resent. */
+    const char *codes[8] = {NULL, NULL, NULL, "ProvisionedThroughputExceededException"};
+    answer_entries(x, 0, codes, NULL);
+    wait_request(x, 2, 60000);
+    answer_ok(x, 1);
+    for (size_t i = 0; i < 4; i++) {
+        sp_shard_counters c;
+        double share = 0;
+        const char *id = sp_producer_shard_at(x->p, i, &c, &share);
+        ck_assert_ptr_nonnull(id);
+        ck_assert_str_eq(id, x->srv[i].id);
+        ck_assert_uint_eq(c.records, 2);
+        ck_assert_uint_eq(c.bytes, 4);         /* "rN" twice */
+        ck_assert_uint_eq(c.throttled, i == 1 ? 1 : 0);
+        ck_assert(share > 0 && share <= 1.0);
+    }
+    sp_shard_counters c;
+    double share;
+    ck_assert_ptr_null(sp_producer_shard_at(x->p, 4, &c, &share));
+    ck_assert_uint_eq(sp_producer_held(x->p), 0);
+    const sp_hist *h = sp_producer_latency(x->p);
+    ck_assert_uint_eq(h->n, 8);
+    uint64_t bounds[2] = {6, 7}, counts[2];
+    sp_hist_cumulative(h, bounds, 2, counts);
+    ck_assert_uint_eq(counts[0], 0);          /* the first seven waited 7 ms */
+    ck_assert_uint_eq(counts[1], 7);
+    ck_assert_uint_ge(h->sum_ms, 8 * 7);
+    fx_free(x);
+}
+END_TEST
+
 static const struct {
     long status;
     const char *code;
@@ -1206,6 +1253,7 @@ static Suite *producer_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, fake_clock_steps_timers);
     tcase_add_test(tc, routes_by_hash_and_counts_wrong_shard);
+    tcase_add_test(tc, counts_per_shard_and_held_bytes);
     tcase_add_test(tc, requeues_only_failed_entries_at_the_head);
     tcase_add_loop_test(tc, gives_up_after_max_attempts, 0,
                         (int)(sizeof giveup_cases / sizeof giveup_cases[0]));

@@ -499,11 +499,27 @@ START_TEST(test_shard_clear)
 }
 END_TEST
 
+START_TEST(u128_midpoint)
+{
+    sp_u128 a = {0, 10}, b = {0, 20}, m = sp_u128_midpoint(a, b);
+    ck_assert(m.hi == 0 && m.lo == 15);
+    sp_u128 lo = {0, UINT64_MAX}, hi = {1, 1};      /* a borrow and a carry */
+    m = sp_u128_midpoint(lo, hi);
+    ck_assert(m.hi == 1 && m.lo == 0);
+    sp_u128 zero = {0, 0}, max = {UINT64_MAX, UINT64_MAX};
+    m = sp_u128_midpoint(zero, max);
+    ck_assert(m.hi == UINT64_MAX >> 1 && m.lo == UINT64_MAX);
+    m = sp_u128_midpoint(max, max);
+    ck_assert(m.hi == UINT64_MAX && m.lo == UINT64_MAX);
+}
+END_TEST
+
 static Suite *shardmap_suite(void)
 {
     Suite *s = suite_create("shardmap");
     TCase *tc = tcase_create("u128");
     tcase_add_test(tc, test_parse_boundaries);
+    tcase_add_test(tc, u128_midpoint);
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_format_parse_roundtrip);
     tcase_add_test(tc, test_cmp);

@@ -33,6 +33,9 @@ int sp_buf_printf(sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
  * such as names and keys that the caller validated). */
 int sp_buf_json_str(sp_buf *b, const char *s, size_t n);
 
+/* Appends "key":"v" (v NULL: "key":null), after a comma when comma. */
+int sp_buf_json_kv(sp_buf *b, const char *key, const char *v, int comma);
+
 /* Turns a failed buffer into an error message. */
 int sp_buf_check(const sp_buf *b, sp_err *err, const char *what);
 

@@ -61,6 +61,9 @@ typedef struct sp_config {
     uint32_t shutdown_timeout_ms;    /* flush deadline on SIGTERM, default 30000 */
     uint32_t file_poll_ms;           /* polling fallback/rotation check, default 1000 */
     uint32_t partial_line_flush_ms;  /* emit a line without newline after, default 5000 */
+    char *metrics_listen;            /* "ADDR:PORT" of /metrics and /healthz; NULL: none */
+    uint32_t health_stall_ms;        /* held without storing this long: unhealthy, default 60000 */
+    uint32_t stats_interval_ms;      /* a stats line per flow this often, 0: none; default 30000 */
     int agent_json;          /* 1 when read from the Kinesis Agent dialect */
     sp_flow_cfg *flows;
     size_t nflows;

@@ -63,6 +63,22 @@ int sp_flow_idle(const sp_flow *f);
 int sp_flow_input_done(const sp_flow *f);
 /* Copies acknowledged positions into the checkpoint set. */
 void sp_flow_checkpoint(sp_flow *f);
+/* Everything a flow counts, summed over its sources and its producer. */
+typedef struct sp_flow_counters {
+    sp_producer_stats p;         /* zero until the producer exists */
+    uint64_t lines_read;         /* lines (and datagrams) framed */
+    uint64_t bytes_read;         /* input bytes read */
+    uint64_t split, truncated, dropped;   /* oversize lines */
+    uint64_t partial;            /* lines cut short at a stop */
+    uint64_t dropped_datagrams;
+    uint64_t key_fallbacks;      /* records that got a random key instead */
+    size_t held;                 /* bytes buffered or in flight */
+    size_t shards;               /* open shards routed to */
+} sp_flow_counters;
+
+void sp_flow_counters_get(const sp_flow *f, sp_flow_counters *c);
+/* NULL until the stream has answered (sp_flow_started). */
+const sp_producer *sp_flow_producer(const sp_flow *f);
 /* Appends "records=N bytes=N ..." counters. */
 void sp_flow_stats(const sp_flow *f, sp_buf *out);
 /* Records read but not known to be stored: failed (given up or

@@ -57,6 +57,7 @@ typedef struct sp_framer_stats {
     uint64_t skipped_lines;   /* header lines dropped by sp_framer_skip_lines */
     uint64_t flushed;         /* records emitted early by sp_framer_flush_pending */
     uint64_t partial;         /* lines cut short at a stop and not sent (sp_framer_discard) */
+    uint64_t bytes;           /* input bytes fed */
 } sp_framer_stats;
 
 /* Adds every counter of from to to (the sums of several framers). */

@@ -45,6 +45,12 @@ void sp_listener_init(sp_listener *l, enum sp_source_kind kind, const char *name
  * sp_listener_close it. */
 int sp_listener_open_inet(sp_listener *l, const char *bind, int port, sp_err *err);
 
+/* Splits "ADDR:PORT", "[V6]:PORT" or a bare "PORT" into host (empty for
+ * a bare port: the default address) and port (0..65535). The address is
+ * checked when it is bound. what names the setting in errors. */
+int sp_listen_split(const char *spec, const char *what, char *host, size_t hostlen, int *port,
+                    sp_err *err);
+
 /* unix: binds and listens at path (shorter than sun_path). */
 int sp_listener_open_unix(sp_listener *l, const char *path, sp_err *err);
 

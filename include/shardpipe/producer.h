@@ -10,6 +10,7 @@
 
 #include "shardpipe/backoff.h"
 #include "shardpipe/err.h"
+#include "shardpipe/hist.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/log.h"
 #include "shardpipe/loop.h"
@@ -49,6 +50,13 @@ typedef struct sp_producer_stats {
     uint64_t wrong_shard;    /* stored in another shard than predicted */
     uint64_t map_refreshes;  /* shard maps installed */
 } sp_producer_stats;
+
+/* One open shard's part of the stats. */
+typedef struct sp_shard_counters {
+    uint64_t records;        /* stored in it */
+    uint64_t bytes;          /* data bytes stored in it */
+    uint64_t throttled;      /* entries it refused with ProvisionedThroughputExceeded */
+} sp_shard_counters;
 
 typedef void (*sp_event_fn)(void *arg);
 typedef void (*sp_fatal_fn)(void *arg, const char *msg);
@@ -143,7 +151,6 @@ typedef struct sp_put_rec {
 int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err);
 
 int sp_producer_full(const sp_producer *p);
-size_t sp_producer_buffered(const sp_producer *p);
 
 /* From now on send without waiting for linger; on_drained fires once
  * nothing is buffered or in flight. */
@@ -152,11 +159,18 @@ int sp_producer_idle(const sp_producer *p);
 
 const sp_producer_stats *sp_producer_stats_get(const sp_producer *p);
 
-/* Read-to-acknowledged latency of stored records, at quantile q (0..1),
- * in milliseconds (1 ms resolution, capped at 60 s). */
-uint64_t sp_producer_latency_ms(const sp_producer *p, double q);
+/* Read-to-acknowledged latency of stored records in milliseconds (1 ms
+ * resolution, capped at 60 s). */
+const sp_hist *sp_producer_latency(const sp_producer *p);
+
+/* Bytes of the records this producer holds (buffered or in flight); its
+ * part of a shared budget. */
+size_t sp_producer_held(const sp_producer *p);
 
 /* Number of shards routed to (0: routing off or not started). */
 size_t sp_producer_shards(const sp_producer *p);
+/* The id of open shard i (< sp_producer_shards), its counters and its
+ * current send rate as a share of the shard's limit; NULL past the end. */
+const char *sp_producer_shard_at(const sp_producer *p, size_t i, sp_shard_counters *c, double *share);
 
 #endif

@@ -82,6 +82,7 @@ typedef struct sp_socket_source_stats {
     uint64_t accepted;          /* connections taken as clients */
     uint64_t rejected;          /* connections closed at once: max_clients reached */
     uint64_t records;           /* records handed to the sink */
+    uint64_t lines;             /* lines (and datagrams) framed */
     uint64_t datagrams;         /* datagrams received (dropped ones included) */
     uint64_t dropped_datagrams; /* received while paused or while the sink was full */
     uint64_t bytes;             /* bytes received, from clients and datagrams */

@@ -26,4 +26,8 @@ int sp_u128_cmp(sp_u128 a, sp_u128 b);   /* <0, 0, >0 */
  * integer: the hash Kinesis routes by. */
 sp_u128 sp_hashkey(const void *pk, size_t n);
 
+/* The midpoint of [a, b] (a <= b), rounded down: an ExplicitHashKey that
+ * lands inside a shard's range. */
+sp_u128 sp_u128_midpoint(sp_u128 a, sp_u128 b);
+
 #endif

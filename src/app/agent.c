@@ -18,6 +18,7 @@
 #include "shardpipe/flow.h"
 #include "shardpipe/http.h"
 #include "shardpipe/kinesis.h"
+#include "shardpipe/metrics.h"
 
 #define CHECKPOINT_EVERY_MS 250   /* bounds what a crash resends; one fsync each */
 #define SAVE_ERROR_EVERY_MS 60000 /* a save that keeps failing: one error line a minute */
@@ -65,6 +66,8 @@ struct agent {
     int exit_code;
     sp_timer ckpt_timer;
     sp_timer deadline;
+    sp_timer stats_timer;        /* stats_interval_ms */
+    sp_metrics_srv *metrics;     /* metrics_listen */
     struct ratelog save_log;     /* errors of periodic saves */
     uint64_t save_failures;      /* in a row, since the last save that worked */
     int save_error_shown;        /* an error line was written for those */
@@ -115,6 +118,43 @@ static void on_ckpt_timer(sp_loop *loop, void *arg)
         sp_log_error(&a->log, "%s", err.msg);
 }
 
+/* One line per flow: on SIGUSR1 and every stats_interval_ms. */
+static void log_stats(struct agent *a)
+{
+    for (size_t i = 0; i < a->nflows; i++) {
+        sp_buf b;
+        sp_buf_init(&b, 0);
+        sp_flow_stats(a->flows[i], &b);
+        sp_log_stats(&a->log, "flow %s: %s buffered=%zu", sp_flow_name(a->flows[i]),
+                     b.data ? b.data : "", a->budget.used);
+        sp_buf_free(&b);
+    }
+}
+
+/* Re-armed from the configuration in force, so a reload can change it. */
+static void arm_stats(struct agent *a)
+{
+    sp_err err;
+    if (a->cfg.stats_interval_ms > 0 &&
+        sp_timer_start(a->loop, &a->stats_timer, a->cfg.stats_interval_ms, &err) != SP_OK)
+        sp_log_error(&a->log, "%s", err.msg);
+}
+
+static void on_stats_timer(sp_loop *loop, void *arg)
+{
+    (void)loop;
+    struct agent *a = arg;
+    log_stats(a);
+    arm_stats(a);
+}
+
+static size_t agent_flows(void *arg, sp_flow *const **flows)
+{
+    struct agent *a = arg;
+    *flows = a->flows;
+    return a->nflows;
+}
+
 static void free_flows(struct agent *a)
 {
     for (size_t i = 0; i < a->nflows; i++)
@@ -155,6 +195,8 @@ static void warn_restart_only(struct agent *a)
                        : differs(o->checkpoint_file, n->checkpoint_file) ? "checkpoint_file"
                        : o->log_level != n->log_level ? "log_level"
                        : differs(o->log_file, n->log_file) ? "log_file"
+                       : differs(o->metrics_listen, n->metrics_listen) ? "metrics_listen"
+                       : o->health_stall_ms != n->health_stall_ms ? "health_stall_ms"
                        : NULL;
     if (what)
         sp_log_warn(&a->log, "reload: %s changed, which takes effect only after a restart", what);
@@ -381,14 +423,7 @@ static void on_signal(sp_loop *loop, int signo, void *arg)
         wind_down(a, RELOADING);
         return;
     case SIGUSR1:
-        for (size_t i = 0; i < a->nflows; i++) {
-            sp_buf b;
-            sp_buf_init(&b, 0);
-            sp_flow_stats(a->flows[i], &b);
-            sp_log_stats(&a->log, "flow %s: %s buffered=%zu", sp_flow_name(a->flows[i]),
-                         b.data ? b.data : "", a->budget.used);
-            sp_buf_free(&b);
-        }
+        log_stats(a);
         return;
     }
     (void)loop;
@@ -468,6 +503,7 @@ int sp_agent_run(const sp_agent_opts *o)
         sp_err_prefix(&err, "--log-file");
         goto out;
     }
+    sp_timer_init(&a.stats_timer, on_stats_timer, &a);
     if (sp_config_load(o->config_path, &a.log, &a.cfg, &err) != SP_OK)
         goto out;
     if (!o->log_level_set)
@@ -523,6 +559,11 @@ int sp_agent_run(const sp_agent_opts *o)
         sp_loop_signal(a.loop, SIGUSR1, on_signal, &a, &err) != SP_OK ||
         sp_timer_start(a.loop, &a.ckpt_timer, CHECKPOINT_EVERY_MS, &err) != SP_OK)
         goto out;
+    sp_metrics_opts mo = {a.cfg.metrics_listen, "metrics_listen", a.cfg.health_stall_ms, agent_flows, &a,
+                          &a.log};
+    if (a.cfg.metrics_listen && (a.metrics = sp_metrics_new(a.loop, &mo, &err)) == NULL)
+        goto out;
+    arm_stats(&a);
     if (sp_loop_run(a.loop, &err) != SP_OK)
         goto out;
     rc = a.exit_code;
@@ -536,7 +577,9 @@ out:
     if (a.loop) {
         sp_timer_stop(a.loop, &a.ckpt_timer);
         sp_timer_stop(a.loop, &a.deadline);
+        sp_timer_stop(a.loop, &a.stats_timer);
     }
+    sp_metrics_free(a.metrics);
     /* Save before abandoning: abandoned records were not stored, and their
      * acknowledgements must not move a checkpoint that is written later. */
     agent_save(&a, 1);

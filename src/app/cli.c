@@ -18,13 +18,16 @@
 #include "shardpipe/base64.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/cli.h"
+#include "shardpipe/describe_out.h"
 #include "shardpipe/parse.h"
 #include "shardpipe/flow.h"
 #include "shardpipe/framer.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/kretry.h"
+#include "shardpipe/metrics.h"
 #include "shardpipe/partition.h"
 #include "shardpipe/producer.h"
+#include "shardpipe/putprog.h"
 #include "shardpipe/reader.h"
 #include "shardpipe/version.h"
 
@@ -60,7 +63,8 @@ struct opts {
     /* put */
     const char *stream, *fixed_key, *key_spec;
     sp_producer_opts po;
-    uint32_t shutdown_ms;
+    uint32_t shutdown_ms, stall_ms;
+    const char *metrics_listen;
     enum sp_oversize oversize;
     size_t match_bytes;
     /* describe, get */
@@ -165,6 +169,10 @@ static const struct cli_opt cli_opts[] = {
      .group = G_PUT, .use = "--max-attempts N"},
     {"shutdown-timeout-ms", ARG, 0, C_PUT, O_UINT, AT(shutdown_ms), 0, 3600000, MS_RANGE(0),
      .group = G_PUT, .brk = 1, .use = "--shutdown-timeout-ms N"},
+    {"metrics-listen", ARG, 0, C_PUT, O_STR, AT(metrics_listen), .group = G_PUT, .brk = 1,
+     .use = "--metrics-listen ADDR:PORT"},
+    {"health-stall-ms", ARG, 0, C_PUT, O_UINT, AT(stall_ms), 1000, 86400000, "1000 to 86400000 (milliseconds)",
+     .group = G_PUT, .use = "--health-stall-ms N"},
 
     {"json", no_argument, 0, C_DESCRIBE | C_GET, O_FLAG, AT(json)},
     {"shard", ARG, 0, C_GET, O_STR, AT(ro.shard)},
@@ -480,7 +488,16 @@ struct put {
     int deadline_passed;
     int fatal;
     char fatal_msg[SP_ERR_MSG_MAX];
+    sp_metrics_srv *metrics;  /* --metrics-listen */
+    sp_putprog *progress;    /* stderr is a terminal */
 };
+
+static size_t put_flows(void *arg, sp_flow *const **flows)
+{
+    struct put *u = arg;
+    *flows = &u->flow;
+    return u->flow != NULL;
+}
 
 static void put_fatal(void *arg, sp_flow *f, const char *msg)
 {
@@ -638,6 +655,10 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     u.flow = sp_flow_new(cx.loop, cx.k, &fo, &err);
     if (u.flow == NULL)
         goto out;
+    sp_metrics_opts mo = {o.metrics_listen, "--metrics-listen", o.stall_ms, put_flows, &u, &cx.log};
+    if ((o.metrics_listen && (u.metrics = sp_metrics_new(cx.loop, &mo, &err)) == NULL) ||
+        sp_putprog_start(cx.loop, u.flow, STDERR_FILENO, &u.progress, &err) != SP_OK)
+        goto out;
     if (sp_loop_signal(cx.loop, SIGINT, put_signal, &u, &err) != SP_OK ||
         sp_loop_signal(cx.loop, SIGTERM, put_signal, &u, &err) != SP_OK)
         goto out;
@@ -650,8 +671,10 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     }
     rc = SP_EXIT_OK;
 out:
+    sp_putprog_free(u.progress);   /* erases its line before anything else is said */
     if (rc != SP_EXIT_OK)
         fprintf(stderr, "shardpipe: error: %s\n", err.msg);
+    sp_metrics_free(u.metrics);
     if (u.flow && !sp_flow_started(u.flow)) {
         sp_flow_free(u.flow);   /* failed before sending started: no summary */
         u.flow = NULL;
@@ -682,71 +705,6 @@ out:
 
 /* ---- describe ---- */
 
-static void json_kv_str(sp_buf *b, const char *key, const char *v, int comma)
-{
-    if (comma)
-        sp_buf_putc(b, ',');
-    sp_buf_json_str(b, key, strlen(key));
-    sp_buf_putc(b, ':');
-    if (v)
-        sp_buf_json_str(b, v, strlen(v));
-    else
-        sp_buf_puts(b, "null");
-}
-
-static int print_describe(const sp_stream_summary *s, const sp_shard *sh, size_t n, int json, sp_err *err)
-{
-    sp_buf b;
-    sp_buf_init(&b, 0);
-    if (json) {
-        sp_buf_putc(&b, '{');
-        json_kv_str(&b, "stream_name", s->name, 0);
-        json_kv_str(&b, "stream_arn", s->arn[0] ? s->arn : NULL, 1);
-        json_kv_str(&b, "status", s->status, 1);
-        json_kv_str(&b, "mode", s->mode, 1);
-        sp_buf_printf(&b, ",\"retention_hours\":%ld,\"max_record_size_kib\":%ld,\"open_shard_count\":%zu,\"shards\":[",
-                      s->retention_hours, s->max_record_kib, n);
-        for (size_t i = 0; i < n; i++) {
-            char a[SP_U128_DEC_MAX], z[SP_U128_DEC_MAX];
-            sp_u128_format(sh[i].start, a);
-            sp_u128_format(sh[i].end, z);
-            sp_buf_puts(&b, i ? ",{" : "{");
-            json_kv_str(&b, "shard_id", sh[i].id, 0);
-            json_kv_str(&b, "parent_shard_id", sh[i].parent, 1);
-            json_kv_str(&b, "adjacent_parent_shard_id", sh[i].adjacent_parent, 1);
-            json_kv_str(&b, "starting_hash_key", a, 1);
-            json_kv_str(&b, "ending_hash_key", z, 1);
-            json_kv_str(&b, "starting_sequence_number", sh[i].start_seq, 1);
-            json_kv_str(&b, "ending_sequence_number", sh[i].end_seq, 1);
-            sp_buf_putc(&b, '}');
-        }
-        sp_buf_puts(&b, "]}\n");
-    } else {
-        sp_buf_printf(&b, "stream          %s\n", s->name);
-        if (s->arn[0])
-            sp_buf_printf(&b, "arn             %s\n", s->arn);
-        sp_buf_printf(&b, "status          %s\nmode            %s\nretention       %ld hours\n"
-                          "max record size %ld KiB\nopen shards     %zu\n",
-                      s->status, s->mode, s->retention_hours, s->max_record_kib, n);
-        for (size_t i = 0; i < n; i++) {
-            char a[SP_U128_DEC_MAX], z[SP_U128_DEC_MAX];
-            sp_u128_format(sh[i].start, a);
-            sp_u128_format(sh[i].end, z);
-            sp_buf_printf(&b, "\n%s\n  hash keys     %s .. %s\n  sequence from %s\n", sh[i].id, a, z,
-                          sh[i].start_seq ? sh[i].start_seq : "-");
-            if (sh[i].parent)
-                sp_buf_printf(&b, "  parent        %s%s%s\n", sh[i].parent,
-                              sh[i].adjacent_parent ? " + " : "",
-                              sh[i].adjacent_parent ? sh[i].adjacent_parent : "");
-        }
-    }
-    int rc = sp_buf_check(&b, err, "describe output");
-    if (rc == SP_OK && (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
-        rc = sp_err_set(err, "writing standard output: %s", strerror(errno));
-    sp_buf_free(&b);
-    return rc;
-}
-
 /* describe: DescribeStreamSummary, then ListShards, then print; all on
  * the loop, which the last step stops. */
 struct describe_run {
@@ -776,7 +734,7 @@ static void on_describe_shards(void *arg, sp_shard *sh, size_t n, const char *er
         else
             sh[open++] = sh[i];
     }
-    if (print_describe(&d->sum, sh, open, d->json, &d->err) == SP_OK)
+    if (sp_describe_print(&d->sum, sh, open, d->json, &d->err) == SP_OK)
         d->rc = SP_EXIT_OK;
     sp_shards_free(sh, open);
 }
@@ -847,8 +805,8 @@ static int get_record(void *arg, const char *shard_id, const sp_kinesis_record *
     sp_buf_reset(b);
     if (g->json) {
         sp_buf_putc(b, '{');
-        json_kv_str(b, "shard_id", shard_id, 0);
-        json_kv_str(b, "sequence_number", rec->seq, 1);
+        sp_buf_json_kv(b, "shard_id", shard_id, 0);
+        sp_buf_json_kv(b, "sequence_number", rec->seq, 1);
         sp_buf_puts(b, ",\"partition_key\":");
         sp_buf_json_str(b, rec->pk, rec->pk_len);
         sp_buf_printf(b, ",\"arrival_time\":%.3f,\"data\":\"", rec->arrival);

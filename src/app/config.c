@@ -129,6 +129,7 @@ void sp_config_free(sp_config *c)
     free(c->sts_endpoint);
     free(c->checkpoint_file);
     free(c->log_file);
+    free(c->metrics_listen);
     memset(c, 0, sizeof *c);
 }
 

@@ -9,6 +9,7 @@
 #include "shardpipe/batch.h"
 #include "shardpipe/config_keys.h"
 #include "shardpipe/ere.h"
+#include "shardpipe/listen.h"
 
 #define MIB SP_CFG_MIB
 #define MS_MAX SP_CFG_MS_MAX
@@ -57,6 +58,18 @@ static int emit_metrics(const sp_cfg_cx *x, const sp_cfg_key *k, const char *p, 
         return SP_ERR;
     if (on)
         sp_cfg_ignored(x, p, NO_CW);
+    return SP_OK;
+}
+
+/* metrics_listen: ADDR:PORT, the address numeric (checked again as it is bound) */
+static int check_listen(const sp_cfg_cx *x, const char *p, char **val, const void *obj)
+{
+    (void)obj;
+    char host[128];
+    int port;
+    sp_err e;
+    if (sp_listen_split(*val, "metrics_listen", host, sizeof host, &port, &e) != SP_OK)
+        return sp_cfg_fail(x, p, "%s", e.msg + strlen("metrics_listen: "));
     return SP_OK;
 }
 
@@ -124,6 +137,10 @@ const sp_cfg_key sp_cfg_keys[] = {
     {"file_poll_ms", NULL, TOPF(file_poll_ms), .type = SP_CFG_MS, .min = 10, .max = MS_MAX, .def = 1000},
     {"partial_line_flush_ms", NULL, TOPF(partial_line_flush_ms), .type = SP_CFG_MS, .min = 1,
      .max = MS_MAX, .def = 5000},
+    {"metrics_listen", NULL, TOPF(metrics_listen), .type = SP_CFG_STR, .check = check_listen},
+    {"health_stall_ms", NULL, TOPF(health_stall_ms), .type = SP_CFG_MS, .min = 1000, .max = MS_MAX,
+     .def = 60000},
+    {"stats_interval_ms", NULL, TOPF(stats_interval_ms), .type = SP_CFG_MS, .max = MS_MAX, .def = 30000},
     {"flows", "flows", .scope = SP_CFG_TOP, .type = SP_CFG_SPECIAL},
     {NULL, "cloudwatch.emitMetrics", .scope = SP_CFG_TOP, .type = SP_CFG_CUSTOM, .custom = emit_metrics},
     {NULL, "userDefinedCredentialsProvider.classname", .scope = SP_CFG_TOP, .type = SP_CFG_REFUSED,

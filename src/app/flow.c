@@ -420,10 +420,10 @@ void sp_flow_checkpoint(sp_flow *f)
     }
 }
 
-void sp_flow_stats(const sp_flow *f, sp_buf *out)
+void sp_flow_counters_get(const sp_flow *f, sp_flow_counters *c)
 {
+    memset(c, 0, sizeof *c);
     sp_framer_stats fs = f->fstats;
-    uint64_t dropped_datagrams = 0;
     for (size_t i = 0; i < f->nsrcs; i++) {
         if (f->srcs[i].kind == SP_SRC_STDIN) {
             sp_framer_stats_add(&fs, sp_stdin_source_stats(f->srcs[i].s));
@@ -431,38 +431,61 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
             sp_file_source_stats st;
             sp_file_source_stats_get(f->srcs[i].s, &st);
             sp_framer_stats_add(&fs, &st.framer);
+            fs.bytes += st.bytes - st.framer.bytes; /* read, not yet framed */
         } else {
             sp_socket_source_stats ss = sp_socket_source_stats_get(f->srcs[i].s);
+            fs.lines += ss.lines;
+            fs.bytes += ss.bytes;
             fs.split_lines += ss.split;
             fs.truncated += ss.truncated;
             fs.dropped += ss.dropped_oversize;
             fs.partial += ss.partial;
-            dropped_datagrams += ss.dropped_datagrams;
+            c->dropped_datagrams += ss.dropped_datagrams;
         }
     }
-    sp_producer_stats ps = {0};
-    uint64_t p50 = 0, p99 = 0;
-    size_t shards = 0;
+    c->lines_read = fs.lines;
+    c->bytes_read = fs.bytes;
+    c->split = fs.split_lines;
+    c->truncated = fs.truncated;
+    c->dropped = fs.dropped;
+    c->partial = fs.partial;
+    c->key_fallbacks = f->key_fallbacks;
     if (f->p) {
-        ps = *sp_producer_stats_get(f->p);
-        p50 = sp_producer_latency_ms(f->p, 0.50);
-        p99 = sp_producer_latency_ms(f->p, 0.99);
-        shards = sp_producer_shards(f->p);
+        c->p = *sp_producer_stats_get(f->p);
+        c->held = sp_producer_held(f->p);
+        c->shards = sp_producer_shards(f->p);
+    }
+}
+
+const sp_producer *sp_flow_producer(const sp_flow *f)
+{
+    return f->p;
+}
+
+void sp_flow_stats(const sp_flow *f, sp_buf *out)
+{
+    sp_flow_counters c;
+    sp_flow_counters_get(f, &c);
+    const sp_producer_stats *ps = &c.p;
+    uint64_t p50 = 0, p99 = 0;
+    if (f->p) {
+        p50 = sp_hist_quantile(sp_producer_latency(f->p), 0.50);
+        p99 = sp_hist_quantile(sp_producer_latency(f->p), 0.99);
     }
     sp_buf_printf(out,
                   "records=%llu bytes=%llu requests=%llu retried=%llu failed=%llu split=%llu truncated=%llu "
                   "dropped=%llu unknown=%llu partial=%llu throttled=%llu wrong_shard=%llu key_fallbacks=%llu "
                   "shards=%zu p50_ms=%llu p99_ms=%llu",
-                  (unsigned long long)ps.records, (unsigned long long)ps.bytes,
-                  (unsigned long long)ps.requests, (unsigned long long)ps.retried,
-                  (unsigned long long)ps.failed, (unsigned long long)fs.split_lines,
-                  (unsigned long long)fs.truncated, (unsigned long long)fs.dropped,
-                  (unsigned long long)ps.unknown, (unsigned long long)fs.partial,
-                  (unsigned long long)ps.throttled, (unsigned long long)ps.wrong_shard,
-                  (unsigned long long)f->key_fallbacks, shards, (unsigned long long)p50,
+                  (unsigned long long)ps->records, (unsigned long long)ps->bytes,
+                  (unsigned long long)ps->requests, (unsigned long long)ps->retried,
+                  (unsigned long long)ps->failed, (unsigned long long)c.split,
+                  (unsigned long long)c.truncated, (unsigned long long)c.dropped,
+                  (unsigned long long)ps->unknown, (unsigned long long)c.partial,
+                  (unsigned long long)ps->throttled, (unsigned long long)ps->wrong_shard,
+                  (unsigned long long)c.key_fallbacks, c.shards, (unsigned long long)p50,
                   (unsigned long long)p99);
-    if (dropped_datagrams)
-        sp_buf_printf(out, " dropped_datagrams=%llu", (unsigned long long)dropped_datagrams);
+    if (c.dropped_datagrams)
+        sp_buf_printf(out, " dropped_datagrams=%llu", (unsigned long long)c.dropped_datagrams);
 }
 
 uint64_t sp_flow_unknown(const sp_flow *f)

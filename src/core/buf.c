@@ -171,3 +171,14 @@ void sp_buf_wipe_free(sp_buf *b)
         explicit_bzero(b->data, b->cap);
     sp_buf_free(b);
 }
+
+int sp_buf_json_kv(sp_buf *b, const char *key, const char *v, int comma)
+{
+    if (comma)
+        sp_buf_putc(b, ',');
+    sp_buf_json_str(b, key, strlen(key));
+    sp_buf_putc(b, ':');
+    if (v)
+        return sp_buf_json_str(b, v, strlen(v));
+    return sp_buf_puts(b, "null");
+}

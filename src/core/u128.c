@@ -108,3 +108,16 @@ sp_u128 sp_hashkey(const void *pk, size_t n)
     }
     return h;
 }
+
+sp_u128 sp_u128_midpoint(sp_u128 a, sp_u128 b)
+{
+    sp_u128 d;
+    d.lo = b.lo - a.lo;
+    d.hi = b.hi - a.hi - (b.lo < a.lo);
+    d.lo = (d.lo >> 1) | (d.hi << 63);
+    d.hi >>= 1;
+    sp_u128 m;
+    m.lo = a.lo + d.lo;
+    m.hi = a.hi + d.hi + (m.lo < a.lo);
+    return m;
+}

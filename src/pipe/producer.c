@@ -16,10 +16,11 @@
 
 #include "shardpipe/shardlist.h"
 #include "shardpipe/batch.h"
+#include "shardpipe/hist.h"
 #include "shardpipe/list.h"
 #include "shardpipe/producer.h"
 
-#define LAT_BUCKETS 60001     /* 1 ms each, up to 60 s */
+#define LAT_CAP_MS 60000      /* 1 ms buckets up to 60 s */
 #define WINDOW_TICK_MS 25     /* least wait for room in a window (one slot): lets batches fill */
 #define ORDER_SET 1024        /* keys per batch in ordered mode (>= 500, power of 2) */
 
@@ -37,6 +38,7 @@ struct shardq {
     uint64_t paused_until;    /* backoff after failures */
     unsigned fail_streak;
     size_t in_flight;         /* records of this shard in flight */
+    sp_shard_counters c;      /* carried over while the shard stays open */
 };
 
 struct sp_producer {
@@ -74,8 +76,8 @@ struct sp_producer {
     sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
     uint32_t transit_ms;      /* how long requests take: records count that much
                                  longer in the windows (fast up, slow down) */
-    uint64_t *lat;            /* latency histogram */
-    uint64_t lat_n;
+    sp_hist lat;              /* read-to-stored latency */
+    size_t held;              /* bytes of records held (this producer's part of the budget) */
     sp_producer_stats stats;
 };
 
@@ -207,17 +209,15 @@ static void flight_unlink(sp_producer *p, struct inflight *f)
 
 static void release(sp_producer *p, sp_record *r, int stored)
 {
-    if (stored == SP_ACK_STORED && p->lat) {
-        uint64_t ms = sp_loop_now_ms(p->loop) - r->read_ms;
-        p->lat[ms < LAT_BUCKETS ? ms : LAT_BUCKETS - 1]++;
-        p->lat_n++;
-    }
+    if (stored == SP_ACK_STORED)
+        sp_hist_add(&p->lat, sp_loop_now_ms(p->loop) - r->read_ms);
     if (r->ack)
         r->ack(r->token, r->tag, stored);
     /* The budget may be shared: whoever frees the byte that ends "full"
      * announces it, whichever producer filled it. */
     int was_full = sp_producer_full(p);
     p->budget->used -= rec_mem(r);
+    p->held -= rec_mem(r);
     free(r);
     if (was_full && !sp_producer_full(p) && p->o.on_space)
         p->o.on_space(p->o.arg);
@@ -275,6 +275,7 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
             sq[i].win = p->sq[old].win;
             sq[i].paused_until = p->sq[old].paused_until;
             sq[i].fail_streak = p->sq[old].fail_streak;
+            sq[i].c = p->sq[old].c;
         } else {
             sp_window_init(&sq[i].win, &p->o.throttle, now);
         }
@@ -488,6 +489,8 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited)
                         sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms);
+                    if (s)
+                        s->c.throttled++;
                     p->stats.throttled++;
                 }
                 if (give_up(p, f->recs[i], res->code))
@@ -548,6 +551,10 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             }
             p->stats.records++;
             p->stats.bytes += r->len;
+            if (s) {
+                s->c.records++;
+                s->c.bytes += r->len;
+            }
             release(p, r, 1);
             f->recs[i] = NULL;
             continue;
@@ -555,6 +562,8 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         enum sp_kclass c = sp_kinesis_classify(400, out[i].code, out[i].message);
         if (c == SP_KC_THROTTLE) {
             p->stats.throttled++;
+            if (s)
+                s->c.throttled++;
             if (s && s->limited)
                 sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms);
         }
@@ -768,12 +777,13 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "out of memory");
         return NULL;
     }
-    p->lat = calloc(LAT_BUCKETS, sizeof *p->lat);
     p->order_set = calloc(ORDER_SET, sizeof *p->order_set);
-    if (p->lat == NULL || p->order_set == NULL) {
+    if (p->order_set == NULL) {
         sp_err_set(err, "out of memory");
         goto fail;
     }
+    if (sp_hist_init(&p->lat, LAT_CAP_MS, err) != SP_OK)
+        goto fail;
     if (o->seed)
         sp_rng_seed_with(&p->rng, o->seed);
     else if (sp_rng_seed(&p->rng, err) != SP_OK)
@@ -809,7 +819,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     sp_timer_init(&p->started, on_started_timer, p);
     return p;
 fail:
-    free(p->lat);
+    sp_hist_free(&p->lat);
     free(p->order_set);
     free(p);
     return NULL;
@@ -869,23 +879,9 @@ void sp_producer_free(sp_producer *p)
     sp_batch_free(&p->batch);
     sp_shardmap_free(&p->map);
     free(p->sq);
-    free(p->lat);
+    sp_hist_free(&p->lat);
     free(p->order_set);
     free(p);
-}
-
-/* Midpoint of a shard's range: an ExplicitHashKey that lands inside it. */
-static sp_u128 midpoint(const sp_shard *s)
-{
-    sp_u128 d;
-    d.lo = s->end.lo - s->start.lo;
-    d.hi = s->end.hi - s->start.hi - (s->end.lo < s->start.lo);
-    d.lo = (d.lo >> 1) | (d.hi << 63);
-    d.hi >>= 1;
-    sp_u128 m;
-    m.lo = s->start.lo + d.lo;
-    m.hi = s->start.hi + d.hi + (m.lo < s->start.lo);
-    return m;
 }
 
 /* The shard that will drain soonest: least queued work per unit of rate. */
@@ -923,7 +919,7 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     long b = in->balanced ? least_loaded(p) : -1;
     if (b >= 0) {
         r->has_ehk = 1;
-        r->hash = midpoint(&p->map.shards[b]);
+        r->hash = sp_u128_midpoint(p->map.shards[b].start, p->map.shards[b].end);
     } else if (in->ehk) {
         r->has_ehk = 1;
         r->hash = *in->ehk;
@@ -934,6 +930,7 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     if (in->len)
         memcpy(r->bytes + in->pk_len, in->data, in->len);
     p->budget->used += rec_mem(r);
+    p->held += rec_mem(r);
     enqueue(p, r);
     p->drained_sent = 0;
     /* Pump only when a batch may be full, when no timer will come, or when
@@ -950,11 +947,6 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
 int sp_producer_full(const sp_producer *p)
 {
     return p->budget->used >= p->budget->limit;
-}
-
-size_t sp_producer_buffered(const sp_producer *p)
-{
-    return p->budget->used;
 }
 
 void sp_producer_flush(sp_producer *p)
@@ -974,20 +966,23 @@ const sp_producer_stats *sp_producer_stats_get(const sp_producer *p)
     return &p->stats;
 }
 
-uint64_t sp_producer_latency_ms(const sp_producer *p, double q)
+const sp_hist *sp_producer_latency(const sp_producer *p)
 {
-    if (p->lat_n == 0)
-        return 0;
-    uint64_t want = (uint64_t)(q * (double)p->lat_n);
-    if (want >= p->lat_n)
-        want = p->lat_n - 1;
-    uint64_t seen = 0;
-    for (uint64_t i = 0; i < LAT_BUCKETS; i++) {
-        seen += p->lat[i];
-        if (seen > want)
-            return i;
-    }
-    return LAT_BUCKETS - 1;
+    return &p->lat;
+}
+
+size_t sp_producer_held(const sp_producer *p)
+{
+    return p->held;
+}
+
+const char *sp_producer_shard_at(const sp_producer *p, size_t i, sp_shard_counters *c, double *share)
+{
+    if (i >= p->nsq)
+        return NULL;
+    *c = p->sq[i].c;
+    *share = p->sq[i].win.rate;
+    return p->sq[i].id;
 }
 
 size_t sp_producer_shards(const sp_producer *p)

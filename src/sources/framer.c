@@ -527,6 +527,7 @@ int sp_framer_feed(sp_framer *f, const void *data, size_t n, sp_err *err)
     if (normalize(f, err) != SP_OK)
         return SP_ERR;
     f->offset += n;
+    f->stats.bytes += n;
     while (f->skip > 0 && i < n) {
         const char *nl = memchr(s + i, '\n', n - i);
         if (nl == NULL)
@@ -606,6 +607,7 @@ int sp_framer_flush_pending(sp_framer *f, sp_err *err)
 void sp_framer_stats_add(sp_framer_stats *to, const sp_framer_stats *from)
 {
     to->lines += from->lines;
+    to->bytes += from->bytes;
     to->records += from->records;
     to->split_lines += from->split_lines;
     to->truncated += from->truncated;

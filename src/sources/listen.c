@@ -95,6 +95,30 @@ static int resolve(sp_listener *l, const char *bind, int port, struct sockaddr_s
     return SP_OK;
 }
 
+int sp_listen_split(const char *spec, const char *what, char *host, size_t hostlen, int *port,
+                    sp_err *err)
+{
+    const char *colon = strrchr(spec, ':'), *ps = colon ? colon + 1 : spec;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(ps, &end, 10);
+    if (*ps < '0' || *ps > '9' || *end != '\0' || errno != 0 || v > 65535)
+        return sp_err_set(err, "%s: \"%.64s\" is not ADDR:PORT (a port from 0 to 65535)", what, spec);
+    /* An IPv6 literal carries colons of its own: it needs its brackets. */
+    if (hl > 0 && memchr(spec, ':', hl) != NULL && !(spec[0] == '[' && spec[hl - 1] == ']'))
+        return sp_err_set(err, "%s: \"%.64s\": put an IPv6 address in brackets, as [::1]:9100", what,
+                          spec);
+    if (colon != NULL && hl == 0)
+        return sp_err_set(err, "%s: \"%.64s\" has no address before the port", what, spec);
+    if (hl >= hostlen)
+        return sp_err_set(err, "%s: the address is too long", what);
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    *port = (int)v;
+    return SP_OK;
+}
+
 int sp_listener_open_inet(sp_listener *l, const char *bind_addr, int port, sp_err *err)
 {
     struct sockaddr_storage ss;

@@ -146,6 +146,7 @@ static int emit_udp(void *arg, const char *data, size_t len, unsigned flags,
 
 static void add_framer_stats(sp_socket_source_stats *st, const sp_framer_stats *f)
 {
+    st->lines += f->lines;
     st->split += f->split_lines;
     st->truncated += f->truncated;
     st->dropped_oversize += f->dropped;
