@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
-#include "shardpipe/ini.h"
+#include "shardpipe/ecscreds.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/http.h"
+#include "shardpipe/imds.h"
+#include "shardpipe/ini.h"
 #include "shardpipe/sts.h"
+#include "shardpipe/webidentity.h"
 
 /* The system-wide boto file. Tests point it elsewhere through an injected
  * getenv_fn; the real environment is never asked, so a deployment always
@@ -177,9 +180,17 @@ static int accept(const char *where, const names *n, const char *akid, const cha
 
 /* --- the chain's shared state --------------------------------------------- */
 
+/* A source that needs the network, chosen by the chain. */
+enum net { NET_NONE, NET_WEBID, NET_ECS, NET_IMDS };
+
 typedef struct chain {
     const sp_creds_opts *o;
     const char *profile;
+    int sync;                      /* sp_creds_resolve: no network sources */
+    enum net net;                  /* what the chain ended on, if not keys */
+    int imds_off;                  /* AWS_EC2_METADATA_DISABLED: said up front */
+    char url[SP_URL_MAX];          /* container credentials */
+    sp_imds_opts imds;
     char looked[SP_ERR_MSG_MAX];   /* what was tried, for "nothing found" */
     size_t looked_len;
 } chain;
@@ -534,50 +545,147 @@ out:
     return rc;
 }
 
-/* The chain, in order. Container, instance-metadata and web-identity
- * providers become rows here. */
+/* The network sources only choose here; sp_creds_resolve_start asks
+ * them. Without the loop (sp_creds_resolve) they are only noted. */
+static int net_chosen(chain *c, enum net kind, const char *what, int *found)
+{
+    if (c->sync) {
+        note(c, "%s (not tried here)", what);
+        return SP_OK;
+    }
+    c->net = kind;
+    *found = 1;
+    return SP_OK;
+}
+
+/* botocore's: the variables alone, both needed (a profile's
+ * web_identity_token_file is not supported yet). */
+static int from_webid(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    (void)out;
+    (void)err;
+    const char *file = env(c->o, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    const char *arn = env(c->o, "AWS_ROLE_ARN");
+    if (file == NULL || arn == NULL) {
+        note(c, "web identity (no AWS_%s)", file ? "ROLE_ARN" : "WEB_IDENTITY_TOKEN_FILE");
+        return SP_OK;
+    }
+    return net_chosen(c, NET_WEBID, "web identity", found);
+}
+
+static int from_container(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    (void)out;
+    const char *rel = env(c->o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = env(c->o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (rel == NULL && full == NULL) {
+        note(c, "container credentials (no AWS_CONTAINER_CREDENTIALS_*_URI)");
+        return SP_OK;
+    }
+    if (sp_ecs_url(rel, full, c->url, sizeof c->url, err) != SP_OK)
+        return sp_err_prefix(err, "container credentials");
+    return net_chosen(c, NET_ECS, "container credentials", found);
+}
+
+static int env_true(const chain *c, const char *name)
+{
+    const char *v = env(c->o, name);
+    return v != NULL && ascii_casecmp(v, "true") == 0;
+}
+
+static int from_imds(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    (void)out;
+    if (env_true(c, "AWS_EC2_METADATA_DISABLED")) {
+        c->imds_off = 1;
+        return SP_OK;
+    }
+    c->imds.endpoint = env(c->o, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    c->imds.mode = env(c->o, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+    c->imds.v1_disabled = env_true(c, "AWS_EC2_METADATA_V1_DISABLED");
+    char base[SP_URL_MAX];
+    if (sp_imds_base(&c->imds, base, sizeof base, err) != SP_OK)
+        return sp_err_prefix(err, "instance metadata");
+    return net_chosen(c, NET_IMDS, "instance metadata", found);
+}
+
+/* The chain, in order (KINESIS.md §6.1). */
 static const struct provider {
     const char *name;
     provider_fn fn;
 } providers[] = {
     {"command line", from_cli},
     {"environment", from_env},
+    {"web identity", from_webid},
     {"shared credentials file", from_shared_file},
     {"config file", from_config_file},
     {"boto file", from_boto},
+    {"container credentials", from_container},
+    {"instance metadata", from_imds},
 };
 
-static int chain_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+/* SP_OK with keys in out, or with c->net set (nothing in out). */
+static int chain_walk(chain *c, sp_creds *out, sp_err *err)
 {
-    chain c = {.o = o, .profile = sp_creds_profile(o)};
+    memset(out, 0, sizeof *out);
     for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++) {
         int found = 0;
-        if (providers[i].fn(&c, out, &found, err) != SP_OK) {
+        if (providers[i].fn(c, out, &found, err) != SP_OK) {
             sp_creds_free(out);
             return SP_ERR;
         }
         if (found)
             return SP_OK;
     }
-    return sp_err_set(err, "no AWS credentials found for profile \"%s\"; looked at: %s",
-                      c.profile, c.looked);
+    return sp_err_set(err, "no AWS credentials found for profile \"%s\"%s; looked at: %s",
+                      c->profile, c->imds_off ? " (AWS_EC2_METADATA_DISABLED is set)" : "", c->looked);
 }
 
-/* A resolution waiting for the network: STS today; instance metadata,
- * container credentials and web identity are further steps of it. */
+static int chain_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+{
+    chain c = {.o = o, .profile = sp_creds_profile(o), .sync = 1};
+    return chain_walk(&c, out, err);
+}
+
+/* A resolution waiting for the network: a platform source (web
+ * identity, container credentials, instance metadata), then STS
+ * AssumeRole when a role is asked for, or only the latter. It owns a copy
+ * of the options, since a step may start from a callback. */
 struct sp_creds_job {
+    sp_creds_opts o;
+    sp_http *http;
+    long skew;
+    enum net net;
+    sp_webid_call *webid;
+    sp_ecs_call *ecs;
+    sp_imds_call *imds;
     sp_sts_call *sts;
     sp_creds_done_fn done;
     void *arg;
+    char looked[SP_ERR_MSG_MAX];   /* the chain's notes, for instance metadata's failure */
 };
+
+static void job_free(sp_creds_job *j)
+{
+    sp_creds_opts_free(&j->o);
+    free(j);
+}
+
+/* Hands the result over; the job is gone first: the callback may start
+ * the next resolution. */
+static void job_end(sp_creds_job *j, sp_creds_result *res)
+{
+    sp_creds_done_fn done = j->done;
+    void *darg = j->arg;
+    job_free(j);
+    done(darg, res);
+}
 
 static void on_role(void *arg, sp_creds_result *res)
 {
     sp_creds_job *j = arg;
-    sp_creds_done_fn done = j->done;
-    void *darg = j->arg;
-    free(j);   /* first: the callback may start the next resolution */
-    done(darg, res);
+    j->sts = NULL;
+    job_end(j, res);
 }
 
 void sp_creds_job_cancel(sp_creds_job *j)
@@ -585,55 +693,103 @@ void sp_creds_job_cancel(sp_creds_job *j)
     if (j == NULL)
         return;
     sp_sts_cancel(j->sts);
-    free(j);
+    sp_webid_cancel(j->webid);
+    sp_ecs_cancel(j->ecs);
+    sp_imds_cancel(j->imds);
+    job_free(j);
 }
 
-/* The chain's credentials are only the base: exchange them for the
- * role's. The endpoint order is the SDKs' (service-specific variable, then
- * the global one), after an explicit setting. */
-static int assume_role(const sp_creds_opts *o, sp_http *http, long skew, sp_creds_done_fn done,
-                       void *arg, sp_creds_job **job, sp_err *err)
+/* STS goes to an explicit endpoint, else the SDKs' variables (the
+ * service's, then the global one), else the regional one. */
+static void sts_endpoint(const sp_creds_opts *o, const char **url, const char **from)
 {
-    sp_creds base;
-    if (chain_resolve(o, &base, err) != SP_OK)
-        return sp_err_prefix(err, "assuming role %s", o->role_arn);
-    char region[64];
-    const char *r = o->region;
-    if (!nonempty(r)) {
-        if (sp_region_resolve(o, NULL, region, sizeof region, err) != SP_OK) {
-            sp_creds_free(&base);
-            return sp_err_prefix(err, "assuming role %s", o->role_arn);
-        }
-        r = region;
-    }
-    sp_sts_opts so = {0};
-    so.region = r;
-    so.endpoint = o->sts_endpoint;
-    so.endpoint_from = "STS endpoint";
+    *url = o->sts_endpoint;
+    *from = "STS endpoint";
     static const char *const vars[] = {"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"};
-    for (size_t i = 0; i < 2 && !nonempty(so.endpoint); i++) {
-        so.endpoint = env(o, vars[i]);
-        so.endpoint_from = vars[i];
+    for (size_t i = 0; i < 2 && !nonempty(*url); i++) {
+        *url = env(o, vars[i]);
+        *from = vars[i];
     }
+}
+
+/* The region STS is asked in: o->region, else as sp_region_resolve. */
+static int sts_region(const sp_creds_opts *o, char *buf, size_t len, const char **r, sp_err *err)
+{
+    *r = o->region;
+    if (nonempty(*r))
+        return SP_OK;
+    if (sp_region_resolve(o, NULL, buf, len, err) != SP_OK)
+        return SP_ERR;
+    *r = buf;
+    return SP_OK;
+}
+
+/* Exchanges base for the role's credentials (j->o.role_arn). */
+static int start_role(sp_creds_job *j, const sp_creds *base, sp_err *err)
+{
+    const sp_creds_opts *o = &j->o;
+    char region[64];
+    sp_sts_opts so = {0};
+    if (sts_region(o, region, sizeof region, &so.region, err) != SP_OK)
+        return sp_err_prefix(err, "assuming role %s", o->role_arn);
+    sts_endpoint(o, &so.endpoint, &so.endpoint_from);
     so.role_arn = o->role_arn;
     so.external_id = o->external_id;
     so.session_name = o->role_session_name;
-    so.skew = skew;
-    int rc = SP_ERR;
-    sp_creds_job *j = calloc(1, sizeof *j);
-    if (j == NULL) {
-        sp_err_set(err, "assuming role %s: out of memory", o->role_arn);
-    } else {
-        j->done = done;
-        j->arg = arg;
-        rc = sp_sts_assume_role_start(http, &so, &base, on_role, j, &j->sts, err);
+    so.skew = j->skew;
+    return sp_sts_assume_role_start(j->http, &so, base, on_role, j, &j->sts, err);
+}
+
+/* The platform source answered: the result, or the base for a role. */
+static void on_base(void *arg, sp_creds_result *res)
+{
+    sp_creds_job *j = arg;
+    j->webid = NULL;
+    j->ecs = NULL;
+    j->imds = NULL;
+    if (res->rc == SP_OK && nonempty(j->o.role_arn)) {
+        sp_creds_result r;
+        memset(&r, 0, sizeof r);
+        int rc = start_role(j, &res->creds, &r.err);
+        sp_creds_free(&res->creds);
         if (rc == SP_OK)
-            *job = j;
-        else
-            free(j);
+            return;
+        r.rc = SP_ERR;
+        job_end(j, &r);
+        return;
     }
-    sp_creds_free(&base);
-    return rc;
+    if (res->rc != SP_OK && j->net == NET_IMDS) {
+        /* the last resort: say what else was looked at */
+        sp_err e = res->err;
+        sp_err_setc(&res->err, e.code, "%s; no other AWS credentials for profile \"%s\": "
+                    "looked at %s", e.msg, sp_creds_profile(&j->o), j->looked);
+    }
+    if (res->rc != SP_OK && nonempty(j->o.role_arn))
+        sp_err_prefix(&res->err, "assuming role %s", j->o.role_arn);
+    job_end(j, res);
+}
+
+/* Starts the platform source the chain chose. */
+static int start_net(sp_creds_job *j, const chain *c, sp_err *err)
+{
+    const sp_creds_opts *o = &j->o;
+    if (c->net == NET_ECS) {
+        sp_ecs_opts eo = {c->url, env(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+                          env(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN"), 0};
+        return sp_ecs_start(j->http, &eo, on_base, j, &j->ecs, err);
+    }
+    if (c->net == NET_IMDS)
+        return sp_imds_creds_start(j->http, &c->imds, on_base, j, &j->imds, err);
+    char region[64];
+    sp_webid_opts wo = {0};
+    if (sts_region(o, region, sizeof region, &wo.region, err) != SP_OK)
+        return sp_err_prefix(err, "web identity");
+    sts_endpoint(o, &wo.endpoint, &wo.endpoint_from);
+    wo.token_file = env(o, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    wo.role_arn = env(o, "AWS_ROLE_ARN");
+    wo.session_name = env(o, "AWS_ROLE_SESSION_NAME");
+    wo.from = "environment";
+    return sp_webid_start(j->http, &wo, on_base, j, &j->webid, err);
 }
 
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
@@ -654,9 +810,49 @@ int sp_creds_resolve_start(const sp_creds_opts *o, sp_http *http, long skew, sp_
         o = &default_opts;
     memset(out, 0, sizeof *out);
     *job = NULL;
-    if (nonempty(o->role_arn))
-        return assume_role(o, http, skew, done, arg, job, err);
-    return chain_resolve(o, out, err);
+    int role = nonempty(o->role_arn);
+    chain c = {.o = o, .profile = sp_creds_profile(o)};
+    sp_creds base;
+    if (chain_walk(&c, &base, err) != SP_OK)
+        return role ? sp_err_prefix(err, "assuming role %s", o->role_arn) : SP_ERR;
+    if (c.net == NET_NONE && !role) {
+        *out = base;
+        return SP_OK;
+    }
+    sp_creds_job *j = calloc(1, sizeof *j);
+    if (j == NULL || sp_creds_opts_copy(&j->o, o, err) != SP_OK) {
+        free(j);
+        sp_creds_free(&base);
+        return sp_err_set(err, "credentials: out of memory");
+    }
+    j->http = http;
+    j->skew = skew;
+    j->net = c.net;
+    j->done = done;
+    j->arg = arg;
+    snprintf(j->looked, sizeof j->looked, "%s", c.looked);
+    int rc = c.net != NET_NONE ? start_net(j, &c, err) : start_role(j, &base, err);
+    sp_creds_free(&base);
+    if (rc != SP_OK) {
+        if (role && c.net != NET_NONE)
+            sp_err_prefix(err, "assuming role %s", o->role_arn);
+        job_free(j);
+        return SP_ERR;
+    }
+    *job = j;
+    return SP_OK;
+}
+
+/* The source a job is waiting for, for messages until it ends. */
+const char *sp_creds_job_source(const sp_creds_job *j)
+{
+    if (j == NULL)
+        return "";
+    if (j->sts != NULL || j->net == NET_NONE)
+        return "a role being assumed";
+    return j->net == NET_WEBID ? "web identity (being fetched)"
+           : j->net == NET_ECS ? "container credentials (being fetched)"
+                               : "instance metadata (being fetched)";
 }
 
 /* --- region ----------------------------------------------------------- */
