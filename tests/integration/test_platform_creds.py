@@ -169,8 +169,8 @@ class PlatformCredsTest(unittest.TestCase):
             f.write(text)
         return p
 
-    def put(self, env, lines=(b"one", b"two", b"three")):
-        return cli.run(["put", "-s", "s"], self.kin.endpoint, stdin=b"".join(l + b"\n" for l in lines),
+    def put(self, env, lines=(b"one", b"two", b"three"), args=()):
+        return cli.run(["put", "-s", "s"] + list(args), self.kin.endpoint, stdin=b"".join(l + b"\n" for l in lines),
                        env=dict(NO_KEYS, **env))
 
     def assert_stored_with(self, r, key, lines=(b"one", b"two", b"three")):
@@ -425,6 +425,59 @@ class PlatformCredsTest(unittest.TestCase):
                           AWS_CONTAINER_CREDENTIALS_FULL_URI=""))
         self.assertEqual(r.rc, 0, str(r))
         self.assertEqual(contacted(), (1, 1, 3))
+
+
+    # ---- role options on the command line ----
+
+    def test_role_options_on_put_get_describe(self):
+        """--role-arn, --external-id and --role-session-name: the base keys
+        (unknown to Kinesis) are exchanged for the role's."""
+        base = ("AKIDBASEEXAMPLE", "baseSecret/EXAMPLE")
+        sts = self.sts("--verify-sigv4=%s:%s" % base, issue(KEY1), "--external-id", "ext-4242")
+        role = ["--role-arn", ROLE, "--external-id", "ext-4242", "--role-session-name", "cli-session"]
+        env = {"AWS_ACCESS_KEY_ID": base[0], "AWS_SECRET_ACCESS_KEY": base[1],
+               "AWS_ENDPOINT_URL_STS": sts.endpoint}
+        r = cli.run(["put", "-s", "s"] + role, self.kin.endpoint, stdin=b"one\ntwo\nthree\n", env=env)
+        self.assert_stored_with(r, KEY1[0])
+        r = cli.run(["describe", "s"] + role, self.kin.endpoint, env=env)
+        self.assertEqual(r.rc, 0, str(r))
+        r = cli.run(["get", "s", "--iterator", "trim-horizon", "--max-records", "3", "--json"] + role,
+                    self.kin.endpoint, env=env)
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertEqual(sorted(base64.b64decode(x["data"]) for x in r.json_lines()), [b"one", b"three", b"two"])
+        calls = sts.log_entries()
+        self.assertEqual(len(calls), 3, calls)
+        for c in calls:
+            self.assertEqual((c["status"], c["access_key"]), (200, base[0]))
+            self.assertEqual((c["params"]["RoleArn"], c["params"]["ExternalId"], c["params"]["RoleSessionName"]),
+                             (ROLE, "ext-4242", "cli-session"))
+        # without the role, the base keys alone are refused by Kinesis
+        r = cli.run(["describe", "s"], self.kin.endpoint, env=env)
+        self.assertEqual(r.rc, 1, str(r))
+        # a wrong external ID: refused by STS, never shown
+        r = cli.run(["describe", "s", "--role-arn", ROLE, "--external-id", "wrong-id-99"], self.kin.endpoint, env=env)
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("AccessDenied", r.err)
+        self.assertNotIn("wrong-id-99", r.err)
+
+    def test_role_options_checked(self):
+        for args, opt in ((["--role-arn", "arn:aws:s3:::bucket"], "--role-arn"),
+                          (["--role-arn", ROLE, "--external-id", "x"], "--external-id"),
+                          (["--role-arn", ROLE, "--role-session-name", "bad name"], "--role-session-name")):
+            r = cli.run(["describe", "s"] + args, self.kin.endpoint)
+            self.assertEqual(r.rc, 2, str(r))
+            self.assertIn("shardpipe: %s: " % opt, r.err)
+
+    def test_role_on_top_of_instance_metadata(self):
+        """The instance role's keys are the base of an AssumeRole."""
+        md = self.imds(issue(("ASIAINSTANCEBASE0001", "instanceBaseSecret", "instanceBaseToken")))
+        sts = self.sts("--verify-sigv4=ASIAINSTANCEBASE0001:instanceBaseSecret",
+                       "--require-token", "instanceBaseToken", issue(KEY1))
+        r = self.put({"AWS_EC2_METADATA_DISABLED": "", "AWS_EC2_METADATA_SERVICE_ENDPOINT": md.endpoint,
+                      "AWS_ENDPOINT_URL_STS": sts.endpoint}, args=["--role-arn", ROLE])
+        self.assert_stored_with(r, KEY1[0])
+        self.assertEqual(len(md.log_entries()), 3)
+        self.assertEqual([c["status"] for c in sts.log_entries()], [200])
 
 
 if __name__ == "__main__":
