@@ -450,7 +450,23 @@ START_TEST(nothing_found_lists_places)
     ck_assert_ptr_nonnull(strstr(err.msg, want));
 
     write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\n");
-    fails(&o, "uses role_arn, which shardpipe does not support", &err);
+    fails(&o, "profile [default]: role_arn needs exactly one of source_profile, credential_source "
+              "and web_identity_token_file", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\n"
+                                   "credential_source = Environment\n");
+    fails(&o, "credential_source Environment, but AWS_ACCESS_KEY_ID is not set", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\n"
+                                   "credential_source = Ec2\n");
+    fails(&o, "credential_source must be Environment, Ec2InstanceMetadata or EcsContainer", &err);
+    write_file("home/.aws/config", "[default]\nsource_profile = base\n");
+    fails(&o, "profile [default]: source_profile needs role_arn", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n");
+    fails(&o, "source_profile base has no aws_access_key_id", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"
+                                   "[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = x\n");
+    fails(&o, "assuming role arn:aws:iam::1:role/x needs a request on the event loop", &err);
+    write_file("home/.aws/config", "[default]\ncredential_process = /bin/true\n");
+    fails(&o, "uses credential_process, which shardpipe does not support", &err);
 
     /* No HOME at all: still a clear message. */
     nenv = 0;

@@ -480,5 +480,58 @@ class PlatformCredsTest(unittest.TestCase):
         self.assertEqual([c["status"] for c in sts.log_entries()], [200])
 
 
+    # ---- role profiles in the config file ----
+
+    def test_profile_role_with_source_profile_and_a_role_on_top(self):
+        base = ("AKIDBASEEXAMPLE", "baseSecret/EXAMPLE")
+        sts = self.sts("--verify-sigv4=%s:%s" % base, "--verify-sigv4=%s:%s" % KEY2[:2],
+                       issue(KEY1), issue(KEY2))
+        cfg = self.file("config", "[profile writer]\nrole_arn = %s\nsource_profile = base\n"
+                                  "external_id = ext-4242\nrole_session_name = prof-session\n"
+                                  "[profile base]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                        % ((ROLE,) + base))
+        env = {"AWS_PROFILE": "writer", "AWS_CONFIG_FILE": cfg, "AWS_ENDPOINT_URL_STS": sts.endpoint,
+               "AWS_SHARED_CREDENTIALS_FILE": os.path.join(self.tmp, "none")}
+        r = self.put(env)
+        self.assert_stored_with(r, KEY1[0])
+        c = sts.log_entries()[0]
+        self.assertEqual((c["access_key"], c["params"]["RoleArn"], c["params"]["ExternalId"],
+                          c["params"]["RoleSessionName"]), (base[0], ROLE, "ext-4242", "prof-session"))
+        # --role-arn on top: the profile's role first (now issuing KEY2), then
+        # this one, signed with the first role's keys
+        other = "arn:aws:iam::123456789012:role/second"
+        r = cli.run(["describe", "s", "--role-arn", other], self.kin.endpoint, env=dict(NO_KEYS, **env))
+        self.assertEqual(r.rc, 0, str(r))
+        calls = sts.log_entries()[1:]
+        self.assertEqual([(c["access_key"], c["params"]["RoleArn"]) for c in calls],
+                         [(base[0], ROLE), (KEY2[0], other)])
+
+    def test_profile_role_with_credential_source_imds(self):
+        md = self.imds(issue(("ASIAINSTANCEBASE0001", "instanceBaseSecret", "instanceBaseToken")))
+        sts = self.sts("--verify-sigv4=ASIAINSTANCEBASE0001:instanceBaseSecret",
+                       "--require-token", "instanceBaseToken", issue(KEY1))
+        cfg = self.file("config", "[default]\nrole_arn = %s\ncredential_source = Ec2InstanceMetadata\n" % ROLE)
+        r = self.put({"AWS_CONFIG_FILE": cfg, "AWS_EC2_METADATA_DISABLED": "",
+                      "AWS_EC2_METADATA_SERVICE_ENDPOINT": md.endpoint, "AWS_ENDPOINT_URL_STS": sts.endpoint})
+        self.assert_stored_with(r, KEY1[0])
+        self.assertEqual(len(md.log_entries()), 3)
+        # disabled instance metadata is an error naming the profile, not a fall-through
+        r = self.put({"AWS_CONFIG_FILE": cfg, "AWS_EC2_METADATA_SERVICE_ENDPOINT": md.endpoint})
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("profile [default]: credential_source Ec2InstanceMetadata, but "
+                      "AWS_EC2_METADATA_DISABLED is set", r.err)
+
+    def test_profile_web_identity_token_file(self):
+        sts = self.sts(issue(KEY1), "--web-token", WEB1)
+        tf = self.file("token", WEB1)
+        cfg = self.file("config", "[profile irsa]\nrole_arn = %s\nweb_identity_token_file = %s\n"
+                                  "role_session_name = from-profile\n" % (ROLE, tf))
+        r = self.put({"AWS_CONFIG_FILE": cfg, "AWS_PROFILE": "irsa", "AWS_ENDPOINT_URL_STS": sts.endpoint})
+        self.assert_stored_with(r, KEY1[0])
+        p = sts.log_entries()[0]["params"]
+        self.assertEqual((p["Action"], p["RoleArn"], p["RoleSessionName"], p["WebIdentityToken"]),
+                         ("AssumeRoleWithWebIdentity", ROLE, "from-profile", WEB1))
+
+
 if __name__ == "__main__":
     unittest.main()
