@@ -208,7 +208,7 @@ static int jskip(jp *p, int depth)
         }
     }
     const char *start = p->s;
-    while (p->s < p->end && strchr("-+.0123456789eEtrufalsn", *p->s) != NULL)
+    while (p->s < p->end && *p->s != '\0' && strchr("-+.0123456789eEtrufalsn", *p->s) != NULL)
         p->s++;
     return p->s > start ? SP_OK : SP_ERR;
 }

@@ -127,8 +127,9 @@ static int send_step(sp_imds_call *c, sp_err *err)
     return rc;
 }
 
-/* The first line, trimmed, when it is plain text that fits. */
-static int first_line(const sp_http_response *resp, char *out, size_t outlen)
+/* The first line, trimmed, when it is plain text that fits; a role name
+ * (no_slash) goes into a path, so it may not hold "/". */
+static int first_line(const sp_http_response *resp, char *out, size_t outlen, int no_slash)
 {
     size_t n = strcspn(resp->body, "\r\n");
     if (n > resp->body_len)
@@ -138,7 +139,8 @@ static int first_line(const sp_http_response *resp, char *out, size_t outlen)
     if (n == 0 || n >= outlen)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)resp->body[i] <= 0x20 || resp->body[i] == '/' || resp->body[i] == 0x7f)
+        if ((unsigned char)resp->body[i] <= 0x20 || (no_slash && resp->body[i] == '/') ||
+            resp->body[i] == 0x7f)
             return 0;
     memcpy(out, resp->body, n);
     out[n] = '\0';
@@ -154,7 +156,7 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
     if (c->step == S_TOKEN) {
         if (st == 200) {
             char tok[256];
-            if (!first_line(resp, tok, sizeof tok)) {
+            if (!first_line(resp, tok, sizeof tok, 0)) {
                 sp_err_set(err, "instance metadata: the IMDSv2 token answer is not a token");
                 return 1;
             }
@@ -194,7 +196,7 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
         return 1;
     }
     if (c->step == S_REGION) {
-        if (st != 200 || !first_line(resp, r->creds.source, sizeof r->creds.source) ||
+        if (st != 200 || !first_line(resp, r->creds.source, sizeof r->creds.source, 1) ||
             !sp_region_valid(r->creds.source)) {
             r->creds.source[0] = '\0';
             sp_err_set(err, "instance metadata: no usable region (HTTP %ld)", st);
@@ -208,7 +210,7 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
             sp_err_setc(err, SP_E_NOENT, "instance metadata: no role attached to this instance");
             return 1;
         }
-        if (st != 200 || !first_line(resp, c->role, sizeof c->role)) {
+        if (st != 200 || !first_line(resp, c->role, sizeof c->role, 1)) {
             sp_err_set(err, "instance metadata: the role name answer is unusable (HTTP %ld)", st);
             return 1;
         }

@@ -123,7 +123,8 @@ class Handler(BaseHTTPRequestHandler):
             ttl = 0
         if not 1 <= ttl <= 21600:
             return self._send(400, "bad ttl", entry=entry)
-        tok = "IMDSTOKEN-" + secrets.token_urlsafe(32)
+        # real tokens are base64: "/", "+" and "=" included
+        tok = "IMDSTOKEN-" + secrets.token_urlsafe(24) + "/+=="
         with self.state.lock:
             self.state.tokens[tok] = time.time() + ttl
         entry["issued"] = "token"
