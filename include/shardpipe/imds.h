@@ -36,8 +36,7 @@ int sp_imds_base(const sp_imds_opts *o, char *out, size_t outlen, sp_err *err);
 
 typedef struct sp_imds_call sp_imds_call;
 
-/* As sp_creds_done_fn. For a region lookup, res->creds.source holds the
- * region on success and nothing else is set. */
+/* As sp_creds_done_fn. */
 typedef void (*sp_imds_done_fn)(void *arg, sp_creds_result *res);
 
 /* Starts the walk to the role's credentials: done once, from the loop,
@@ -46,10 +45,6 @@ typedef void (*sp_imds_done_fn)(void *arg, sp_creds_result *res);
  * this instance"). SP_ERR: nothing started. */
 int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
                         sp_imds_call **call, sp_err *err);
-
-/* The same for /latest/meta-data/placement/region. */
-int sp_imds_region_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
-                         sp_imds_call **call, sp_err *err);
 
 /* Withdraws a call: done is never called. NULL is fine. */
 void sp_imds_cancel(sp_imds_call *c);

@@ -1,5 +1,5 @@
 /* EC2 instance metadata (imds.h): a small state machine over http.c,
- * one request at a time: token, role name, credentials (or region). */
+ * one request at a time: token, role name, credentials. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +11,8 @@
 
 #define RESPONSE_MAX ((size_t)64 << 10)
 #define ROLE_PATH "/latest/meta-data/iam/security-credentials/"
-#define REGION_PATH "/latest/meta-data/placement/region"
 
-enum step { S_TOKEN, S_ROLE, S_CREDS, S_REGION };
+enum step { S_TOKEN, S_ROLE, S_CREDS };
 
 struct sp_imds_call {
     sp_http *http;
@@ -21,7 +20,6 @@ struct sp_imds_call {
     sp_imds_done_fn done;
     void *arg;
     enum step step;
-    int want_region;
     int v1_disabled;
     long timeout_ms;
     char *token;             /* IMDSv2 session token (wiped), NULL: IMDSv1 */
@@ -91,8 +89,7 @@ static void on_answer(void *arg, const sp_http_response *resp);
 static int send_step(sp_imds_call *c, sp_err *err)
 {
     char url[SP_URL_MAX + 300];
-    const char *method = "GET", *path = c->step == S_ROLE ? ROLE_PATH
-                                      : c->step == S_REGION ? REGION_PATH : "/latest/api/token";
+    const char *method = "GET", *path = c->step == S_ROLE ? ROLE_PATH : "/latest/api/token";
     if (c->step == S_TOKEN)
         method = "PUT";
     if (c->step == S_CREDS)
@@ -182,7 +179,7 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
                             "(HTTP %ld)", st);
             return 1;
         }
-        c->step = c->want_region ? S_REGION : S_ROLE;
+        c->step = S_ROLE;
         return 0;
     }
     if (st == 0) {
@@ -193,16 +190,6 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
     if (st == 401) {
         sp_err_set(err, "instance metadata: the service refused the %s (HTTP 401)",
                    c->token ? "IMDSv2 token" : "request without a token (IMDSv2 only?)");
-        return 1;
-    }
-    if (c->step == S_REGION) {
-        if (st != 200 || !first_line(resp, r->creds.source, sizeof r->creds.source, 1) ||
-            !sp_region_valid(r->creds.source)) {
-            r->creds.source[0] = '\0';
-            sp_err_set(err, "instance metadata: no usable region (HTTP %ld)", st);
-            return 1;
-        }
-        r->rc = SP_OK;
         return 1;
     }
     if (c->step == S_ROLE) {
@@ -249,8 +236,8 @@ static void on_answer(void *arg, const sp_http_response *resp)
     explicit_bzero(&r, sizeof r);
 }
 
-static int start(sp_http *http, const sp_imds_opts *o, int region, sp_imds_done_fn done,
-                 void *arg, sp_imds_call **call, sp_err *err)
+int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
+                        sp_imds_call **call, sp_err *err)
 {
     sp_imds_call *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -262,7 +249,6 @@ static int start(sp_http *http, const sp_imds_opts *o, int region, sp_imds_done_
     c->http = http;
     c->done = done;
     c->arg = arg;
-    c->want_region = region;
     c->v1_disabled = o->v1_disabled;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : SP_IMDS_TIMEOUT_MS;
     c->step = S_TOKEN;
@@ -273,16 +259,4 @@ static int start(sp_http *http, const sp_imds_opts *o, int region, sp_imds_done_
     if (call)
         *call = c;
     return SP_OK;
-}
-
-int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
-                        sp_imds_call **call, sp_err *err)
-{
-    return start(http, o, 0, done, arg, call, err);
-}
-
-int sp_imds_region_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
-                         sp_imds_call **call, sp_err *err)
-{
-    return start(http, o, 1, done, arg, call, err);
 }
