@@ -1,7 +1,9 @@
 /* AWS credentials and region: the provider chain (KINESIS.md §6).
  * Order: command line -> environment -> web identity (webidentity.h) ->
- * shared credentials/config file profile -> legacy boto file -> container
- * credentials (ecscreds.h) -> instance metadata (imds.h). Each provider is
+ * a role profile (role_arn with source_profile, credential_source or
+ * web_identity_token_file; profile.h) -> shared credentials/config file
+ * profile -> legacy boto file -> container credentials (ecscreds.h) ->
+ * instance metadata (imds.h). Each provider is
  * one entry in a table in credentials.c. The last three sources need the
  * network: the chain only chooses them (their variables are set; instance
  * metadata unless AWS_EC2_METADATA_DISABLED=true) and
@@ -68,7 +70,7 @@ void sp_creds_opts_free(sp_creds_opts *o);
  * with a message naming the source, rather than silently falling through.
  * When nothing is found the message lists every place that was looked at.
  * Every source it reads is local: the network sources are only noted as
- * not tried; with o->role_arn it fails (a role needs
+ * not tried; with o->role_arn or a role profile it fails (a role needs
  * sp_creds_resolve_start). */
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err);
 
