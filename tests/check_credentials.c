@@ -714,6 +714,7 @@ START_TEST(region_errors)
     ck_assert_ptr_nonnull(strstr(err.msg, "--region"));
     ck_assert_ptr_nonnull(strstr(err.msg, "AWS_REGION"));
     ck_assert_ptr_nonnull(strstr(err.msg, "[default]"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "(instance metadata: disabled)"));
     o.profile = "p";
     ck_assert_int_eq(sp_region_resolve(&o, NULL, r, sizeof r, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "[profile p]"));
@@ -730,6 +731,7 @@ START_TEST(region_errors)
     /* From the file: an inline comment is part of the value (configparser). */
     nenv = 0;
     setenv_fake("HOME", "%s/home", tmp);
+    setenv_fake("AWS_EC2_METADATA_DISABLED", "true");
     write_file("home/.aws/config", "[profile p]\nregion = us-east-1 # N. Virginia\n");
     ck_assert_int_eq(sp_region_resolve(&o, NULL, r, sizeof r, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "profile [profile p], region"));

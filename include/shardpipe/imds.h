@@ -17,6 +17,7 @@
 #include "shardpipe/creds.h"
 #include "shardpipe/err.h"
 #include "shardpipe/http.h"
+#include "shardpipe/loop.h"
 
 #define SP_IMDS_ENDPOINT_V4 "http://169.254.169.254"
 #define SP_IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
@@ -48,5 +49,11 @@ int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn do
 
 /* Withdraws a call: done is never called. NULL is fine. */
 void sp_imds_cancel(sp_imds_call *c);
+
+/* The instance's region (/latest/meta-data/placement/region, after a
+ * token as above), for when nothing else names one. It runs a private
+ * event loop until the answer (a few seconds at most): only at start-up,
+ * before the program's own loop runs, and never from a loop callback. */
+int sp_imds_region(const sp_imds_opts *o, char *out, size_t outlen, sp_err *err);
 
 #endif

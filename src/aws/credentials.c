@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "shardpipe/credentials.h"
 #include "shardpipe/ecscreds.h"
@@ -43,19 +44,6 @@ static const char *env(const sp_creds_opts *o, const char *name)
 static int nonempty(const char *s)
 {
     return s != NULL && s[0] != '\0';
-}
-
-static int ascii_casecmp(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        int x = (unsigned char)*a, y = (unsigned char)*b;
-        if (x >= 'A' && x <= 'Z')
-            x += 32;
-        if (y >= 'A' && y <= 'Z')
-            y += 32;
-        if (x != y || x == 0)
-            return x - y;
-    }
 }
 
 /* A control character (a stray CR, say) would end up in a signed header. */
@@ -493,7 +481,7 @@ static int from_container(chain *c, sp_creds *out, int *found, sp_err *err)
 static int env_true(const chain *c, const char *name)
 {
     const char *v = env(c->o, name);
-    return v != NULL && ascii_casecmp(v, "true") == 0;
+    return v != NULL && strcasecmp(v, "true") == 0;
 }
 
 static int from_imds(chain *c, sp_creds *out, int *found, sp_err *err)
@@ -990,8 +978,16 @@ int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
         if (rc == SP_ERR)
             return SP_ERR;
     }
+    /* last, as botocore: the instance's own region */
+    chain c = {.o = o};
+    sp_err why = {0};
+    int found = 0;
+    if (from_imds(&c, NULL, &found, &why) == SP_OK && found &&
+        sp_imds_region(&c.imds, out, outlen, &why) == SP_OK)
+        return SP_OK;
     return sp_err_set(err, "no AWS region: pass --region, set AWS_REGION, or put "
-                           "\"region = us-east-1\" (say) in the %s%s] section of %s",
+                           "\"region = us-east-1\" (say) in the %s%s] section of %s (%s)",
                       strcmp(profile, "default") == 0 ? "[" : "[profile ", profile,
-                      have_path ? path : "~/.aws/config");
+                      have_path ? path : "~/.aws/config",
+                      why.msg[0] ? why.msg : "instance metadata: disabled");
 }

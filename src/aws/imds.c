@@ -1,5 +1,6 @@
 /* EC2 instance metadata (imds.h): a small state machine over http.c,
- * one request at a time: token, role name, credentials. */
+ * one request at a time: token, then role name and credentials, or the
+ * region. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,9 @@
 
 #define RESPONSE_MAX ((size_t)64 << 10)
 #define ROLE_PATH "/latest/meta-data/iam/security-credentials/"
+#define REGION_PATH "/latest/meta-data/placement/region"
 
-enum step { S_TOKEN, S_ROLE, S_CREDS };
+enum step { S_TOKEN, S_ROLE, S_CREDS, S_REGION };
 
 struct sp_imds_call {
     sp_http *http;
@@ -20,6 +22,7 @@ struct sp_imds_call {
     sp_imds_done_fn done;
     void *arg;
     enum step step;
+    int want_region;
     int v1_disabled;
     long timeout_ms;
     char *token;             /* IMDSv2 session token (wiped), NULL: IMDSv1 */
@@ -89,7 +92,8 @@ static void on_answer(void *arg, const sp_http_response *resp);
 static int send_step(sp_imds_call *c, sp_err *err)
 {
     char url[SP_URL_MAX + 300];
-    const char *method = "GET", *path = c->step == S_ROLE ? ROLE_PATH : "/latest/api/token";
+    const char *method = "GET", *path = c->step == S_ROLE ? ROLE_PATH
+                                      : c->step == S_REGION ? REGION_PATH : "/latest/api/token";
     if (c->step == S_TOKEN)
         method = "PUT";
     if (c->step == S_CREDS)
@@ -179,7 +183,7 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
                             "(HTTP %ld)", st);
             return 1;
         }
-        c->step = S_ROLE;
+        c->step = c->want_region ? S_REGION : S_ROLE;
         return 0;
     }
     if (st == 0) {
@@ -190,6 +194,17 @@ static int advance(sp_imds_call *c, const sp_http_response *resp, sp_creds_resul
     if (st == 401) {
         sp_err_set(err, "instance metadata: the service refused the %s (HTTP 401)",
                    c->token ? "IMDSv2 token" : "request without a token (IMDSv2 only?)");
+        return 1;
+    }
+    if (c->step == S_REGION) {
+        /* the region travels in creds.source: nothing else is set */
+        if (st != 200 || !first_line(resp, r->creds.source, sizeof r->creds.source, 1) ||
+            !sp_region_valid(r->creds.source)) {
+            r->creds.source[0] = '\0';
+            sp_err_set(err, "instance metadata: no usable region (HTTP %ld)", st);
+            return 1;
+        }
+        r->rc = SP_OK;
         return 1;
     }
     if (c->step == S_ROLE) {
@@ -236,8 +251,8 @@ static void on_answer(void *arg, const sp_http_response *resp)
     explicit_bzero(&r, sizeof r);
 }
 
-int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
-                        sp_imds_call **call, sp_err *err)
+static int start(sp_http *http, const sp_imds_opts *o, int region, sp_imds_done_fn done,
+                 void *arg, sp_imds_call **call, sp_err *err)
 {
     sp_imds_call *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -249,6 +264,7 @@ int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn do
     c->http = http;
     c->done = done;
     c->arg = arg;
+    c->want_region = region;
     c->v1_disabled = o->v1_disabled;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : SP_IMDS_TIMEOUT_MS;
     c->step = S_TOKEN;
@@ -259,4 +275,56 @@ int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn do
     if (call)
         *call = c;
     return SP_OK;
+}
+
+int sp_imds_creds_start(sp_http *http, const sp_imds_opts *o, sp_imds_done_fn done, void *arg,
+                        sp_imds_call **call, sp_err *err)
+{
+    return start(http, o, 0, done, arg, call, err);
+}
+
+/* ---- the region, before the event loop runs ---- */
+
+typedef struct region_wait {
+    sp_loop *loop;
+    int done;
+    sp_creds_result res;
+} region_wait;
+
+static void on_region(void *arg, sp_creds_result *res)
+{
+    region_wait *w = arg;
+    w->done = 1;
+    w->res = *res;
+    sp_loop_stop(w->loop);
+}
+
+int sp_imds_region(const sp_imds_opts *o, char *out, size_t outlen, sp_err *err)
+{
+    region_wait w = {0};
+    sp_http *http = NULL;
+    int rc = SP_ERR;
+    if ((w.loop = sp_loop_new(err)) == NULL || (http = sp_http_new(w.loop, NULL, err)) == NULL)
+        goto out;
+    if (start(http, o, 1, on_region, &w, NULL, err) != SP_OK)
+        goto out;
+    if (sp_loop_run(w.loop, err) != SP_OK)
+        goto out;
+    if (!w.done) {   /* the loop ran dry: cannot happen while a request is out */
+        sp_err_set(err, "instance metadata: no answer");
+        goto out;
+    }
+    if (w.res.rc != SP_OK) {
+        *err = w.res.err;
+    } else if (strlen(w.res.creds.source) >= outlen) {
+        sp_err_set(err, "instance metadata: no room for the region");
+    } else {
+        strcpy(out, w.res.creds.source);
+        rc = SP_OK;
+    }
+out:
+    sp_http_free(http);
+    if (w.loop)
+        sp_loop_free(w.loop);
+    return rc;
 }

@@ -251,6 +251,27 @@ class PlatformCredsTest(unittest.TestCase):
         self.assertEqual(r.rc, 1, str(r))
         self.assertIn("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6", r.err)
 
+    def test_region_from_imds_when_nothing_names_one(self):
+        md = self.imds(issue(KEY1), "--region", "eu-west-3")
+        env = dict(NO_KEYS, AWS_EC2_METADATA_DISABLED="", AWS_EC2_METADATA_SERVICE_ENDPOINT=md.endpoint)
+        r = cli.run(["put", "-s", "s", "--log-level", "debug"], self.kin.endpoint, stdin=b"one\n",
+                    env=env, region="")
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertIn("region eu-west-3,", r.err)
+        self.assertEqual({e["region"] for e in puts(self.kin)}, {"eu-west-3"})
+        self.assertIn(("GET", "/latest/meta-data/placement/region"),
+                      [(e["method"], e["path"]) for e in md.log_entries()])
+        # a region given anywhere wins, and instance metadata is not asked for it
+        md.control("reset", {})
+        r = cli.run(["describe", "s"], self.kin.endpoint, env=dict(env, AWS_REGION="us-west-1"), region="")
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertNotIn("/latest/meta-data/placement/region", [e["path"] for e in md.log_entries()])
+        # disabled: the message says so
+        r = cli.run(["describe", "s"], self.kin.endpoint, region="")
+        self.assertEqual(r.rc, 1, str(r))
+        self.assertIn("no AWS region", r.err)
+        self.assertIn("(instance metadata: disabled)", r.err)
+
     def test_imds_renews_before_expiry_during_a_run(self):
         """The role's keys expire in 15 min + 5 s: about 5 s later a new
         token and the rotated keys are fetched, and later records are signed
