@@ -5,7 +5,7 @@ credentials endpoint, both answering with the JSON credential document.
 
     fake_metadata.py --service imds [--port 0] [--role NAME | --no-role]
                      [--issue AKID:SECRET:TOKEN[:EXPIRES_IN] ...] [--allow-v1]
-                     [--token-status 403] [--region us-east-1]
+                     [--token-status 403] [--token-delay 3] [--region us-east-1]
     fake_metadata.py --service container [--port 0] [--auth TOKEN ...]
                      [--issue ...] [--path /v2/credentials/x]
 
@@ -13,7 +13,8 @@ imds:
   PUT /latest/api/token needs x-aws-ec2-metadata-token-ttl-seconds (1..21600;
       400 otherwise) and answers a fresh token valid for that long;
       --token-status N answers N instead (403/404/405 make clients fall back
-      to IMDSv1).
+      to IMDSv1); --token-delay S waits S seconds before answering (the
+      hop-limit symptom: connected, no answer in time).
   GET /latest/meta-data/... needs a valid x-aws-ec2-metadata-token (401
       without, or for an unknown or expired one), unless --allow-v1 and no
       token is sent at all.
@@ -113,6 +114,8 @@ class Handler(BaseHTTPRequestHandler):
         a = self.state.args
         if a.service != "imds" or self.path != "/latest/api/token":
             return self._send(404, "not found", entry=entry)
+        if a.token_delay:
+            time.sleep(a.token_delay)
         if a.token_status:
             return self._send(a.token_status, "refused", entry=entry)
         if self.headers.get("X-Forwarded-For") is not None:
@@ -198,6 +201,7 @@ def main(argv=None):
     ap.add_argument("--issue", action="append", default=[], metavar="AKID:SECRET:TOKEN[:EXPIRES_IN]")
     ap.add_argument("--allow-v1", action="store_true")
     ap.add_argument("--token-status", type=int, default=0)
+    ap.add_argument("--token-delay", type=float, default=0)
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--auth", action="append", default=[], metavar="TOKEN")
     ap.add_argument("--path", default=None)

@@ -233,6 +233,17 @@ class PlatformCredsTest(unittest.TestCase):
         self.assertIn("instance metadata: the IMDSv2 token request was refused (HTTP 400)", r.err)
         self.assertEqual(len(md2.log_entries()), 1)
 
+    def test_imds_token_timeout_falls_back_to_v1(self):
+        """The token PUT connects but gets no answer within 1 s (a hop limit
+        of 1 inside a container): IMDSv1, as botocore."""
+        md = self.imds(issue(KEY1), "--token-delay", "2.5", "--allow-v1")
+        t0 = time.monotonic()
+        r = self.put({"AWS_EC2_METADATA_DISABLED": "", "AWS_EC2_METADATA_SERVICE_ENDPOINT": md.endpoint})
+        self.assert_stored_with(r, KEY1[0])
+        self.assertLess(time.monotonic() - t0, 2.4)
+        gets = [e for e in md.log_entries() if e["method"] == "GET"]
+        self.assertEqual([e["token"] for e in gets], [None, None])
+
     def test_imds_disabled_and_unreachable(self):
         md = self.imds(issue(KEY1))
         r = self.put({"AWS_EC2_METADATA_SERVICE_ENDPOINT": md.endpoint})   # clean_env disables it
