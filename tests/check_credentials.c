@@ -13,7 +13,10 @@
 #include "check_util.h"
 #include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
+#include "shardpipe/ecscreds.h"
 #include "shardpipe/http.h"
+#include "shardpipe/imds.h"
+#include "shardpipe/sts.h"
 #include "shardpipe/ini.h"
 #include "shardpipe/loop.h"
 
@@ -81,6 +84,8 @@ static void setup(void)
     ck_assert_int_eq(mkdir(envv[0], 0700), 0);
     /* Never the machine's /etc/boto.cfg. */
     setenv_fake("SHARDPIPE_TEST_BOTO_SYSTEM_FILE", "%s/etc/boto.cfg", tmp);
+    /* Never the real instance metadata service. */
+    setenv_fake("AWS_EC2_METADATA_DISABLED", "true");
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -445,7 +450,23 @@ START_TEST(nothing_found_lists_places)
     ck_assert_ptr_nonnull(strstr(err.msg, want));
 
     write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\n");
-    fails(&o, "uses role_arn, which shardpipe does not support", &err);
+    fails(&o, "profile [default]: role_arn needs exactly one of source_profile, credential_source "
+              "and web_identity_token_file", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\n"
+                                   "credential_source = Environment\n");
+    fails(&o, "credential_source Environment, but AWS_ACCESS_KEY_ID is not set", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\n"
+                                   "credential_source = Ec2\n");
+    fails(&o, "credential_source must be Environment, Ec2InstanceMetadata or EcsContainer", &err);
+    write_file("home/.aws/config", "[default]\nsource_profile = base\n");
+    fails(&o, "profile [default]: source_profile needs role_arn", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n");
+    fails(&o, "source_profile base has no aws_access_key_id", &err);
+    write_file("home/.aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"
+                                   "[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = x\n");
+    fails(&o, "assuming role arn:aws:iam::1:role/x needs a request on the event loop", &err);
+    write_file("home/.aws/config", "[default]\ncredential_process = /bin/true\n");
+    fails(&o, "uses credential_process, which shardpipe does not support", &err);
 
     /* No HOME at all: still a clear message. */
     nenv = 0;
@@ -693,6 +714,7 @@ START_TEST(region_errors)
     ck_assert_ptr_nonnull(strstr(err.msg, "--region"));
     ck_assert_ptr_nonnull(strstr(err.msg, "AWS_REGION"));
     ck_assert_ptr_nonnull(strstr(err.msg, "[default]"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "(instance metadata: disabled)"));
     o.profile = "p";
     ck_assert_int_eq(sp_region_resolve(&o, NULL, r, sizeof r, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "[profile p]"));
@@ -709,6 +731,7 @@ START_TEST(region_errors)
     /* From the file: an inline comment is part of the value (configparser). */
     nenv = 0;
     setenv_fake("HOME", "%s/home", tmp);
+    setenv_fake("AWS_EC2_METADATA_DISABLED", "true");
     write_file("home/.aws/config", "[profile p]\nregion = us-east-1 # N. Virginia\n");
     ck_assert_int_eq(sp_region_resolve(&o, NULL, r, sizeof r, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "profile [profile p], region"));
@@ -885,7 +908,7 @@ START_TEST(resolve_start_local)
     ck_assert_str_eq(c.source, "environment (AWS_ACCESS_KEY_ID)");
     sp_creds_free(&c);
 
-    nenv = 2;   /* HOME and the boto override only */
+    nenv = 3;   /* HOME, the boto override and no instance metadata only */
     o.role_arn = "arn:aws:iam::123456789012:role/demo";
     o.region = "us-east-1";
     job = (sp_creds_job *)&c;
@@ -899,6 +922,168 @@ START_TEST(resolve_start_local)
     setenv_fake("AWS_SECRET_ACCESS_KEY", SECRET);
     fails(&o, "needs a request on the event loop", &err);
     sp_creds_job_cancel(NULL);
+    sp_http_free(http);
+    sp_loop_free(loop);
+}
+END_TEST
+
+
+/* The JSON credential document of instance metadata and container
+ * endpoints: all four fields, "Code" when present must be Success, and no
+ * message quotes a value. */
+START_TEST(platform_json_document)
+{
+    sp_creds c;
+    sp_err err;
+    const char *ok_doc = "{\n  \"Code\" : \"Success\", \"LastUpdated\": \"2026-01-01T00:00:00Z\","
+                         " \"Type\": \"AWS-HMAC\", \"AccessKeyId\": \"ASIAEXAMPLE\",\n"
+                         " \"SecretAccessKey\": \"se\\/cr\\u0065t\", \"Token\": \"tok+==\","
+                         " \"Expiration\": \"2026-01-01T06:00:00Z\", \"Nested\": {\"a\": [1, true, null]}}";
+    ck_assert_int_eq(sp_creds_parse_json(ok_doc, strlen(ok_doc), &c, &err), SP_OK);
+    ck_assert_str_eq(c.access_key_id, "ASIAEXAMPLE");
+    ck_assert_str_eq(c.secret, "se/cret");
+    ck_assert_str_eq(c.token, "tok+==");
+    ck_assert(c.expiration == (time_t)1767247200);
+    sp_creds_free(&c);
+    static const struct {
+        const char *doc, *msg;
+    } bad[] = {
+        {"[]", "not a JSON object"},
+        {"{\"AccessKeyId\": \"ASIAEXAMPLE\", \"SecretAccessKey\": \"s3cr3tvalue\", \"Token\": \"t\"}",
+         "lacks Expiration"},
+        {"{\"Code\": \"Failure\", \"AccessKeyId\": \"ASIAEXAMPLE\"}", "Code is \"Failure\""},
+        {"{\"AccessKeyId\": \"ASIA EXAMPLE\", \"SecretAccessKey\": \"s3cr3tvalue\", \"Token\": \"t\","
+         " \"Expiration\": \"2026-01-01T06:00:00Z\"}", "AccessKeyId is malformed"},
+        {"{\"AccessKeyId\": \"ASIAEXAMPLE\", \"SecretAccessKey\": \"s3cr3t\\nvalue\", \"Token\": \"t\","
+         " \"Expiration\": \"2026-01-01T06:00:00Z\"}", "not well-formed"},
+        {"{\"AccessKeyId\": \"ASIAEXAMPLE\", \"SecretAccessKey\": \"s3cr3tvalue\", \"Token\": \"t\","
+         " \"Expiration\": \"soon\"}", "Expiration is not"},
+        {"{\"AccessKeyId\": \"ASIAEXAMPLE\", \"AccessKeyId\": \"ASIAEXAMPLE\"}", "appears twice"},
+        {"{\"AccessKeyId\": 5}", "AccessKeyId is not a string"},
+        {"{\"SecretAccessKey\": \"s3cr3tvalue\"", "not well-formed"},
+        {"{\"SecretAccessKey\": \"s3cr3tvalue\"} x", "not well-formed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(sp_creds_parse_json(bad[i].doc, strlen(bad[i].doc), &c, &err), SP_ERR);
+        ck_assert_msg(strstr(err.msg, bad[i].msg) != NULL, "%zu: %s", i, err.msg);
+        ck_assert_ptr_null(strstr(err.msg, "s3cr3t"));
+        ck_assert_ptr_null(c.secret);
+    }
+}
+END_TEST
+
+/* botocore's hosts for a full URI; relative ones go to 169.254.170.2. */
+START_TEST(platform_container_url)
+{
+    char u[SP_URL_MAX];
+    sp_err err;
+    ck_assert_int_eq(sp_ecs_url("/v2/credentials/abc", NULL, u, sizeof u, &err), SP_OK);
+    ck_assert_str_eq(u, "http://169.254.170.2/v2/credentials/abc");
+    ck_assert_int_eq(sp_ecs_url("v2", NULL, u, sizeof u, &err), SP_ERR);
+    static const char *const good[] = {
+        "http://127.0.0.1:8080/creds", "http://127.9.9.9/x", "http://localhost/x", "http://[::1]:9/x",
+        "http://169.254.170.2/v1", "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1",
+        "https://creds.example.com/x", "HTTP://LOCALHOST/x",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(sp_ecs_url(NULL, good[i], u, sizeof u, &err) == SP_OK || strncmp(good[i], "HTTP:", 5) == 0,
+                      "%s: %s", good[i], err.msg);
+    static const char *const bad[] = {
+        "http://169.254.169.254/x", "http://example.com/x", "http://127.0.0.1.example.com/x",
+        "http://user@127.0.0.1/x", "ftp://127.0.0.1/x", "http://128.0.0.1/x", "http://[fd00:ec2::254]/x",
+        "http://127.0.0.1/a b",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(sp_ecs_url(NULL, bad[i], u, sizeof u, &err) == SP_ERR, "%s", bad[i]);
+        ck_assert_ptr_nonnull(strstr(err.msg, "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    }
+}
+END_TEST
+
+START_TEST(platform_imds_base)
+{
+    char u[SP_URL_MAX];
+    sp_err err;
+    sp_imds_opts o = {0};
+    ck_assert_int_eq(sp_imds_base(&o, u, sizeof u, &err), SP_OK);
+    ck_assert_str_eq(u, "http://169.254.169.254");
+    o.mode = "ipv6";
+    ck_assert_int_eq(sp_imds_base(&o, u, sizeof u, &err), SP_OK);
+    ck_assert_str_eq(u, "http://[fd00:ec2::254]");
+    o.mode = "IPv5";
+    ck_assert_int_eq(sp_imds_base(&o, u, sizeof u, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"));
+    o.endpoint = "http://127.0.0.1:1338//";   /* the endpoint wins over the mode */
+    ck_assert_int_eq(sp_imds_base(&o, u, sizeof u, &err), SP_OK);
+    ck_assert_str_eq(u, "http://127.0.0.1:1338");
+    o.endpoint = "127.0.0.1:1338";
+    ck_assert_int_eq(sp_imds_base(&o, u, sizeof u, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "AWS_EC2_METADATA_SERVICE_ENDPOINT must"));
+}
+END_TEST
+
+START_TEST(platform_web_identity_answer)
+{
+    const char *doc =
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+        "<AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>sub</SubjectFromWebIdentityToken>"
+        "<Credentials><AccessKeyId>ASIAWEBID</AccessKeyId><SecretAccessKey>s3cr3t</SecretAccessKey>"
+        "<SessionToken>tok</SessionToken><Expiration>2026-01-01T06:00:00Z</Expiration></Credentials>"
+        "</AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>rid-1</RequestId>"
+        "</ResponseMetadata></AssumeRoleWithWebIdentityResponse>";
+    sp_creds c;
+    sp_sts_fault f;
+    sp_err err;
+    ck_assert_int_eq(sp_sts_parse_response("AssumeRoleWithWebIdentity", doc, strlen(doc), &c, &f, &err),
+                     SP_OK);
+    ck_assert_str_eq(c.access_key_id, "ASIAWEBID");
+    ck_assert_str_eq(c.secret, "s3cr3t");
+    ck_assert_str_eq(f.request_id, "rid-1");
+    sp_creds_free(&c);
+    /* the other action's answer is not this one's */
+    ck_assert_int_eq(sp_sts_parse_assume_role(doc, strlen(doc), &c, &f, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "expected AssumeRoleResponse"));
+}
+END_TEST
+
+/* Network sources: the synchronous chain notes them as not tried; the
+ * chain's order puts them after the files. A container URL with a host
+ * botocore refuses fails at once, before any request. */
+START_TEST(platform_chain_choice)
+{
+    sp_creds_opts o = opts();
+    sp_err err;
+    setenv_fake("AWS_EC2_METADATA_DISABLED", "false");
+    setenv_fake("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds");
+    setenv_fake("AWS_WEB_IDENTITY_TOKEN_FILE", "%s/token", tmp);
+    fails(&o, "web identity (no AWS_ROLE_ARN)", &err);
+    ck_assert_ptr_nonnull(strstr(err.msg, "container credentials (not tried here); "
+                                          "instance metadata (not tried here)"));
+    /* a profile with keys comes first */
+    write_file("home/.aws/credentials", "[default]\naws_access_key_id = AKIAFILE\n"
+                                        "aws_secret_access_key = " SECRET "\n");
+    sp_creds c;
+    ok(&o, &c);
+    ck_assert_str_eq(c.access_key_id, "AKIAFILE");
+    sp_creds_free(&c);
+
+    sp_loop *loop = sp_loop_new(&err);
+    sp_http *http = sp_http_new(loop, NULL, &err);
+    ck_assert_ptr_nonnull(http);
+    char path[400];
+    snprintf(path, sizeof path, "%s/home/.aws/credentials", tmp);
+    ck_assert_int_eq(unlink(path), 0);
+    setenv_fake("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.169.254/creds");
+    sp_creds_job *job = NULL;
+    ck_assert_int_eq(sp_creds_resolve_start(&o, http, 0, &c, no_callback, NULL, &job, &err), SP_ERR);
+    ck_assert_ptr_null(job);
+    ck_assert_ptr_nonnull(strstr(err.msg, "container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI: "
+                                          "host 169.254.169.254 is not allowed"));
+    setenv_fake("AWS_CONTAINER_CREDENTIALS_FULL_URI", "%s", "");
+    setenv_fake("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv7");
+    ck_assert_int_eq(sp_creds_resolve_start(&o, http, 0, &c, no_callback, NULL, &job, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "instance metadata: AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"));
+    ck_assert_uint_eq(sp_http_in_flight(http), 0);
     sp_http_free(http);
     sp_loop_free(loop);
 }
@@ -950,6 +1135,15 @@ static Suite *credentials_suite(void)
     tcase_add_test(t, ini_basics);
     tcase_add_test(t, ini_errors);
     tcase_add_test(t, ini_limits);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("platform");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, platform_json_document);
+    tcase_add_test(t, platform_container_url);
+    tcase_add_test(t, platform_imds_base);
+    tcase_add_test(t, platform_web_identity_answer);
+    tcase_add_test(t, platform_chain_choice);
     suite_add_tcase(s, t);
     return s;
 }

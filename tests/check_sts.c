@@ -926,6 +926,7 @@ START_TEST(chain_assumes_role)
     nenv = 0;
     env_set("HOME", "/nonexistent-sp-home");
     env_set("SHARDPIPE_TEST_BOTO_SYSTEM_FILE", "/nonexistent-sp-home/boto.cfg");
+    env_set("AWS_EC2_METADATA_DISABLED", "true");   /* never the real instance metadata */
     ck_assert_int_eq(resolve(&o, &c, &err), SP_ERR);
     ck_assert_msg(strstr(err.msg, "assuming role " ROLE ": no AWS credentials found") == err.msg, "%s", err.msg);
 

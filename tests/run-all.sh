@@ -12,6 +12,12 @@ PY_TIMEOUT=${SHARDPIPE_TEST_TIMEOUT:-1800}   # seconds per Python module
 tally=$(mktemp) out=$(mktemp) rcf=$(mktemp)
 trap 'rm -f "$tally" "$out" "$rcf"' EXIT
 export PYTHONDONTWRITEBYTECODE=1
+# Tests never reach anything but loopback: no test may fall through the
+# credential chain to the real instance-metadata or container endpoints
+# (tests of those sources point them at loopback fakes in their own env).
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI
+unset AWS_EC2_METADATA_SERVICE_ENDPOINT AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
 
 # run_py FILE...: one Python process per module, output shown as it comes.
 run_py() {

@@ -1,14 +1,17 @@
 /* AWS credentials and region: the provider chain (KINESIS.md §6).
- * Order: command line -> environment -> shared credentials/config file
- * profile -> legacy boto file. Each provider is one entry in a table in
- * credentials.c, so container, instance-metadata and web-identity providers
- * slot in later without changing callers. With a role ARN, the chain's
- * answer is only the base: STS AssumeRole (sts.h) turns it into the role's
- * temporary credentials, through a request on the event loop
- * (sp_creds_resolve_start), never a blocking call; so will the sources
- * that need the network (instance metadata, container credentials, web
- * identity). No function here ever puts a secret or token into an error
- * message or log.
+ * Order: command line -> environment -> web identity (webidentity.h) ->
+ * a role profile (role_arn with source_profile, credential_source or
+ * web_identity_token_file; profile.h) -> shared credentials/config file
+ * profile -> legacy boto file -> container credentials (ecscreds.h) ->
+ * instance metadata (imds.h). Each provider is
+ * one entry in a table in credentials.c. The last three sources need the
+ * network: the chain only chooses them (their variables are set; instance
+ * metadata unless AWS_EC2_METADATA_DISABLED=true) and
+ * sp_creds_resolve_start asks them on the event loop, never blocking; a
+ * chosen source that fails ends the resolution, as in botocore. With a
+ * role ARN, the chain's answer is only the base: STS AssumeRole (sts.h)
+ * turns it into the role's temporary credentials, on the loop too. No
+ * function here ever puts a secret or token into an error message or log.
  *
  * Details (see credentials.c):
  *   - an explicit profile (opts->profile) skips the environment keys, as
@@ -66,7 +69,8 @@ void sp_creds_opts_free(sp_creds_opts *o);
  * unreadable file, a malformed access key id) fails the whole resolution
  * with a message naming the source, rather than silently falling through.
  * When nothing is found the message lists every place that was looked at.
- * Every source it reads is local; with o->role_arn it fails (a role needs
+ * Every source it reads is local: the network sources are only noted as
+ * not tried; with o->role_arn or a role profile it fails (a role needs
  * sp_creds_resolve_start). */
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err);
 
@@ -76,13 +80,20 @@ typedef void (*sp_creds_done_fn)(void *arg, sp_creds_result *res);
 
 /* The whole resolution, without blocking. The chain is walked at once
  * (local sources); when that is all, out is filled, *job is NULL and
- * SP_OK returned. With o->role_arn the chain's credentials are exchanged
+ * SP_OK returned. When it chose a network source, that runs on the loop
+ * (SP_OK with *job set; done gets its credentials, with their expiration,
+ * or its error; for instance metadata, the last resort, the error also
+ * lists what else was looked at). With o->role_arn the chain's credentials are exchanged
  * with STS AssumeRole on the loop through http, signed for local time +
  * skew: SP_OK with *job set, and done is called once, from the loop, with
  * the role's credentials (expiration set, source "role ARN assumed with
  * credentials from <source>") or the error. SP_ERR: nothing started. */
 int sp_creds_resolve_start(const sp_creds_opts *o, sp_http *http, long skew, sp_creds *out,
                            sp_creds_done_fn done, void *arg, sp_creds_job **job, sp_err *err);
+
+/* What a job is waiting for ("instance metadata (being fetched)"), for
+ * messages; never a secret. */
+const char *sp_creds_job_source(const sp_creds_job *j);
 
 /* Withdraws a job: done is never called. Not from inside done; before
  * sp_http_free; NULL is fine. */

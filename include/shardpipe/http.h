@@ -1,4 +1,4 @@
-/* HTTP POST over libcurl's multi interface, driven by the event loop: the
+/* HTTP requests (POST; GET and PUT for the metadata services) over libcurl's multi interface, driven by the event loop: the
  * only place where libcurl is used (Kinesis and STS both come here).
  * Connections are kept and reused by the multi handle; TLS peers are
  * always verified. The caller builds and signs the headers; this module
@@ -35,6 +35,8 @@ typedef struct sp_http_response {
     time_t date;               /* the Date header, 0 when absent */
     int sent;                  /* the whole request went out: when the transfer
                                   then failed, the server may have acted on it */
+    int read_timeout;          /* connected, then no answer in time (status 0):
+                                  the IMDSv2 hop-limit symptom */
 } sp_http_response;
 
 /* Called exactly once per request, from the loop. The response memory is
@@ -59,6 +61,8 @@ typedef struct sp_http_req_opts {
     int secret;                /* body and answer hold secrets (STS): wiped before
                                   they are freed, the answer never left behind by
                                   a realloc */
+    const char *method;        /* NULL or "POST"; "GET" (the body is not sent)
+                                  or "PUT" */
 } sp_http_req_opts;
 
 /* One request in flight, for sp_http_cancel. */

@@ -77,6 +77,14 @@ int sp_sts_parse_time(const char *s, time_t *out);
 int sp_sts_parse_assume_role(const char *xml, size_t len, sp_creds *out, sp_sts_fault *fault,
                              sp_err *err);
 
+/* The same for the answer to another action that returns credentials
+ * ("AssumeRoleWithWebIdentity"): ACTIONResponse/ACTIONResult/Credentials. */
+int sp_sts_parse_response(const char *action, const char *xml, size_t len, sp_creds *out,
+                          sp_sts_fault *fault, sp_err *err);
+
+/* Appends "&Name=value", the value percent-encoded as in the bodies above. */
+void sp_sts_form_param(sp_buf *b, const char *name, const char *value);
+
 /* One AssumeRole on its way. */
 typedef struct sp_sts_call sp_sts_call;
 

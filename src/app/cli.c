@@ -29,17 +29,15 @@
 #include "shardpipe/producer.h"
 #include "shardpipe/putprog.h"
 #include "shardpipe/reader.h"
+#include "shardpipe/sts.h"
 #include "shardpipe/version.h"
 
 /* ---- the shared context ---- */
 
 struct common {
-    const char *region;
-    const char *endpoint;
-    const char *profile;
-    const char *akid;
-    const char *secret;
-    const char *token;
+    const char *region, *endpoint, *profile;
+    const char *akid, *secret, *token;
+    const char *role_arn, *external_id, *session_name;   /* AssumeRole on top of the chain */
     enum sp_log_level level;
     long connect_ms;
     long request_ms;
@@ -132,6 +130,9 @@ static const struct cli_opt cli_opts[] = {
     {"secret-access-key", ARG, 0, C_AWS, O_STR, AT(co.secret), .group = G_COMMON,
      .use = "--secret-access-key KEY"},
     {"session-token", ARG, 0, C_AWS, O_STR, AT(co.token), .group = G_COMMON, .use = "--session-token T"},
+    {"role-arn", ARG, 0, C_AWS, O_STR, AT(co.role_arn), .group = G_COMMON, .brk = 1, .use = "--role-arn ARN"},
+    {"external-id", ARG, 0, C_AWS, O_STR, AT(co.external_id), .group = G_COMMON, .use = "--external-id ID"},
+    {"role-session-name", ARG, 0, C_AWS, O_STR, AT(co.session_name), .group = G_COMMON, .use = "--role-session-name N"},
     {"connect-timeout-ms", ARG, 0, C_AWS, O_UINT, AT(co.connect_ms), 1, 3600000, MS_RANGE(1),
      .group = G_COMMON, .brk = 1, .use = "--connect-timeout-ms N"},
     {"request-timeout-ms", ARG, 0, C_AWS, O_UINT, AT(co.request_ms), 1, 3600000, MS_RANGE(1),
@@ -241,10 +242,10 @@ static int bad_number(const char *opt, const char *range, const char *arg)
 }
 
 /* A bad value of a setting: where it came from (an option or a variable)
- * starts the message. */
+ * starts the message, unless it says so already (where NULL). */
 static int bad_setting(const char *where, const sp_err *e)
 {
-    fprintf(stderr, "shardpipe: %s: %s\n", where, e->msg);
+    fprintf(stderr, "shardpipe: %s%s%s\n", where ? where : "", where ? ": " : "", e->msg);
     put_usage(stderr);
     return SP_EXIT_USAGE;
 }
@@ -254,11 +255,8 @@ static int opt_region(const struct cli_opt *d, const char *arg, struct opts *o)
     (void)d;
     sp_err e;
     /* empty counts as not given, as for AWS_REGION */
-    if (*arg && sp_region_check("--region", arg, &e) != SP_OK) {
-        fprintf(stderr, "shardpipe: %s\n", e.msg);
-        put_usage(stderr);
-        return SP_EXIT_USAGE;
-    }
+    if (*arg && sp_region_check("--region", arg, &e) != SP_OK)
+        return bad_setting(NULL, &e);
     o->co.region = arg;
     return 0;
 }
@@ -422,15 +420,20 @@ static int check_given(const struct common *o)
     sp_err e;
     const char *where;
     const char *r = sp_region_given(NULL, o->region, &where);
-    if (r != NULL && sp_region_check(where, r, &e) != SP_OK) {
-        fprintf(stderr, "shardpipe: %s\n", e.msg);
-        put_usage(stderr);
-        return SP_EXIT_USAGE;
-    }
+    if (r != NULL && sp_region_check(where, r, &e) != SP_OK)
+        return bad_setting(NULL, &e);
     const char *url = given_endpoint(o, &where);
     char host[SP_URL_MAX];
     if (url != NULL && *url && sp_endpoint_host(url, host, sizeof host, &e) != SP_OK)
         return bad_setting(where, &e);
+    /* as STS would judge them; the messages never quote an external ID */
+    const char *const names[] = {"--role-arn", "--external-id", "--role-session-name"};
+    const char *const vals[] = {o->role_arn, o->external_id, o->session_name};
+    int (*const check[])(const char *, sp_err *) = {sp_sts_check_role_arn, sp_sts_check_external_id,
+                                                    sp_sts_check_session_name};
+    for (int i = 0; i < 3; i++)
+        if (vals[i] != NULL && *vals[i] && check[i](vals[i], &e) != SP_OK)
+            return bad_setting(names[i], &e);
     return SP_EXIT_OK;
 }
 
@@ -443,6 +446,9 @@ static int ctx_setup(struct ctx *c, const struct common *o, sp_err *err)
     co.secret_access_key = o->secret;
     co.session_token = o->token;
     co.profile = o->profile;
+    co.role_arn = o->role_arn;
+    co.external_id = o->external_id;
+    co.role_session_name = o->session_name;
     if (sp_region_resolve(&co, o->region, c->region, sizeof c->region, err) != SP_OK)
         return SP_ERR;
     const char *where;

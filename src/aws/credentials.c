@@ -11,12 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "shardpipe/endpoint.h"
 #include "shardpipe/credentials.h"
-#include "shardpipe/ini.h"
+#include "shardpipe/ecscreds.h"
+#include "shardpipe/endpoint.h"
 #include "shardpipe/http.h"
+#include "shardpipe/imds.h"
+#include "shardpipe/ini.h"
+#include "shardpipe/profile.h"
 #include "shardpipe/sts.h"
+#include "shardpipe/webidentity.h"
 
 /* The system-wide boto file. Tests point it elsewhere through an injected
  * getenv_fn; the real environment is never asked, so a deployment always
@@ -39,19 +44,6 @@ static const char *env(const sp_creds_opts *o, const char *name)
 static int nonempty(const char *s)
 {
     return s != NULL && s[0] != '\0';
-}
-
-static int ascii_casecmp(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        int x = (unsigned char)*a, y = (unsigned char)*b;
-        if (x >= 'A' && x <= 'Z')
-            x += 32;
-        if (y >= 'A' && y <= 'Z')
-            y += 32;
-        if (x != y || x == 0)
-            return x - y;
-    }
 }
 
 /* A control character (a stray CR, say) would end up in a signed header. */
@@ -177,9 +169,23 @@ static int accept(const char *where, const names *n, const char *akid, const cha
 
 /* --- the chain's shared state --------------------------------------------- */
 
+/* A source that needs the network, chosen by the chain. */
+enum net { NET_NONE, NET_WEBID, NET_ECS, NET_IMDS };
+
 typedef struct chain {
     const sp_creds_opts *o;
     const char *profile;
+    int sync;                      /* sp_creds_resolve: no network sources */
+    enum net net;                  /* what the chain ended on, if not keys */
+    int imds_off;                  /* AWS_EC2_METADATA_DISABLED: said up front */
+    char url[SP_URL_MAX];          /* container credentials */
+    sp_imds_opts imds;
+    /* A profile with role_arn: its keys (heap, freed by chain_free); with
+     * web_identity_token_file they are web identity's, else the role is
+     * assumed on what the profile's source gives. */
+    char *prole[SP_ROLE_NKEYS];
+    int prole_set;
+    char prole_where[SP_CREDS_SOURCE_MAX];
     char looked[SP_ERR_MSG_MAX];   /* what was tried, for "nothing found" */
     size_t looked_len;
 } chain;
@@ -225,113 +231,9 @@ static int file_path(const sp_creds_opts *o, const char *var, const char *home_r
     return SP_OK;
 }
 
-/* --- reading one profile from an INI file ------------------------------ */
-
-enum match { MATCH_EXACT, MATCH_CONFIG };
-
-typedef struct scan {
-    enum match match;
-    const char *name;       /* section (MATCH_EXACT) or profile (MATCH_CONFIG) */
-    int seen;               /* a matching section exists */
-    char akid[SP_AKID_MAX + 1];
-    int have_akid;
-    size_t akid_bad_line;   /* not 0: the key id there is malformed */
-    char *secret;
-    char *token;
-    char *token_legacy;     /* aws_security_token */
-    char region[64];
-    int region_long;
-    const char *unsupported;/* a key of a profile type we cannot use */
-    char section[80];       /* the matching section, for messages */
-} scan;
-
-static void scan_free(scan *s)
-{
-    sp_wipe_free(s->secret);
-    sp_wipe_free(s->token);
-    sp_wipe_free(s->token_legacy);
-    explicit_bzero(s, sizeof *s);
-}
-
-/* [default] or [profile NAME] in the config file (botocore's
- * build_profile_map); [NAME] alone there is not a profile. */
-static int section_matches(const scan *s, const char *sec)
-{
-    if (s->match == MATCH_EXACT)
-        return strcmp(sec, s->name) == 0;
-    if (strcmp(s->name, "default") == 0 && strcmp(sec, "default") == 0)
-        return 1;
-    if (strncmp(sec, "profile", 7) != 0 || (sec[7] != ' ' && sec[7] != '\t'))
-        return 0;
-    sec += 7 + strspn(sec + 7, " \t");
-    return strcmp(sec, s->name) == 0;
-}
-
-static int scan_key(void *arg, const char *section, const char *key, const char *value,
-                    size_t line, sp_err *err)
-{
-    scan *s = arg;
-    if (!section_matches(s, section))
-        return SP_OK;
-    s->seen = 1;
-    show(s->section, sizeof s->section, "%s", section);
-    if (ascii_casecmp(key, "aws_access_key_id") == 0) {
-        /* Reported only if these credentials are used: a region lookup
-         * should not fail over a key id nobody asked for. */
-        s->have_akid = value[0] != '\0';
-        s->akid_bad_line = s->have_akid && !sp_creds_akid_ok(value) ? line : 0;
-        if (s->have_akid && s->akid_bad_line == 0)
-            strcpy(s->akid, value);
-        return SP_OK;
-    }
-    char **dst = NULL;
-    if (ascii_casecmp(key, "aws_secret_access_key") == 0)
-        dst = &s->secret;
-    else if (ascii_casecmp(key, "aws_session_token") == 0)
-        dst = &s->token;
-    else if (ascii_casecmp(key, "aws_security_token") == 0)
-        dst = &s->token_legacy;
-    if (dst != NULL) {
-        if (set_secret(dst, value[0] ? value : NULL) != SP_OK)
-            return sp_err_set(err, "out of memory");
-        return SP_OK;
-    }
-    if (ascii_casecmp(key, "region") == 0) {
-        size_t n = strlen(value);
-        s->region_long = n >= sizeof s->region;
-        if (!s->region_long)
-            memcpy(s->region, value, n + 1);
-        return SP_OK;
-    }
-    static const char *const unsupported[] = {
-        "role_arn", "credential_process", "sso_start_url", "sso_session",
-        "web_identity_token_file",
-    };
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (s->unsupported == NULL && ascii_casecmp(key, unsupported[i]) == 0)
-            s->unsupported = unsupported[i];
-    return SP_OK;
-}
-
-/* SP_OK (file read), SP_INI_MISSING, or SP_ERR with a message that names
- * what kind of file it is. */
-static int scan_file(const char *kind, const char *path, scan *s, sp_err *err)
-{
-    int rc = sp_ini_parse_file(path, scan_key, s, err);
-    if (rc == SP_ERR)
-        sp_err_prefix(err, "%s", kind);
-    return rc;
-}
-
-/* The token a scanned profile supplies: the current name wins. */
-static const char *scan_token(const scan *s)
-{
-    return s->token ? s->token : s->token_legacy;
-}
-
 /* Shared by the credentials and config file providers. */
 static int profile_file(chain *c, const char *kind, const char *var, const char *home_rel,
-                        enum match match, sp_creds *out, int *found, sp_err *err)
+                        enum sp_profile_match match, sp_creds *out, int *found, sp_err *err)
 {
     char path[PATH_MAX];
     int rc = file_path(c->o, var, home_rel, path, sizeof path, err);
@@ -341,12 +243,12 @@ static int profile_file(chain *c, const char *kind, const char *var, const char 
         note(c, "%s (HOME and %s not set)", kind, var);
         return SP_OK;
     }
-    scan s = {.match = match, .name = c->profile};
-    rc = scan_file(kind, path, &s, err);
+    sp_profile s = {.match = match, .name = c->profile};
+    rc = sp_profile_read(kind, path, &s, err);
     if (rc == SP_ERR)
         goto out;
     char want[80];
-    if (match == MATCH_EXACT || strcmp(c->profile, "default") == 0)
+    if (match == SP_PROFILE_EXACT || strcmp(c->profile, "default") == 0)
         snprintf(want, sizeof want, "[%s]", c->profile);
     else
         snprintf(want, sizeof want, "[profile %s]", c->profile);
@@ -368,12 +270,12 @@ static int profile_file(chain *c, const char *kind, const char *var, const char 
         char source[SP_CREDS_SOURCE_MAX];
         show(source, sizeof source, "%s %s, profile [%s]", kind, path, s.section);
         rc = accept(source, &file_names, s.have_akid ? s.akid : NULL, s.secret,
-                    scan_token(&s), source, out, err);
+                    sp_profile_token(&s), source, out, err);
         if (rc == SP_OK)
             *found = 1;
     }
 out:
-    scan_free(&s);
+    sp_profile_free(&s);
     return rc;
 }
 
@@ -429,12 +331,12 @@ static int from_env(chain *c, sp_creds *out, int *found, sp_err *err)
 static int from_shared_file(chain *c, sp_creds *out, int *found, sp_err *err)
 {
     return profile_file(c, "shared credentials file", "AWS_SHARED_CREDENTIALS_FILE",
-                        ".aws/credentials", MATCH_EXACT, out, found, err);
+                        ".aws/credentials", SP_PROFILE_EXACT, out, found, err);
 }
 
 static int from_config_file(chain *c, sp_creds *out, int *found, sp_err *err)
 {
-    return profile_file(c, "config file", "AWS_CONFIG_FILE", ".aws/config", MATCH_CONFIG,
+    return profile_file(c, "config file", "AWS_CONFIG_FILE", ".aws/config", SP_PROFILE_CONFIG,
                         out, found, err);
 }
 
@@ -473,15 +375,15 @@ static int from_boto(chain *c, sp_creds *out, int *found, sp_err *err)
     }
 
     /* Merged values, and which file each came from. */
-    scan m = {.match = MATCH_EXACT, .name = "Credentials"};
+    sp_profile m = {.match = SP_PROFILE_EXACT, .name = "Credentials"};
     int akid_from = -1, secret_from = -1, any = 0;
     size_t bad_line = 0;
     rc = SP_OK;
     for (int i = 0; i < npaths; i++) {
-        scan s = {.match = MATCH_EXACT, .name = "Credentials"};
-        int r = scan_file("boto file", paths[i], &s, err);
+        sp_profile s = {.match = SP_PROFILE_EXACT, .name = "Credentials"};
+        int r = sp_profile_read("boto file", paths[i], &s, err);
         if (r == SP_ERR) {
-            scan_free(&s);
+            sp_profile_free(&s);
             rc = SP_ERR;
             goto out;
         }
@@ -501,14 +403,14 @@ static int from_boto(chain *c, sp_creds *out, int *found, sp_err *err)
             s.secret = NULL;
             secret_from = i;
         }
-        const char *tok = scan_token(&s);
+        const char *tok = sp_profile_token(&s);
         if (tok != NULL && set_secret(&m.token, tok) != SP_OK) {
-            scan_free(&s);
+            sp_profile_free(&s);
             rc = sp_err_set(err, "boto file %s: out of memory", paths[i]);
             goto out;
         }
         any |= s.have_akid || secret_from == i;
-        scan_free(&s);
+        sp_profile_free(&s);
     }
     if (!any)
         goto out;
@@ -530,54 +432,296 @@ static int from_boto(chain *c, sp_creds *out, int *found, sp_err *err)
     if (rc == SP_OK)
         *found = 1;
 out:
-    scan_free(&m);
+    sp_profile_free(&m);
     return rc;
 }
 
-/* The chain, in order. Container, instance-metadata and web-identity
- * providers become rows here. */
+/* The network sources only choose here; sp_creds_resolve_start asks
+ * them. Without the loop (sp_creds_resolve) they are only noted. */
+static int net_chosen(chain *c, enum net kind, const char *what, int *found)
+{
+    if (c->sync) {
+        note(c, "%s (not tried here)", what);
+        return SP_OK;
+    }
+    c->net = kind;
+    *found = 1;
+    return SP_OK;
+}
+
+/* botocore's: the variables alone, both needed (a profile's
+ * web_identity_token_file is not supported yet). */
+static int from_webid(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    (void)out;
+    (void)err;
+    const char *file = env(c->o, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    const char *arn = env(c->o, "AWS_ROLE_ARN");
+    if (file == NULL || arn == NULL) {
+        note(c, "web identity (no AWS_%s)", file ? "ROLE_ARN" : "WEB_IDENTITY_TOKEN_FILE");
+        return SP_OK;
+    }
+    return net_chosen(c, NET_WEBID, "web identity", found);
+}
+
+static int from_container(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    (void)out;
+    const char *rel = env(c->o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = env(c->o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (rel == NULL && full == NULL) {
+        note(c, "container credentials (no AWS_CONTAINER_CREDENTIALS_*_URI)");
+        return SP_OK;
+    }
+    if (sp_ecs_url(rel, full, c->url, sizeof c->url, err) != SP_OK)
+        return sp_err_prefix(err, "container credentials");
+    return net_chosen(c, NET_ECS, "container credentials", found);
+}
+
+static int env_true(const chain *c, const char *name)
+{
+    const char *v = env(c->o, name);
+    return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+static int from_imds(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    (void)out;
+    if (env_true(c, "AWS_EC2_METADATA_DISABLED")) {
+        c->imds_off = 1;
+        return SP_OK;
+    }
+    c->imds.endpoint = env(c->o, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    c->imds.mode = env(c->o, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+    c->imds.v1_disabled = env_true(c, "AWS_EC2_METADATA_V1_DISABLED");
+    char base[SP_URL_MAX];
+    if (sp_imds_base(&c->imds, base, sizeof base, err) != SP_OK)
+        return sp_err_prefix(err, "instance metadata");
+    return net_chosen(c, NET_IMDS, "instance metadata", found);
+}
+
+static void chain_free(chain *c)
+{
+    for (int i = 0; i < SP_ROLE_NKEYS; i++)
+        sp_wipe_free(c->prole[i]);
+}
+
+/* Where a profile role gets its base credentials (botocore's
+ * credential_source values). */
+static int role_source(chain *c, const char *cs, sp_creds *out, int *found, sp_err *err)
+{
+    static const names n = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"};
+    int rc = SP_OK;
+    if (strcmp(cs, "Environment") == 0) {
+        const char *akid = env(c->o, "AWS_ACCESS_KEY_ID"), *sec = env(c->o, "AWS_SECRET_ACCESS_KEY");
+        if (akid == NULL && sec == NULL)
+            return sp_err_set(err, "%s: credential_source Environment, but AWS_ACCESS_KEY_ID is "
+                                   "not set", c->prole_where);
+        rc = accept("environment", &n, akid, sec, env(c->o, "AWS_SESSION_TOKEN"),
+                    "environment (AWS_ACCESS_KEY_ID)", out, err);
+        *found = rc == SP_OK;
+        return rc;
+    }
+    int ecs = strcmp(cs, "EcsContainer") == 0;
+    if (!ecs && strcmp(cs, "Ec2InstanceMetadata") != 0)
+        return sp_err_set(err, "%s: credential_source must be Environment, Ec2InstanceMetadata "
+                               "or EcsContainer", c->prole_where);
+    int sync = c->sync;
+    c->sync = 0;   /* the role itself needs the loop anyway */
+    rc = ecs ? from_container(c, out, found, err) : from_imds(c, out, found, err);
+    c->sync = sync;
+    if (rc == SP_OK && !*found)
+        rc = sp_err_set(err, "%s: credential_source %s, but %s", c->prole_where, cs,
+                        ecs ? "AWS_CONTAINER_CREDENTIALS_*_URI is not set"
+                            : "AWS_EC2_METADATA_DISABLED is set");
+    return rc;
+}
+
+/* role_arn in the profile, with exactly one of source_profile,
+ * credential_source and web_identity_token_file (botocore's
+ * AssumeRoleProvider and web identity profiles); the credentials file's
+ * keys override the config file's. A source_profile gives static keys:
+ * a chain of role profiles is not supported. */
+static int from_profile_role(chain *c, sp_creds *out, int *found, sp_err *err)
+{
+    static const struct {
+        const char *kind, *var, *rel;
+        enum sp_profile_match m;
+    } files[] = {{"config file", "AWS_CONFIG_FILE", ".aws/config", SP_PROFILE_CONFIG},
+                 {"shared credentials file", "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials",
+                  SP_PROFILE_EXACT}};
+    for (int f = 0; f < 2; f++) {
+        char path[PATH_MAX];
+        int rc = file_path(c->o, files[f].var, files[f].rel, path, sizeof path, err);
+        if (rc == SP_ERR)
+            return sp_err_prefix(err, "%s", files[f].kind);
+        if (rc == 1)
+            continue;
+        sp_profile p = {.match = files[f].m, .name = c->profile};
+        /* a broken file is reported by its own provider, if the chain gets there */
+        int bad = sp_profile_read(files[f].kind, path, &p, err) == SP_ERR;
+        for (int i = 0; !bad && i < SP_ROLE_NKEYS; i++) {
+            if (p.role[i] == NULL)
+                continue;
+            sp_wipe_free(c->prole[i]);
+            c->prole[i] = p.role[i];
+            p.role[i] = NULL;
+            show(c->prole_where, sizeof c->prole_where, "%s %s, profile [%s]", files[f].kind,
+                 path, p.section);
+        }
+        sp_profile_free(&p);
+    }
+    const char *sp = c->prole[SP_ROLE_SOURCE_PROFILE], *cs = c->prole[SP_ROLE_CREDENTIAL_SOURCE];
+    const char *wf = c->prole[SP_ROLE_TOKEN_FILE];
+    if (c->prole[SP_ROLE_ARN] == NULL) {
+        if (sp || cs || wf)
+            return sp_err_set(err, "%s: %s needs role_arn", c->prole_where,
+                              sp ? "source_profile" : cs ? "credential_source" : "web_identity_token_file");
+        return SP_OK;
+    }
+    if ((sp != NULL) + (cs != NULL) + (wf != NULL) != 1)
+        return sp_err_set(err, "%s: role_arn needs exactly one of source_profile, "
+                               "credential_source and web_identity_token_file", c->prole_where);
+    if (wf != NULL)
+        return net_chosen(c, NET_WEBID, "web identity profile", found);
+    c->prole_set = 1;
+    if (cs != NULL)
+        return role_source(c, cs, out, found, err);
+    /* the source profile's own keys, from either file */
+    const char *self = c->profile;
+    c->profile = sp;
+    int rc = from_shared_file(c, out, found, err);
+    if (rc == SP_OK && !*found)
+        rc = from_config_file(c, out, found, err);
+    c->profile = self;
+    if (rc == SP_OK && !*found)
+        rc = sp_err_set(err, "%s: source_profile %s has no aws_access_key_id (a chain of role "
+                             "profiles is not supported)", c->prole_where, sp);
+    return rc;
+}
+
+/* The chain, in order (KINESIS.md §6.1). */
 static const struct provider {
     const char *name;
     provider_fn fn;
 } providers[] = {
     {"command line", from_cli},
     {"environment", from_env},
+    {"web identity", from_webid},
+    {"role profile", from_profile_role},
     {"shared credentials file", from_shared_file},
     {"config file", from_config_file},
     {"boto file", from_boto},
+    {"container credentials", from_container},
+    {"instance metadata", from_imds},
 };
 
-static int chain_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+/* SP_OK with keys in out, or with c->net set (nothing in out). */
+static int chain_walk(chain *c, sp_creds *out, sp_err *err)
 {
-    chain c = {.o = o, .profile = sp_creds_profile(o)};
+    memset(out, 0, sizeof *out);
     for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++) {
         int found = 0;
-        if (providers[i].fn(&c, out, &found, err) != SP_OK) {
+        if (providers[i].fn(c, out, &found, err) != SP_OK) {
             sp_creds_free(out);
             return SP_ERR;
         }
         if (found)
             return SP_OK;
     }
-    return sp_err_set(err, "no AWS credentials found for profile \"%s\"; looked at: %s",
-                      c.profile, c.looked);
+    return sp_err_set(err, "no AWS credentials found for profile \"%s\"%s; looked at: %s",
+                      c->profile, c->imds_off ? " (AWS_EC2_METADATA_DISABLED is set)" : "", c->looked);
 }
 
-/* A resolution waiting for the network: STS today; instance metadata,
- * container credentials and web identity are further steps of it. */
+static int chain_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
+{
+    chain c = {.o = o, .profile = sp_creds_profile(o), .sync = 1};
+    int rc = chain_walk(&c, out, err);
+    if (rc == SP_OK && c.prole_set) {
+        sp_creds_free(out);
+        rc = sp_err_set(err, "%s: assuming role %s needs a request on the event loop",
+                        c.prole_where, c.prole[SP_ROLE_ARN]);
+    }
+    chain_free(&c);
+    return rc;
+}
+
+/* A resolution waiting for the network: a platform source (web
+ * identity, container credentials, instance metadata), then STS
+ * AssumeRole when a role is asked for, or only the latter. It owns a copy
+ * of the options, since a step may start from a callback. */
 struct sp_creds_job {
+    sp_creds_opts o;
+    sp_http *http;
+    long skew;
+    enum net net;
+    sp_webid_call *webid;
+    sp_ecs_call *ecs;
+    sp_imds_call *imds;
     sp_sts_call *sts;
     sp_creds_done_fn done;
     void *arg;
+    /* The roles to assume in turn on the base: a profile's, then
+     * o.role_arn. Heap strings; the external IDs are wiped. */
+    struct job_role {
+        char *arn, *external_id, *session_name;
+    } roles[2];
+    int nroles, next;
+    char looked[SP_ERR_MSG_MAX];   /* the chain's notes, for instance metadata's failure */
 };
+
+static void job_free(sp_creds_job *j)
+{
+    sp_creds_opts_free(&j->o);
+    for (int i = 0; i < j->nroles; i++) {
+        free(j->roles[i].arn);
+        sp_wipe_free(j->roles[i].external_id);
+        free(j->roles[i].session_name);
+    }
+    free(j);
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    return !nonempty(src) || (*dst = strdup(src)) != NULL;
+}
+
+static int add_role(sp_creds_job *j, const char *arn, const char *ext, const char *session)
+{
+    struct job_role *r = &j->roles[j->nroles++];
+    return dup_opt(&r->arn, arn) && dup_opt(&r->external_id, ext) &&
+           dup_opt(&r->session_name, session);
+}
+
+static int start_role(sp_creds_job *j, const sp_creds *base, sp_err *err);
+
+/* Hands the result over; the job is gone first: the callback may start
+ * the next resolution. */
+static void job_end(sp_creds_job *j, sp_creds_result *res)
+{
+    sp_creds_done_fn done = j->done;
+    void *darg = j->arg;
+    job_free(j);
+    done(darg, res);
+}
 
 static void on_role(void *arg, sp_creds_result *res)
 {
     sp_creds_job *j = arg;
-    sp_creds_done_fn done = j->done;
-    void *darg = j->arg;
-    free(j);   /* first: the callback may start the next resolution */
-    done(darg, res);
+    j->sts = NULL;
+    if (res->rc == SP_OK && j->next < j->nroles) {   /* the next role, on this one */
+        sp_creds_result r;
+        memset(&r, 0, sizeof r);
+        int rc = start_role(j, &res->creds, &r.err);
+        sp_creds_free(&res->creds);
+        if (rc == SP_OK)
+            return;
+        r.rc = SP_ERR;
+        job_end(j, &r);
+        return;
+    }
+    job_end(j, res);
 }
 
 void sp_creds_job_cancel(sp_creds_job *j)
@@ -585,55 +729,111 @@ void sp_creds_job_cancel(sp_creds_job *j)
     if (j == NULL)
         return;
     sp_sts_cancel(j->sts);
-    free(j);
+    sp_webid_cancel(j->webid);
+    sp_ecs_cancel(j->ecs);
+    sp_imds_cancel(j->imds);
+    job_free(j);
 }
 
-/* The chain's credentials are only the base: exchange them for the
- * role's. The endpoint order is the SDKs' (service-specific variable, then
- * the global one), after an explicit setting. */
-static int assume_role(const sp_creds_opts *o, sp_http *http, long skew, sp_creds_done_fn done,
-                       void *arg, sp_creds_job **job, sp_err *err)
+/* STS goes to an explicit endpoint, else the SDKs' variables (the
+ * service's, then the global one), else the regional one. */
+static void sts_endpoint(const sp_creds_opts *o, const char **url, const char **from)
 {
-    sp_creds base;
-    if (chain_resolve(o, &base, err) != SP_OK)
-        return sp_err_prefix(err, "assuming role %s", o->role_arn);
-    char region[64];
-    const char *r = o->region;
-    if (!nonempty(r)) {
-        if (sp_region_resolve(o, NULL, region, sizeof region, err) != SP_OK) {
-            sp_creds_free(&base);
-            return sp_err_prefix(err, "assuming role %s", o->role_arn);
-        }
-        r = region;
-    }
-    sp_sts_opts so = {0};
-    so.region = r;
-    so.endpoint = o->sts_endpoint;
-    so.endpoint_from = "STS endpoint";
+    *url = o->sts_endpoint;
+    *from = "STS endpoint";
     static const char *const vars[] = {"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"};
-    for (size_t i = 0; i < 2 && !nonempty(so.endpoint); i++) {
-        so.endpoint = env(o, vars[i]);
-        so.endpoint_from = vars[i];
+    for (size_t i = 0; i < 2 && !nonempty(*url); i++) {
+        *url = env(o, vars[i]);
+        *from = vars[i];
     }
-    so.role_arn = o->role_arn;
-    so.external_id = o->external_id;
-    so.session_name = o->role_session_name;
-    so.skew = skew;
-    int rc = SP_ERR;
-    sp_creds_job *j = calloc(1, sizeof *j);
-    if (j == NULL) {
-        sp_err_set(err, "assuming role %s: out of memory", o->role_arn);
-    } else {
-        j->done = done;
-        j->arg = arg;
-        rc = sp_sts_assume_role_start(http, &so, &base, on_role, j, &j->sts, err);
+}
+
+/* The region STS is asked in: o->region, else as sp_region_resolve. */
+static int sts_region(const sp_creds_opts *o, char *buf, size_t len, const char **r, sp_err *err)
+{
+    *r = o->region;
+    if (nonempty(*r))
+        return SP_OK;
+    if (sp_region_resolve(o, NULL, buf, len, err) != SP_OK)
+        return SP_ERR;
+    *r = buf;
+    return SP_OK;
+}
+
+/* Exchanges base for the next role's credentials. */
+static int start_role(sp_creds_job *j, const sp_creds *base, sp_err *err)
+{
+    const sp_creds_opts *o = &j->o;
+    const struct job_role *r = &j->roles[j->next++];
+    char region[64];
+    sp_sts_opts so = {0};
+    if (sts_region(o, region, sizeof region, &so.region, err) != SP_OK)
+        return sp_err_prefix(err, "assuming role %s", r->arn);
+    sts_endpoint(o, &so.endpoint, &so.endpoint_from);
+    so.role_arn = r->arn;
+    so.external_id = r->external_id;
+    so.session_name = r->session_name;
+    so.skew = j->skew;
+    return sp_sts_assume_role_start(j->http, &so, base, on_role, j, &j->sts, err);
+}
+
+/* The platform source answered: the result, or the base for a role. */
+static void on_base(void *arg, sp_creds_result *res)
+{
+    sp_creds_job *j = arg;
+    j->webid = NULL;
+    j->ecs = NULL;
+    j->imds = NULL;
+    if (res->rc == SP_OK && j->next < j->nroles) {
+        sp_creds_result r;
+        memset(&r, 0, sizeof r);
+        int rc = start_role(j, &res->creds, &r.err);
+        sp_creds_free(&res->creds);
         if (rc == SP_OK)
-            *job = j;
-        else
-            free(j);
+            return;
+        r.rc = SP_ERR;
+        job_end(j, &r);
+        return;
     }
-    sp_creds_free(&base);
-    return rc;
+    if (res->rc != SP_OK && j->net == NET_IMDS) {
+        /* the last resort: say what else was looked at */
+        sp_err e = res->err;
+        sp_err_setc(&res->err, e.code, "%s; no other AWS credentials for profile \"%s\": "
+                    "looked at %s", e.msg, sp_creds_profile(&j->o), j->looked);
+    }
+    if (res->rc != SP_OK && j->nroles > 0)
+        sp_err_prefix(&res->err, "assuming role %s", j->roles[0].arn);
+    job_end(j, res);
+}
+
+/* Starts the platform source the chain chose. */
+static int start_net(sp_creds_job *j, const chain *c, sp_err *err)
+{
+    const sp_creds_opts *o = &j->o;
+    if (c->net == NET_ECS) {
+        sp_ecs_opts eo = {c->url, env(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+                          env(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN"), 0};
+        return sp_ecs_start(j->http, &eo, on_base, j, &j->ecs, err);
+    }
+    if (c->net == NET_IMDS)
+        return sp_imds_creds_start(j->http, &c->imds, on_base, j, &j->imds, err);
+    char region[64];
+    sp_webid_opts wo = {0};
+    if (sts_region(o, region, sizeof region, &wo.region, err) != SP_OK)
+        return sp_err_prefix(err, "web identity");
+    sts_endpoint(o, &wo.endpoint, &wo.endpoint_from);
+    if (c->prole[SP_ROLE_TOKEN_FILE] != NULL) {
+        wo.token_file = c->prole[SP_ROLE_TOKEN_FILE];
+        wo.role_arn = c->prole[SP_ROLE_ARN];
+        wo.session_name = c->prole[SP_ROLE_SESSION_NAME];
+        wo.from = c->prole_where;
+    } else {
+        wo.token_file = env(o, "AWS_WEB_IDENTITY_TOKEN_FILE");
+        wo.role_arn = env(o, "AWS_ROLE_ARN");
+        wo.session_name = env(o, "AWS_ROLE_SESSION_NAME");
+        wo.from = "environment";
+    }
+    return sp_webid_start(j->http, &wo, on_base, j, &j->webid, err);
 }
 
 int sp_creds_resolve(const sp_creds_opts *o, sp_creds *out, sp_err *err)
@@ -654,9 +854,61 @@ int sp_creds_resolve_start(const sp_creds_opts *o, sp_http *http, long skew, sp_
         o = &default_opts;
     memset(out, 0, sizeof *out);
     *job = NULL;
-    if (nonempty(o->role_arn))
-        return assume_role(o, http, skew, done, arg, job, err);
-    return chain_resolve(o, out, err);
+    int role = nonempty(o->role_arn);
+    chain c = {.o = o, .profile = sp_creds_profile(o)};
+    sp_creds base;
+    if (chain_walk(&c, &base, err) != SP_OK) {
+        chain_free(&c);
+        return role ? sp_err_prefix(err, "assuming role %s", o->role_arn) : SP_ERR;
+    }
+    if (c.net == NET_NONE && !role && !c.prole_set) {
+        *out = base;
+        chain_free(&c);
+        return SP_OK;
+    }
+    sp_creds_job *j = calloc(1, sizeof *j);
+    int ok = j != NULL && sp_creds_opts_copy(&j->o, o, err) == SP_OK;
+    if (ok && c.prole_set)
+        ok = add_role(j, c.prole[SP_ROLE_ARN], c.prole[SP_ROLE_EXTERNAL_ID],
+                      c.prole[SP_ROLE_SESSION_NAME]);
+    if (ok && role)
+        ok = add_role(j, o->role_arn, o->external_id, o->role_session_name);
+    if (!ok) {
+        if (j)
+            job_free(j);
+        sp_creds_free(&base);
+        chain_free(&c);
+        return sp_err_set(err, "credentials: out of memory");
+    }
+    j->http = http;
+    j->skew = skew;
+    j->net = c.net;
+    j->done = done;
+    j->arg = arg;
+    snprintf(j->looked, sizeof j->looked, "%s", c.looked);
+    int rc = c.net != NET_NONE ? start_net(j, &c, err) : start_role(j, &base, err);
+    sp_creds_free(&base);
+    chain_free(&c);
+    if (rc != SP_OK) {
+        if (j->nroles > 0 && c.net != NET_NONE)
+            sp_err_prefix(err, "assuming role %s", j->roles[0].arn);
+        job_free(j);
+        return SP_ERR;
+    }
+    *job = j;
+    return SP_OK;
+}
+
+/* The source a job is waiting for, for messages until it ends. */
+const char *sp_creds_job_source(const sp_creds_job *j)
+{
+    if (j == NULL)
+        return "";
+    if (j->sts != NULL || j->net == NET_NONE)
+        return "a role profile (being assumed)";
+    return j->net == NET_WEBID ? "web identity (being fetched)"
+           : j->net == NET_ECS ? "container credentials (being fetched)"
+                               : "instance metadata (being fetched)";
 }
 
 /* --- region ----------------------------------------------------------- */
@@ -711,23 +963,31 @@ int sp_region_resolve(const sp_creds_opts *o, const char *cli_region,
         return sp_err_prefix(err, "config file");
     int have_path = rc == SP_OK;
     if (have_path) {
-        scan s = {.match = MATCH_CONFIG, .name = profile};
-        rc = scan_file("config file", path, &s, err);
+        sp_profile s = {.match = SP_PROFILE_CONFIG, .name = profile};
+        rc = sp_profile_read("config file", path, &s, err);
         if (rc == SP_OK && (s.region[0] != '\0' || s.region_long)) {
             char where[PATH_MAX + 100];
             show(where, sizeof where, "config file %s, profile [%s], region", path,
                  s.section);
             rc = s.region_long ? sp_err_set(err, "%s: too long to be a region", where)
                                : put_region(where, s.region, out, outlen, err);
-            scan_free(&s);
+            sp_profile_free(&s);
             return rc;
         }
-        scan_free(&s);
+        sp_profile_free(&s);
         if (rc == SP_ERR)
             return SP_ERR;
     }
+    /* last, as botocore: the instance's own region */
+    chain c = {.o = o};
+    sp_err why = {0};
+    int found = 0;
+    if (from_imds(&c, NULL, &found, &why) == SP_OK && found &&
+        sp_imds_region(&c.imds, out, outlen, &why) == SP_OK)
+        return SP_OK;
     return sp_err_set(err, "no AWS region: pass --region, set AWS_REGION, or put "
-                           "\"region = us-east-1\" (say) in the %s%s] section of %s",
+                           "\"region = us-east-1\" (say) in the %s%s] section of %s (%s)",
                       strcmp(profile, "default") == 0 ? "[" : "[profile ", profile,
-                      have_path ? path : "~/.aws/config");
+                      have_path ? path : "~/.aws/config",
+                      why.msg[0] ? why.msg : "instance metadata: disabled");
 }

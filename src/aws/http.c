@@ -283,9 +283,15 @@ int sp_http_post_ex(sp_http *h, const char *url, const char *const *headers, siz
     CURL *e = r->easy;
     int ok = 1;
     ok &= curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "") == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len) == CURLE_OK;
+    if (ro->method != NULL && strcmp(ro->method, "GET") == 0) {
+        ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    } else {
+        ok &= curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK;
+        ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "") == CURLE_OK;
+        ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len) == CURLE_OK;
+        if (ro->method != NULL && strcmp(ro->method, "PUT") == 0)
+            ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT") == CURLE_OK;
+    }
     ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
@@ -345,6 +351,10 @@ static void check_done(sp_http *h)
             resp.sent = curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK &&
                         up >= (curl_off_t)r->body.len;
             resp.transport_error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+            curl_off_t connected = 0;
+            resp.read_timeout = rc == CURLE_OPERATION_TIMEDOUT &&
+                                curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK &&
+                                connected > 0;
             if (rc == CURLE_WRITE_ERROR && r->resp.failed)
                 resp.transport_error = "response larger than the limit";
         }

@@ -326,9 +326,11 @@ sp_kinesis *sp_kinesis_new(sp_loop *loop, sp_http *http, const sp_kinesis_opts *
         goto fail;
     if (k->refresh == NULL)
         adopt(k, &fresh);
-    else
+    else if (k->creds_opts.role_arn != NULL && k->creds_opts.role_arn[0] != '\0')
         snprintf(k->creds.source, sizeof k->creds.source, "role %s (being assumed)",
                  k->creds_opts.role_arn);
+    else
+        snprintf(k->creds.source, sizeof k->creds.source, "%s", sp_creds_job_source(k->refresh));
     return k;
 fail:
     sp_creds_opts_free(&k->creds_opts);

@@ -152,6 +152,12 @@ static void form_value(sp_buf *b, const char *s)
     }
 }
 
+void sp_sts_form_param(sp_buf *b, const char *name, const char *value)
+{
+    sp_buf_printf(b, "&%s=", name);
+    form_value(b, value);
+}
+
 int sp_sts_body_assume_role(sp_buf *b, const char *role_arn, const char *session_name,
                             const char *external_id, long duration_s)
 {
@@ -627,18 +633,17 @@ static int xml_parse(const char *s, size_t len, xml_leaf_fn leaf, void *arg,
 
 /* ---- the AssumeRole response ---- */
 
-#define CRED_PATH "AssumeRoleResponse/AssumeRoleResult/Credentials/"
-
 enum { F_AKID, F_SECRET, F_TOKEN, F_EXPIRATION, F_CODE, F_MESSAGE, F_RID, F_RID2, NFIELDS };
 
+/* Under ACTIONResponse/ACTIONResult/Credentials/ but for the errors. */
 static const char *const field_paths[NFIELDS] = {
-    CRED_PATH "AccessKeyId",     CRED_PATH "SecretAccessKey",
-    CRED_PATH "SessionToken",    CRED_PATH "Expiration",
-    "ErrorResponse/Error/Code",  "ErrorResponse/Error/Message",
-    "ErrorResponse/RequestId",   "AssumeRoleResponse/ResponseMetadata/RequestId",
+    "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration",
+    "ErrorResponse/Error/Code", "ErrorResponse/Error/Message", "ErrorResponse/RequestId",
+    "ResponseMetadata/RequestId",
 };
 
 typedef struct answer {
+    char paths[NFIELDS][XML_PATH_MAX];
     char *v[NFIELDS];             /* heap copies, wiped on free */
     size_t len[NFIELDS];
 } answer;
@@ -654,7 +659,7 @@ static int on_leaf(void *arg, const char *path, const char *text, size_t len, sp
 {
     answer *a = arg;
     for (int i = 0; i < NFIELDS; i++) {
-        if (strcmp(path, field_paths[i]) != 0)
+        if (strcmp(path, a->paths[i]) != 0)
             continue;
         if (a->v[i] != NULL)
             return sp_err_set(err, "%s appears twice", path);
@@ -677,6 +682,12 @@ static int plain(const answer *a, int f)
 int sp_sts_parse_assume_role(const char *xml_text, size_t len, sp_creds *out, sp_sts_fault *fault,
                              sp_err *err)
 {
+    return sp_sts_parse_response("AssumeRole", xml_text, len, out, fault, err);
+}
+
+int sp_sts_parse_response(const char *action, const char *xml_text, size_t len, sp_creds *out,
+                          sp_sts_fault *fault, sp_err *err)
+{
     sp_sts_fault spare;
     if (fault == NULL)
         fault = &spare;
@@ -684,7 +695,17 @@ int sp_sts_parse_assume_role(const char *xml_text, size_t len, sp_creds *out, sp
     memset(out, 0, sizeof *out);
     answer a;
     memset(&a, 0, sizeof a);
-    char root[XML_NAME_MAX + 1];
+    for (int i = 0; i < NFIELDS; i++) {
+        if (i < F_CODE)
+            snprintf(a.paths[i], XML_PATH_MAX, "%sResponse/%sResult/Credentials/%s", action,
+                     action, field_paths[i]);
+        else if (i == F_RID2)
+            snprintf(a.paths[i], XML_PATH_MAX, "%sResponse/%s", action, field_paths[i]);
+        else
+            snprintf(a.paths[i], XML_PATH_MAX, "%s", field_paths[i]);
+    }
+    char root[XML_NAME_MAX + 1], want[XML_NAME_MAX + 16];
+    snprintf(want, sizeof want, "%sResponse", action);
     int rc = xml_parse(xml_text, len, on_leaf, &a, root, err);
     if (rc != SP_OK)
         goto out;
@@ -702,9 +723,9 @@ int sp_sts_parse_assume_role(const char *xml_text, size_t len, sp_creds *out, sp
                         fault->message[0] ? fault->message : "(no message)");
         goto out;
     }
-    if (strcmp(root, "AssumeRoleResponse") != 0) {
-        rc = sp_err_set(err, "unexpected root element <%s> (expected AssumeRoleResponse or "
-                             "ErrorResponse)", root);
+    if (strcmp(root, want) != 0) {
+        rc = sp_err_set(err, "unexpected root element <%s> (expected %s or ErrorResponse)", root,
+                        want);
         goto out;
     }
     if (a.v[F_RID2])
@@ -957,7 +978,7 @@ int sp_sts_assume_role_start(sp_http *http, const sp_sts_opts *o, const sp_creds
     for (size_t i = 0; i < n; i++)
         lines[i] = hb.data + offs[i];
     sp_http_req_opts ro = {o->connect_timeout_ms > 0 ? o->connect_timeout_ms : SP_STS_CONNECT_TIMEOUT_MS,
-                           o->timeout_ms > 0 ? o->timeout_ms : SP_STS_TIMEOUT_MS, RESPONSE_MAX, 1};
+                           o->timeout_ms > 0 ? o->timeout_ms : SP_STS_TIMEOUT_MS, RESPONSE_MAX, 1, NULL};
     if (sp_http_post_ex(http, url, lines, n, &body, &ro, on_answer, c, &c->req, err) != SP_OK) {
         sp_err_prefix(err, FAIL_PREFIX ": STS at %s", arn, src, url);
         goto done;

@@ -19,6 +19,12 @@ temporary credentials, or with an error on demand.
                  DurationSeconds (3600). Keep ':' out of the values.
 --deny           answer 403 AccessDenied for this role ARN.
 --external-id    answer 403 AccessDenied unless ExternalId is exactly this.
+--web-token      a WebIdentityToken AssumeRoleWithWebIdentity accepts
+                 (repeatable; without it any non-empty token). That action is
+                 unsigned: a request that carries an Authorization header is
+                 refused, and the answer's root is
+                 AssumeRoleWithWebIdentityResponse. The log's "web_token" is
+                 the token sent.
 
 The first line on stdout is "listening PORT".
 
@@ -73,11 +79,11 @@ def error_xml(e, request_id):
             % (XMLNS, e.kind, xml_escape(e.code), xml_escape(e.message), request_id)).encode()
 
 
-def success_xml(role_arn, session, creds, expires, request_id):
+def success_xml(role_arn, session, creds, expires, request_id, action="AssumeRole"):
     account = role_arn.split(":")[4]
     role = role_arn.split(":role/", 1)[1].rsplit("/", 1)[-1]
     exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
-    return ('<AssumeRoleResponse xmlns="%s">\n  <AssumeRoleResult>\n    <AssumedRoleUser>\n'
+    return (('<AssumeRoleResponse xmlns="%s">\n  <AssumeRoleResult>\n    <AssumedRoleUser>\n'
             '      <AssumedRoleId>AROAFAKE0000000000001:%s</AssumedRoleId>\n'
             '      <Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn>\n    </AssumedRoleUser>\n'
             '    <Credentials>\n      <AccessKeyId>%s</AccessKeyId>\n'
@@ -85,7 +91,7 @@ def success_xml(role_arn, session, creds, expires, request_id):
             '      <Expiration>%s</Expiration>\n    </Credentials>\n'
             '    <PackedPolicySize>6</PackedPolicySize>\n  </AssumeRoleResult>\n'
             '  <ResponseMetadata>\n    <RequestId>%s</RequestId>\n  </ResponseMetadata>\n'
-            '</AssumeRoleResponse>\n'
+            '</AssumeRoleResponse>\n').replace("AssumeRoleRe", action + "Re")
             % (XMLNS, xml_escape(session), account, xml_escape(role), xml_escape(session),
                xml_escape(creds["access_key"]), xml_escape(creds["secret"]),
                xml_escape(creds["token"]), exp, request_id)).encode()
@@ -241,8 +247,6 @@ class Handler(BaseHTTPRequestHandler):
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if ctype != FORM_TYPE:
                 raise StsError("InvalidParameterValue", "Content-Type must be %s, not %r" % (FORM_TYPE, ctype))
-            auth = parse_authorization(self.headers)
-            entry["access_key"], entry["region"] = auth["scope"][0], auth["scope"][2]
             try:
                 params = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
                                                strict_parsing=True)
@@ -252,6 +256,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise StsError("MalformedQueryString", "A parameter is given twice.")
             params = {k: v[0] for k, v in params.items()}
             entry["params"] = params
+            if params.get("Action") == "AssumeRoleWithWebIdentity":
+                return self._web_identity(params, entry, action)
+            auth = parse_authorization(self.headers)
+            entry["access_key"], entry["region"] = auth["scope"][0], auth["scope"][2]
             if st.verifier:
                 st.verifier.check(self.path, self.headers, body, auth, entry["token"])
             if a.require_token is not None and entry["token"] != a.require_token:
@@ -289,6 +297,42 @@ class Handler(BaseHTTPRequestHandler):
             doc = doc[:doc.index(b"</SecretAccessKey>")]
         entry.update(status=200, code="malformed" if action.get("malformed") else None,
                      issued=creds["access_key"], expires=expires)
+        self._record(entry)
+        self._send(200, doc, request_id=rid)
+
+    def _web_identity(self, params, entry, action):
+        st, a = self.state, self.state.args
+        tok = params.get("WebIdentityToken") or ""
+        entry["web_token"] = tok
+        if self.headers.get("Authorization") is not None:
+            raise StsError("InvalidParameterValue", "AssumeRoleWithWebIdentity is not signed")
+        if params.get("Version") != "2011-06-15":
+            raise StsError("InvalidAction", "Unsupported Version %r" % params.get("Version"))
+        extra = set(params) - {"Action", "Version", "RoleArn", "RoleSessionName", "WebIdentityToken",
+                               "DurationSeconds", "ProviderId", "Policy"}
+        if extra:
+            raise StsError("InvalidParameterValue", "unexpected parameters %s" % sorted(extra))
+        role = params.get("RoleArn") or ""
+        if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$", role):
+            raise StsError("ValidationError", "1 validation error detected: Value at 'roleArn' failed to satisfy constraint")
+        if not SESSION_NAME_RE.match(params.get("RoleSessionName") or ""):
+            raise StsError("ValidationError", "1 validation error detected: Value at 'roleSessionName' failed "
+                           "to satisfy constraint")
+        if not tok or (a.web_token and tok not in a.web_token):
+            raise StsError("InvalidIdentityToken", "The web identity token that was passed could not be "
+                           "validated by AWS. Get a new identity token from the identity provider and try again.")
+        if action.get("error"):
+            e = action["error"]
+            raise StsError(e.get("code", "AccessDenied"), e.get("message", "Access denied"), e.get("status", 403))
+        if role in a.deny:
+            raise StsError("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
+        with st.lock:
+            creds = dict(action["issue"]) if action.get("issue") else dict(a.issue[min(st.issued, len(a.issue) - 1)])
+            st.issued += 1
+        expires = time.time() + int(creds.get("expires_in") or params.get("DurationSeconds") or 3600)
+        rid = str(uuid.uuid4())
+        doc = success_xml(role, params["RoleSessionName"], creds, expires, rid, "AssumeRoleWithWebIdentity")
+        entry.update(status=200, issued=creds["access_key"], expires=expires)
         self._record(entry)
         self._send(200, doc, request_id=rid)
 
@@ -360,6 +404,7 @@ def main(argv=None):
     ap.add_argument("--issue", action="append", default=[], metavar="AKID:SECRET:TOKEN[:EXPIRES_IN]")
     ap.add_argument("--deny", action="append", default=[], metavar="ROLE_ARN")
     ap.add_argument("--external-id", default=None)
+    ap.add_argument("--web-token", action="append", default=[], metavar="TOKEN")
     ap.add_argument("--account", default="123456789012")
     a = ap.parse_args(argv)
     a.secrets = {}
