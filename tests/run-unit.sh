@@ -4,6 +4,9 @@
 # Standalone (make unit) it ends with "N passed, M failed"; under run-all.sh
 # (SHARDPIPE_TALLY set to a file) it appends "passed failed skipped" there.
 set -u
+# As in run-all.sh: no test may reach the real metadata or container endpoints.
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_SERVICE_ENDPOINT
 passed=0 failed=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
