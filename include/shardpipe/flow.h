@@ -15,6 +15,7 @@
 #include "shardpipe/log.h"
 #include "shardpipe/loop.h"
 #include "shardpipe/producer.h"
+#include "shardpipe/source_file.h"
 
 typedef struct sp_flow sp_flow;
 
@@ -79,6 +80,9 @@ typedef struct sp_flow_counters {
 void sp_flow_counters_get(const sp_flow *f, sp_flow_counters *c);
 /* NULL until the stream has answered (sp_flow_started). */
 const sp_producer *sp_flow_producer(const sp_flow *f);
+/* Each open file of its file sources, with the bytes not read yet
+ * (sp_file_source_behind). */
+void sp_flow_files(const sp_flow *f, sp_file_behind_fn fn, void *arg);
 /* Appends "records=N bytes=N ..." counters. */
 void sp_flow_stats(const sp_flow *f, sp_buf *out);
 /* Records read but not known to be stored: failed (given up or

@@ -10,6 +10,7 @@
 
 #include "shardpipe/backoff.h"
 #include "shardpipe/err.h"
+#include "shardpipe/errcount.h"
 #include "shardpipe/hist.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/log.h"
@@ -49,6 +50,8 @@ typedef struct sp_producer_stats {
                                 (an attempt timed out or its answer was lost) */
     uint64_t wrong_shard;    /* stored in another shard than predicted */
     uint64_t map_refreshes;  /* shard maps installed */
+    sp_errcount errors;      /* entries failed or retried, by error code: each
+                                entry's own, or its whole request's */
 } sp_producer_stats;
 
 /* One open shard's part of the stats. */

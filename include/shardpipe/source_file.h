@@ -128,6 +128,13 @@ int sp_file_source_idle(const sp_file_source *s);
 
 void sp_file_source_stats_get(const sp_file_source *s, sp_file_source_stats *out);
 
+/* Calls fn for each open file with its path and the bytes behind it: its
+ * size now (fstat) minus the offset read so far (0 when it shrank and the
+ * truncation is not seen yet). Files that cannot be looked at are left out.
+ * Cheap: for metrics, at scrape time. */
+typedef void (*sp_file_behind_fn)(void *arg, const char *path, uint64_t behind);
+void sp_file_source_behind(const sp_file_source *s, sp_file_behind_fn fn, void *arg);
+
 /* The error that stopped the source, or NULL. */
 const char *sp_file_source_failed(const sp_file_source *s);
 

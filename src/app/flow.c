@@ -457,6 +457,13 @@ void sp_flow_counters_get(const sp_flow *f, sp_flow_counters *c)
     }
 }
 
+void sp_flow_files(const sp_flow *f, sp_file_behind_fn fn, void *arg)
+{
+    for (size_t i = 0; i < f->nsrcs; i++)
+        if (f->srcs[i].kind == SP_SRC_FILE)
+            sp_file_source_behind(f->srcs[i].s, fn, arg);
+}
+
 const sp_producer *sp_flow_producer(const sp_flow *f)
 {
     return f->p;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/errcount.h"
 #include "shardpipe/httpd.h"
 #include "shardpipe/metrics.h"
 
@@ -135,6 +136,48 @@ static void latency_family(sp_flow *const *flows, size_t n, sp_buf *out)
     }
 }
 
+static void failures_family(sp_flow *const *flows, const sp_flow_counters *c, size_t n, sp_buf *out)
+{
+    const char *name = "failures_total";
+    head(out, name, "counter", "Entries that failed or were retried, by error code: the entry's own "
+                               "code in a PutRecords answer, or its whole request's (TransportError, "
+                               "ServiceUnavailable, ...); code=\"other\" once 16 codes are in use.");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        const char *code;
+        for (size_t k = 0; (code = sp_errcount_at(&c[i].p.errors, k, &v)) != NULL; k++) {
+            flow_label(out, name, flows[i]);
+            sp_buf_puts(out, ",code=");
+            sp_metrics_label_value(out, code);
+            sp_buf_printf(out, "} %llu\n", (unsigned long long)v);
+        }
+    }
+}
+
+struct behind_ctx {
+    sp_buf *out;
+    const sp_flow *f;
+};
+
+static void behind_one(void *arg, const char *path, uint64_t behind)
+{
+    struct behind_ctx *b = arg;
+    flow_label(b->out, "file_behind_bytes", b->f);
+    sp_buf_puts(b->out, ",file=");
+    sp_metrics_label_value(b->out, path);
+    sp_buf_printf(b->out, "} %llu\n", (unsigned long long)behind);
+}
+
+static void file_family(sp_flow *const *flows, size_t n, sp_buf *out)
+{
+    head(out, "file_behind_bytes", "gauge", "Bytes of a tailed file not read yet: its size now "
+                                            "minus the offset read so far.");
+    for (size_t i = 0; i < n; i++) {
+        struct behind_ctx b = {out, flows[i]};
+        sp_flow_files(flows[i], behind_one, &b);
+    }
+}
+
 void sp_metrics_render(sp_flow *const *flows, size_t n, sp_buf *out)
 {
     sp_flow_counters *c = calloc(n ? n : 1, sizeof *c);
@@ -163,7 +206,9 @@ void sp_metrics_render(sp_flow *const *flows, size_t n, sp_buf *out)
             sp_buf_printf(out, "} %llu\n", v);
         }
     }
+    failures_family(flows, c, n, out);
     free(c);
+    file_family(flows, n, out);
     shard_families(flows, n, out);
     latency_family(flows, n, out);
 }

@@ -480,6 +480,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
     p->transit_ms = took > p->transit_ms ? (uint32_t)took : (uint32_t)((7 * (uint64_t)p->transit_ms + took) / 8);
 
     if (res->klass != SP_KC_OK) {
+        sp_errcount_add(&p->stats.errors, res->code, f->n);
         if (sp_kclass_retryable(res->klass) && !p->fatal) {
             sp_log_warn(p->o.log, "PutRecords of %zu records: %s %s (%s); retrying", f->n,
                         res->code, res->message, sp_kclass_name(res->klass));
@@ -526,6 +527,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
          * At-least-once: duplicates are possible, loss is not. */
         sp_log_warn(p->o.log, "%s; resending all %zu records of the batch",
                     out ? e.msg : "out of memory", f->n);
+        sp_errcount_add(&p->stats.errors, "UnusableResponse", f->n);
         for (size_t i = 0; i < f->n; i++) {
             f->recs[i]->maybe_stored = 1;
             if (give_up(p, f->recs[i], "unusable PutRecords response"))
@@ -560,6 +562,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             continue;
         }
         enum sp_kclass c = sp_kinesis_classify(400, out[i].code, out[i].message);
+        sp_errcount_add(&p->stats.errors, out[i].code, 1);
         if (c == SP_KC_THROTTLE) {
             p->stats.throttled++;
             if (s)

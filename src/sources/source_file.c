@@ -809,6 +809,17 @@ void sp_file_source_stats_get(const sp_file_source *s, sp_file_source_stats *out
         sp_framer_stats_add(&out->framer, &t->fr.stats);
 }
 
+void sp_file_source_behind(const sp_file_source *s, sp_file_behind_fn fn, void *arg)
+{
+    for (const struct tfile *t = s->files; t; t = t->next) {
+        struct stat st;
+        if (t->fd < 0 || fstat(t->fd, &st) != 0)
+            continue;
+        uint64_t size = (uint64_t)st.st_size;
+        fn(arg, t->path, size > t->off ? size - t->off : 0);
+    }
+}
+
 const char *sp_file_source_failed(const sp_file_source *s)
 {
     return s->failed ? s->fail_msg : NULL;

@@ -315,6 +315,73 @@ class PutMetrics(unittest.TestCase):
         r = p.finish(timeout=60)
         self.assertEqual(r.rc, 0, str(r))
 
+    def test_failures_count_by_error_code(self):
+        self.fake.control("script", [
+            {"status": 503, "type": "ServiceUnavailable"},
+            {"partial": {"every": 3, "code": "InternalFailure"}},
+            {"throttle": True},
+            {"malformed": True, "store": False},
+            {"partial": {"every": 2, "code": "ProvisionedThroughputExceededException"}},
+            {"status": 500, "type": "InternalFailure"},
+        ])
+        p, port = self.start_put("--backoff-base-ms", "10", "--backoff-cap-ms", "50")
+        p.write(b"".join(b"f %d\n" % i for i in range(30)))
+        m = wait_for(lambda: (lambda m: m if m.get("records_total", flow="put") == 30 else None)(scrape(port)),
+                     what="30 stored")
+        # What the fake answered, entry by entry: a whole-request fault counts
+        # for each entry of the request. (A connection reset is not scripted:
+        # libcurl resends on a fresh connection when a reused one dies.)
+        want = collections.Counter()
+        for req in self.fake.control("log"):
+            a = req.get("action") or {}
+            n = len(req["entries"])
+            if a.get("status"):
+                want[a["type"]] += n
+            elif a.get("throttle"):
+                want["ProvisionedThroughputExceededException"] += n
+            elif a.get("malformed"):
+                want["MalformedResponse"] += n
+            else:
+                want.update(e["code"] for e in req["entries"] if e.get("code"))
+        self.assertEqual(len(want), 4, want)   # InternalFailure and throttling each both ways
+        got = {l["code"]: v for (n, l, v) in m.samples("failures_total") if l["flow"] == "put"}
+        self.assertEqual(got, dict(want))
+        self.assertEqual(sum(got.values()), m.get("retried_total", flow="put"))
+        r = p.finish(timeout=60)
+        self.assertEqual(r.rc, 0, str(r))
+
+    def test_file_behind_while_the_budget_is_full(self):
+        from test_agent import Agent
+        # Nothing is stored, so the 1 MiB budget fills and the file source
+        # stops reading well before the end of its 3 MB file.
+        self.fake.control("script", [{"status": 503, "type": "ServiceUnavailable"}] * 20000)
+        d = tempfile.mkdtemp(prefix="sp-behind-")
+        path = os.path.join(d, "big \"quoted\".log")
+        with open(path, "wb") as f:
+            f.write(b"".join(b"%-99d\n" % i for i in range(30000)))
+        size = os.path.getsize(path)
+        mport = free_port()
+        a = Agent(self.fake, [{"name": "big", "stream": self.STREAM, "start": "beginning",
+                               "sources": [{"type": "file", "path": path}]}],
+                  metrics_listen="127.0.0.1:%d" % mport, memory_budget=1 << 20)
+        self.addCleanup(a.close)
+        a.start()
+        m = wait_for(lambda: (lambda m: m if m.get("failures_total", flow="big", code="ServiceUnavailable") > 0
+                              and m.get("read_bytes_total", flow="big") > 0 else None)(scrape(mport)),
+                     what="the budget full")
+        time.sleep(0.5)
+        m = scrape(mport)
+        read = m.get("read_bytes_total", flow="big")
+        behind = m.get("file_behind_bytes", flow="big", file=path)
+        self.assertEqual(behind, size - read)
+        self.assertGreater(behind, size // 2)
+        self.assertEqual(m.get("records_total", flow="big"), 0)
+        # the service comes back: everything is read and nothing is behind
+        self.fake.control("reset", {})
+        wait_for(lambda: scrape(mport).get("records_total", flow="big") == 30000, timeout=60, what="all stored")
+        self.assertEqual(scrape(mport).get("file_behind_bytes", flow="big", file=path), 0)
+        self.assertEqual(a.stop(), 0)
+
     def test_progress_on_a_terminal(self):
         master, slave = pty.openpty()
         self.addCleanup(os.close, master)
@@ -399,6 +466,10 @@ class RunMetrics(unittest.TestCase):
         self.assertEqual(len(per), 2)
         self.assertEqual(sum(per.values()), 200)
         self.assertEqual(get(mport, "/healthz")[0], 200)
+        # read to its end: nothing behind, and nothing failed
+        self.assertEqual(m.samples("file_behind_bytes"),
+                         [("shardpipe_file_behind_bytes", {"flow": "web.1", "file": path}, 0)])
+        self.assertEqual(m.samples("failures_total"), [])
         # the periodic stats line, without a signal
         a.wait_log('flow web.1: records=200 ', timeout=10, count=2)
         self.assertEqual(a.stop(), 0)
