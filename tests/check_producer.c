@@ -1203,8 +1203,14 @@ START_TEST(counts_per_shard_and_held_bytes)
     double share;
     ck_assert_ptr_null(sp_producer_shard_at(x->p, 4, &c, &share));
     ck_assert_uint_eq(sp_producer_held(x->p), 0);
-    const sp_hist *h = sp_producer_latency(x->p);
+    const sp_hist *h = sp_producer_latency(x->p, SP_LAT_RECORD);
     ck_assert_uint_eq(h->n, 8);
+    /* One request-time sample per answered request. */
+    size_t answered = 0;
+    for (size_t i = 0; i < x->nreq; i++)
+        answered += x->reqs[i].answered;
+    ck_assert_uint_gt(answered, 0);
+    ck_assert_uint_eq(sp_producer_latency(x->p, SP_LAT_REQUEST)->n, answered);
     uint64_t bounds[2] = {6, 7}, counts[2];
     sp_hist_cumulative(h, bounds, 2, counts);
     ck_assert_uint_eq(counts[0], 0);          /* the first seven waited 7 ms */

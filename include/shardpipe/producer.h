@@ -162,9 +162,11 @@ int sp_producer_idle(const sp_producer *p);
 
 const sp_producer_stats *sp_producer_stats_get(const sp_producer *p);
 
-/* Read-to-acknowledged latency of stored records in milliseconds (1 ms
- * resolution, capped at 60 s). */
-const sp_hist *sp_producer_latency(const sp_producer *p);
+/* Latencies in milliseconds (1 ms resolution, capped at 60 s): of stored
+ * records from reading to acknowledgement, or of PutRecords requests from
+ * sending to the answer (any answer). */
+enum sp_lat { SP_LAT_RECORD = 0, SP_LAT_REQUEST = 1 };
+const sp_hist *sp_producer_latency(const sp_producer *p, enum sp_lat which);
 
 /* Bytes of the records this producer holds (buffered or in flight); its
  * part of a shared budget. */

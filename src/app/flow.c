@@ -476,8 +476,8 @@ void sp_flow_stats(const sp_flow *f, sp_buf *out)
     const sp_producer_stats *ps = &c.p;
     uint64_t p50 = 0, p99 = 0;
     if (f->p) {
-        p50 = sp_hist_quantile(sp_producer_latency(f->p), 0.50);
-        p99 = sp_hist_quantile(sp_producer_latency(f->p), 0.99);
+        p50 = sp_hist_quantile(sp_producer_latency(f->p, SP_LAT_RECORD), 0.50);
+        p99 = sp_hist_quantile(sp_producer_latency(f->p, SP_LAT_RECORD), 0.99);
     }
     sp_buf_printf(out,
                   "records=%llu bytes=%llu requests=%llu retried=%llu failed=%llu split=%llu truncated=%llu "

@@ -111,27 +111,32 @@ static void shard_families(sp_flow *const *flows, size_t n, sp_buf *out)
     }
 }
 
-static void latency_family(sp_flow *const *flows, size_t n, sp_buf *out)
+static void latency_family(sp_flow *const *flows, size_t n, enum sp_lat which, sp_buf *out)
 {
-    const char *name = "record_latency_seconds";
-    head(out, name, "histogram", "Time from reading a record to its being stored.");
+    const char *name = which == SP_LAT_RECORD ? "record_latency_seconds" : "request_duration_seconds";
+    head(out, name, "histogram", which == SP_LAT_RECORD ? "Time from reading a record to its being stored."
+                                                       : "Time from sending a PutRecords request to its answer.");
+    char series[64];
     for (size_t i = 0; i < n; i++) {
         const sp_producer *p = sp_flow_producer(flows[i]);
         sp_hist none = {0};
-        const sp_hist *h = p ? sp_producer_latency(p) : &none;
+        const sp_hist *h = p ? sp_producer_latency(p, which) : &none;
         uint64_t counts[NBOUNDS];
         sp_hist_cumulative(h, lat_bounds, NBOUNDS, counts);
+        snprintf(series, sizeof series, "%s_bucket", name);
         for (size_t b = 0; b <= NBOUNDS; b++) {
-            flow_label(out, "record_latency_seconds_bucket", flows[i]);
+            flow_label(out, series, flows[i]);
             if (b < NBOUNDS)
                 sp_buf_printf(out, ",le=\"%g\"} %llu\n", (double)lat_bounds[b] / 1000.0,
                               (unsigned long long)counts[b]);
             else
                 sp_buf_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)h->n);
         }
-        flow_label(out, "record_latency_seconds_sum", flows[i]);
+        snprintf(series, sizeof series, "%s_sum", name);
+        flow_label(out, series, flows[i]);
         sp_buf_printf(out, "} %.3f\n", (double)h->sum_ms / 1000.0);
-        flow_label(out, "record_latency_seconds_count", flows[i]);
+        snprintf(series, sizeof series, "%s_count", name);
+        flow_label(out, series, flows[i]);
         sp_buf_printf(out, "} %llu\n", (unsigned long long)h->n);
     }
 }
@@ -210,7 +215,8 @@ void sp_metrics_render(sp_flow *const *flows, size_t n, sp_buf *out)
     free(c);
     file_family(flows, n, out);
     shard_families(flows, n, out);
-    latency_family(flows, n, out);
+    latency_family(flows, n, SP_LAT_RECORD, out);
+    latency_family(flows, n, SP_LAT_REQUEST, out);
 }
 
 /* ---- the server and the health rule ---- */

@@ -76,7 +76,7 @@ struct sp_producer {
     sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
     uint32_t transit_ms;      /* how long requests take: records count that much
                                  longer in the windows (fast up, slow down) */
-    sp_hist lat;              /* read-to-stored latency */
+    sp_hist lat[2];           /* SP_LAT_RECORD: read to stored; SP_LAT_REQUEST: one PutRecords */
     size_t held;              /* bytes of records held (this producer's part of the budget) */
     sp_producer_stats stats;
 };
@@ -210,7 +210,7 @@ static void flight_unlink(sp_producer *p, struct inflight *f)
 static void release(sp_producer *p, sp_record *r, int stored)
 {
     if (stored == SP_ACK_STORED)
-        sp_hist_add(&p->lat, sp_loop_now_ms(p->loop) - r->read_ms);
+        sp_hist_add(&p->lat[SP_LAT_RECORD], sp_loop_now_ms(p->loop) - r->read_ms);
     if (r->ack)
         r->ack(r->token, r->tag, stored);
     /* The budget may be shared: whoever frees the byte that ends "full"
@@ -475,6 +475,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
     p->stats.requests++;
     uint64_t now = sp_loop_now_ms(p->loop);
     uint64_t took = now - f->sent_ms;
+    sp_hist_add(&p->lat[SP_LAT_REQUEST], took);
     if (took > SP_HOLD_MAX_MS)
         took = SP_HOLD_MAX_MS;
     p->transit_ms = took > p->transit_ms ? (uint32_t)took : (uint32_t)((7 * (uint64_t)p->transit_ms + took) / 8);
@@ -785,7 +786,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "out of memory");
         goto fail;
     }
-    if (sp_hist_init(&p->lat, LAT_CAP_MS, err) != SP_OK)
+    if (sp_hist_init(&p->lat[0], LAT_CAP_MS, err) != SP_OK || sp_hist_init(&p->lat[1], LAT_CAP_MS, err) != SP_OK)
         goto fail;
     if (o->seed)
         sp_rng_seed_with(&p->rng, o->seed);
@@ -822,7 +823,8 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     sp_timer_init(&p->started, on_started_timer, p);
     return p;
 fail:
-    sp_hist_free(&p->lat);
+    sp_hist_free(&p->lat[0]);
+    sp_hist_free(&p->lat[1]);
     free(p->order_set);
     free(p);
     return NULL;
@@ -882,7 +884,8 @@ void sp_producer_free(sp_producer *p)
     sp_batch_free(&p->batch);
     sp_shardmap_free(&p->map);
     free(p->sq);
-    sp_hist_free(&p->lat);
+    sp_hist_free(&p->lat[0]);
+    sp_hist_free(&p->lat[1]);
     free(p->order_set);
     free(p);
 }
@@ -969,9 +972,9 @@ const sp_producer_stats *sp_producer_stats_get(const sp_producer *p)
     return &p->stats;
 }
 
-const sp_hist *sp_producer_latency(const sp_producer *p)
+const sp_hist *sp_producer_latency(const sp_producer *p, enum sp_lat which)
 {
-    return &p->lat;
+    return &p->lat[which == SP_LAT_REQUEST];
 }
 
 size_t sp_producer_held(const sp_producer *p)

@@ -232,6 +232,10 @@ class PutMetrics(unittest.TestCase):
         self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
         counts = [v for (n, l, v) in m.samples("record_latency_seconds") if n.endswith("_count")]
         self.assertEqual(counts, [300])
+        # one request-time sample per PutRecords answered
+        reqs = [v for (n, l, v) in m.samples("request_duration_seconds") if n.endswith("_count")]
+        self.assertEqual(reqs, [m.get("requests_total", flow="put")])
+        self.assertGreater(reqs[0], 0)
         self.assertEqual(get(port, "/healthz")[:3:2], (200, b"ok\n"))
         r = p.finish(timeout=60)
         self.assertEqual(r.rc, 0, str(r))
