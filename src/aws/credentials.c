@@ -706,22 +706,29 @@ static void job_end(sp_creds_job *j, sp_creds_result *res)
     done(darg, res);
 }
 
+/* Credentials came: when roles are left to assume, the next one is
+ * assumed with them (1: taken over, the job goes on or has ended). */
+static int next_role(sp_creds_job *j, sp_creds_result *res)
+{
+    if (res->rc != SP_OK || j->next >= j->nroles)
+        return 0;
+    sp_creds_result r;
+    memset(&r, 0, sizeof r);
+    int rc = start_role(j, &res->creds, &r.err);
+    sp_creds_free(&res->creds);
+    if (rc != SP_OK) {
+        r.rc = SP_ERR;
+        job_end(j, &r);
+    }
+    return 1;
+}
+
 static void on_role(void *arg, sp_creds_result *res)
 {
     sp_creds_job *j = arg;
     j->sts = NULL;
-    if (res->rc == SP_OK && j->next < j->nroles) {   /* the next role, on this one */
-        sp_creds_result r;
-        memset(&r, 0, sizeof r);
-        int rc = start_role(j, &res->creds, &r.err);
-        sp_creds_free(&res->creds);
-        if (rc == SP_OK)
-            return;
-        r.rc = SP_ERR;
-        job_end(j, &r);
-        return;
-    }
-    job_end(j, res);
+    if (!next_role(j, res))     /* the next role, on this one */
+        job_end(j, res);
 }
 
 void sp_creds_job_cancel(sp_creds_job *j)
@@ -784,17 +791,8 @@ static void on_base(void *arg, sp_creds_result *res)
     j->webid = NULL;
     j->ecs = NULL;
     j->imds = NULL;
-    if (res->rc == SP_OK && j->next < j->nroles) {
-        sp_creds_result r;
-        memset(&r, 0, sizeof r);
-        int rc = start_role(j, &res->creds, &r.err);
-        sp_creds_free(&res->creds);
-        if (rc == SP_OK)
-            return;
-        r.rc = SP_ERR;
-        job_end(j, &r);
+    if (next_role(j, res))
         return;
-    }
     if (res->rc != SP_OK && j->net == NET_IMDS) {
         /* the last resort: say what else was looked at */
         sp_err e = res->err;
