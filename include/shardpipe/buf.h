@@ -43,5 +43,8 @@ int sp_buf_check(const sp_buf *b, sp_err *err, const char *what);
  * keeps) before freeing. NULL is fine. */
 void sp_wipe_free(char *s);          /* a NUL-terminated string */
 void sp_buf_wipe_free(sp_buf *b);    /* the whole allocation, then sp_buf_free */
+/* Replaces *dst with a copy of src (NULL clears it), wiping the old one.
+ * SP_ERR when out of memory (*dst is then left as it was). */
+int sp_secret_set(char **dst, const char *src);
 
 #endif

@@ -321,19 +321,6 @@ static int opt_iterator(const struct cli_opt *d, const char *arg, struct opts *o
     return 0;
 }
 
-/* A number into a field of its width (uint32_t, unsigned, long, size_t,
- * uint64_t). */
-static void store_uint(void *dst, size_t width, unsigned long long v)
-{
-    if (width == sizeof(uint32_t)) {
-        uint32_t u = (uint32_t)v;
-        memcpy(dst, &u, sizeof u);
-    } else if (width == sizeof(uint64_t)) {
-        uint64_t u = v;
-        memcpy(dst, &u, sizeof u);
-    }
-}
-
 /* Parses the options of subcommand cmd (argv[0] is its name) into o:
  * -1 when the arguments that follow are the subcommand's to check, else
  * the exit status (--help, or a bad option, whose message is printed). */
@@ -387,7 +374,7 @@ static int parse_opts(unsigned cmd, int argc, char **argv, struct opts *o)
                                     : sp_parse_size(optarg, d->max, &v) != 0 || v < d->min;
             if (bad)
                 return bad_number(opt, d->range, optarg);
-            store_uint(dst, d->width, v);
+            sp_store_uint(dst, d->width, v);
             break;
         case O_HANDLER:
             if ((bad = d->fn(d, optarg, o)) != 0)

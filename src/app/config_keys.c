@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/parse.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/config_keys.h"
 #include "shardpipe/ere.h"
@@ -272,19 +273,6 @@ static void *obj_of(const sp_cfg_key *k, const sp_cfg_target *t)
                                                                              : (void *)t->source;
 }
 
-/* A number into a field of its width (uint32_t, int, unsigned, an enum,
- * size_t). */
-static void store_uint(void *dst, size_t width, unsigned long long u)
-{
-    if (width == sizeof(uint32_t)) {
-        uint32_t v = (uint32_t)u;
-        memcpy(dst, &v, sizeof v);
-    } else if (width == sizeof(uint64_t)) {
-        uint64_t v = u;
-        memcpy(dst, &v, sizeof v);
-    }
-}
-
 static int store_str(const sp_cfg_cx *x, const char *p, char **dst, const char *s)
 {
     char *d = strdup(s);
@@ -305,7 +293,7 @@ static int store_enum(const sp_cfg_cx *x, const char *p, const sp_cfg_key *k, vo
 {
     if (e->str != NULL)
         return store_str(x, p, dst, e->str);
-    store_uint(dst, k->width, (unsigned long long)e->value);
+    sp_store_uint(dst, k->width, (unsigned long long)e->value);
     return SP_OK;
 }
 
@@ -363,7 +351,7 @@ int sp_cfg_set(const sp_cfg_cx *x, const sp_cfg_key *k, const char *p, json_obje
     case SP_CFG_BOOL:
         if (sp_cfg_get_bool(x, p, v, &b) != SP_OK)
             return SP_ERR;
-        store_uint(dst, k->width, (unsigned long long)b);
+        sp_store_uint(dst, k->width, (unsigned long long)b);
         return SP_OK;
     case SP_CFG_UINT:
     case SP_CFG_MS:
@@ -371,7 +359,7 @@ int sp_cfg_set(const sp_cfg_cx *x, const sp_cfg_key *k, const char *p, json_obje
         rc = k->type == SP_CFG_SIZE && !x->agent ? sp_cfg_get_size(x, p, v, k->min, k->max, &u)
                                                  : sp_cfg_get_uint(x, p, v, k->min, k->max, &u);
         if (rc == SP_OK)
-            store_uint(dst, k->width, u);
+            sp_store_uint(dst, k->width, u);
         return rc;
     case SP_CFG_ENUM:
         return set_enum(x, k, p, v, dst);
@@ -409,7 +397,7 @@ int sp_cfg_defaults(const sp_cfg_cx *x, unsigned scope, const sp_cfg_target *t)
         case SP_CFG_UINT:
         case SP_CFG_MS:
         case SP_CFG_SIZE:
-            store_uint(dst, k->width, k->def);
+            sp_store_uint(dst, k->width, k->def);
             break;
         case SP_CFG_RATE:
             *(double *)dst = (double)k->def / 100.0;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "shardpipe/buf.h"
 #include "shardpipe/credentials.h"
 #include "shardpipe/ecscreds.h"
 #include "shardpipe/endpoint.h"
@@ -64,17 +65,6 @@ static void show(char *dst, size_t n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(dst, n, fmt, ap);
     va_end(ap);
-}
-
-/* Replaces *dst with a copy of src (NULL clears it). */
-static int set_secret(char **dst, const char *src)
-{
-    char *n = NULL;
-    if (src != NULL && (n = strdup(src)) == NULL)
-        return SP_ERR;
-    sp_wipe_free(*dst);
-    *dst = n;
-    return SP_OK;
 }
 
 /* The option strings a copy owns; secret ones are wiped when freed. */
@@ -404,7 +394,7 @@ static int from_boto(chain *c, sp_creds *out, int *found, sp_err *err)
             secret_from = i;
         }
         const char *tok = sp_profile_token(&s);
-        if (tok != NULL && set_secret(&m.token, tok) != SP_OK) {
+        if (tok != NULL && sp_secret_set(&m.token, tok) != SP_OK) {
             sp_profile_free(&s);
             rc = sp_err_set(err, "boto file %s: out of memory", paths[i]);
             goto out;

@@ -25,17 +25,6 @@ static int ascii_casecmp(const char *a, const char *b)
     }
 }
 
-/* Replaces *dst with a copy of src (NULL clears it), wiping the old. */
-static int set_secret(char **dst, const char *src)
-{
-    char *n = NULL;
-    if (src != NULL && (n = strdup(src)) == NULL)
-        return SP_ERR;
-    sp_wipe_free(*dst);
-    *dst = n;
-    return SP_OK;
-}
-
 void sp_profile_free(sp_profile *s)
 {
     sp_wipe_free(s->secret);
@@ -86,7 +75,7 @@ static int scan_key(void *arg, const char *section, const char *key, const char 
         if (ascii_casecmp(key, sp_profile_role_keys[i]) == 0)
             dst = &s->role[i];
     if (dst != NULL) {
-        if (set_secret(dst, value[0] ? value : NULL) != SP_OK)
+        if (sp_secret_set(dst, value[0] ? value : NULL) != SP_OK)
             return sp_err_set(err, "out of memory");
         return SP_OK;
     }

@@ -182,3 +182,13 @@ int sp_buf_json_kv(sp_buf *b, const char *key, const char *v, int comma)
         return sp_buf_json_str(b, v, strlen(v));
     return sp_buf_puts(b, "null");
 }
+
+int sp_secret_set(char **dst, const char *src)
+{
+    char *n = NULL;
+    if (src != NULL && (n = strdup(src)) == NULL)
+        return SP_ERR;
+    sp_wipe_free(*dst);
+    *dst = n;
+    return SP_OK;
+}

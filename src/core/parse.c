@@ -1,5 +1,7 @@
 /* Numbers and sizes as the command line and the configuration write them. */
+#include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,4 +50,16 @@ int sp_parse_size(const char *s, unsigned long long max, unsigned long long *out
         return -1;
     *out = v;
     return 0;
+}
+
+void sp_store_uint(void *dst, size_t width, unsigned long long v)
+{
+    assert(width == sizeof(uint32_t) || width == sizeof(uint64_t));
+    if (width == sizeof(uint32_t)) {
+        uint32_t u = (uint32_t)v;
+        memcpy(dst, &u, sizeof u);
+    } else {
+        uint64_t u = v;
+        memcpy(dst, &u, sizeof u);
+    }
 }
