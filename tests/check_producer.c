@@ -313,7 +313,8 @@ static void answer_entries(struct fx *x, size_t i, const char *const *codes, con
     sp_kinesis_result res;
     memset(&res, 0, sizeof res);
     res.status = 200;
-    res.json = j;
+    res.body = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN); /* as kinesis.c hands it on */
+    res.body_len = strlen(res.body);
     r->answered = 1;
     r->cb(r->cb_arg, &res);
     json_object_put(j);

@@ -126,6 +126,16 @@ int sp_buf_json_str(sp_buf *b, const char *s, size_t n)
     sp_buf_putc(b, '"');
     size_t i = 0;
     while (i < n) {
+        /* A run of printable ASCII needs no escape: one append for all of
+         * it (a partition key is usually one run). */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            sp_buf_append(b, p + i, j - i);
+            i = j;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};

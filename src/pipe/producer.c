@@ -64,6 +64,7 @@ struct sp_producer {
     void *listing;            /* a refresh under way (tx's handle), NULL when none */
     uint64_t last_refresh_ms;
     sp_batch batch;
+    sp_buf scratch;           /* strings of the last PutRecords response */
     sp_rng rng;
     sp_budget own_budget;     /* when no shared one was given */
     sp_budget *budget;
@@ -523,12 +524,13 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
 
     sp_put_result *out = calloc(f->n, sizeof *out);
     sp_err e;
-    if (out == NULL || sp_kinesis_parse_put_records(res->json, f->n, out, &e) != SP_OK) {
+    if (out == NULL || sp_putresp_parse(res->body, res->body_len, f->n, out, &p->scratch, &e) != SP_OK) {
         /* We cannot tell which entries were stored: send them all again.
          * At-least-once: duplicates are possible, loss is not. */
         sp_log_warn(p->o.log, "%s; resending all %zu records of the batch",
                     out ? e.msg : "out of memory", f->n);
-        sp_errcount_add(&p->stats.errors, "UnusableResponse", f->n);
+        sp_errcount_add(&p->stats.errors, out && e.code == SP_E_INVALID ? "MalformedResponse" : "UnusableResponse",
+                        f->n);
         for (size_t i = 0; i < f->n; i++) {
             f->recs[i]->maybe_stored = 1;
             if (give_up(p, f->recs[i], "unusable PutRecords response"))
@@ -817,6 +819,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_throttle_cfg_default(&p->o.throttle);
     snprintf(p->unrouted.id, sizeof p->unrouted.id, "unrouted");
     sp_batch_init(&p->batch, o->batch_records, o->batch_bytes);
+    sp_buf_init(&p->scratch, (size_t)16 << 20);   /* a response is far smaller */
     sp_timer_init(&p->wake, on_wake, p);
     sp_timer_init(&p->refresh, on_refresh_timer, p);
     sp_timer_init(&p->drained, on_drained_timer, p);
@@ -882,6 +885,7 @@ void sp_producer_free(sp_producer *p)
         return;
     sp_producer_abandon(p);
     sp_batch_free(&p->batch);
+    sp_buf_free(&p->scratch);
     sp_shardmap_free(&p->map);
     free(p->sq);
     sp_hist_free(&p->lat[0]);
