@@ -23,6 +23,8 @@ int sp_batch_begin(sp_batch *b, const char *stream)
     sp_buf_reset(&b->body);
     b->n = 0;
     b->bytes = 0;
+    if (b->last_len > 0 && sp_buf_reserve(&b->body, b->last_len + b->last_len / 8) != SP_OK)
+        return SP_ERR;
     sp_buf_puts(&b->body, "{\"StreamName\":");
     sp_buf_json_str(&b->body, stream, strlen(stream));
     return sp_buf_puts(&b->body, ",\"Records\":[");
@@ -72,5 +74,6 @@ int sp_batch_add(sp_batch *b, const char *pk, size_t pk_len, const sp_u128 *ehk,
 int sp_batch_finish(sp_batch *b, sp_err *err)
 {
     sp_buf_puts(&b->body, "]}");
+    b->last_len = b->body.len;
     return sp_buf_check(&b->body, err, "PutRecords body");
 }
