@@ -371,6 +371,10 @@ START_TEST(put_records_response)
     strcat(all, "\"}]}");
     ck_assert_int_eq(put_parse(all, 1, r, &sc, &err), SP_OK);
     ck_assert_str_eq(r[0].code, want);
+    /* Escapes after a long plain run. */
+    ck_assert_int_eq(put_parse("{\"Records\":[{\"ErrorCode\":\"0123456789abcdefghij\\\"0123456789abcdefghij\\n"
+                               "0123456789abcdefghij\"}]}", 1, r, &sc, &err), SP_OK);
+    ck_assert_str_eq(r[0].code, "0123456789abcdefghij\"0123456789abcdefghij\n0123456789abcdefghij");
 
     /* Anything that is not one JSON object is malformed (SP_E_INVALID),
      * as json-c would have refused it. */
@@ -381,6 +385,9 @@ START_TEST(put_records_response)
         "{\"Records\":[{\"ShardId\":\"\\u12\"}]}", "{\"Records\":[{}],\"n\":01}", "{\"Records\":[{}],\"n\":1.}",
         "{\"Records\":[{}],\"n\":-}", "{\"Records\":[{}],\"n\":1e}", "{\"Records\":[{}],\"n\":tru}",
         "{\"Records\":[{}],\"n\":[1 2]}", "{\"Records\":[{\"ShardId\":\"a\"", "{\"Records\":[{}]}{}",
+        "{\"Records\":[{\"ShardId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\x01\"}]}",
+        "{\"Records\":[{\"ShardId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\x1f\"}]}",
+        "{\"Records\":[{\"ShardId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(put_parse(bad[i], 1, r, &sc, &err) == SP_ERR, "accepted: %s", bad[i]);

@@ -3,13 +3,16 @@
  * are decoded into the caller's scratch buffer. Nothing is allocated per
  * entry, and a response of all successes is one walk over its bytes. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "shardpipe/putresp.h"
 
 #define MAX_DEPTH 64      /* nesting allowed in skipped values */
 
 /* 1 for the bytes a string holds as they are: all but '"', '\\' and
- * controls. Four at a time through the long runs (sequence numbers). */
+ * controls. */
 #define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
 static const unsigned char plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -19,6 +22,28 @@ static const unsigned char plain[256] = {
     P16, P16, P16, P16, P16, P16, P16, P16,
 };
 #undef P16
+
+/* The end of the run of plain bytes from q: the first '"', '\\' or
+ * control byte, or end. SSE2 (every x86-64 has it) looks at 16 bytes at
+ * a time while 16 are left. */
+static const char *plain_run(const char *q, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+        int m = _mm_movemask_epi8(hit);
+        if (m != 0)
+            return q + __builtin_ctz((unsigned)m);
+        q += 16;
+    }
+#endif
+    while (q < end && plain[(unsigned char)*q])
+        q++;
+    return q;
+}
 
 struct scan {
     const char *p, *end;
@@ -98,12 +123,7 @@ static int str(struct scan *s, int keep, size_t *at)
     char *start = o;
     for (;;) {
         /* The plain run first: most strings are nothing else. */
-        const char *q = s->p;
-        while (s->end - q >= 4 && plain[(unsigned char)q[0]] & plain[(unsigned char)q[1]] &
-                                      plain[(unsigned char)q[2]] & plain[(unsigned char)q[3]])
-            q += 4;
-        while (q < s->end && plain[(unsigned char)*q])
-            q++;
+        const char *q = plain_run(s->p, s->end);
         if (keep) {
             memcpy(o, s->p, (size_t)(q - s->p));
             o += q - s->p;
@@ -248,10 +268,7 @@ static int value(struct scan *s, int depth)
 
 /* A member name, compared without decoding: the names we look for have
  * no escapes, and a name spelled with escapes is (harmlessly) unknown. */
-static int key_is(const char *k, size_t n, const char *want)
-{
-    return strlen(want) == n && memcmp(k, want, n) == 0;
-}
+#define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
 /* Reads a member name at s->p: k and n give its raw text. */
 static int key(struct scan *s, const char **k, size_t *n)
@@ -292,13 +309,13 @@ static int entry(struct scan *s, sp_put_result *e, int *bad)
             return -1;
         const char **slot = NULL;
         if (keep) {
-            if (key_is(k, n, "SequenceNumber"))
+            if (KEY_IS(k, n, "SequenceNumber"))
                 slot = &e->seq;
-            else if (key_is(k, n, "ShardId"))
+            else if (KEY_IS(k, n, "ShardId"))
                 slot = &e->shard_id;
-            else if (key_is(k, n, "ErrorCode"))
+            else if (KEY_IS(k, n, "ErrorCode"))
                 slot = &e->code;
-            else if (key_is(k, n, "ErrorMessage"))
+            else if (KEY_IS(k, n, "ErrorMessage"))
                 slot = &e->message;
         }
         if (slot && s->p < s->end && *s->p == '"') {
@@ -349,7 +366,7 @@ int sp_putresp_parse(const char *text, size_t len, size_t nsent, sp_put_result *
         size_t kn;
         if (key(&s, &k, &kn) != 0)
             goto syntax;
-        if (key_is(k, kn, "Records") && s.p < s.end && *s.p == '[') {
+        if (KEY_IS(k, kn, "Records") && s.p < s.end && *s.p == '[') {
             have_records = 1;
             bad_entry = 0;
             n = 0;
@@ -380,7 +397,7 @@ int sp_putresp_parse(const char *text, size_t len, size_t nsent, sp_put_result *
                 }
             }
         } else {
-            if (key_is(k, kn, "Records"))
+            if (KEY_IS(k, kn, "Records"))
                 have_records = 0;   /* a later non-array Records replaces an earlier one */
             if (value(&s, 1) != 0)
                 goto syntax;
