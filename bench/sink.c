@@ -823,7 +823,7 @@ static int op_control(struct sink *s, int op, struct js *j, struct res *r)
                 ":stream/%s\",\"StreamStatus\":\"ACTIVE\",\"StreamModeDetails\":{\"StreamMode\":\"PROVISIONED\"},"
                 "\"RetentionPeriodHours\":24,\"StreamCreationTimestamp\":1700000000.0,\"EnhancedMonitoring\":"
                 "[{\"ShardLevelMetrics\":[]}],\"EncryptionType\":\"NONE\",\"OpenShardCount\":%u,"
-                "\"ConsumerCount\":0}}", s->stream, s->region, s->stream, s->nshards);
+                "\"ConsumerCount\":0,\"MaxRecordSizeInKiB\":1024}}", s->stream, s->region, s->stream, s->nshards);
         return 200;
     }
     uint32_t from = 0;
