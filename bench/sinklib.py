@@ -8,17 +8,18 @@ import subprocess
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SRC = os.path.join(ROOT, "bench", "sink.c")
+SRCS = [os.path.join(ROOT, "bench", f) for f in ("sink.c", "sink_kinesis.c")]
+DEPS = SRCS + [os.path.join(ROOT, "bench", "sink.h")]
 BIN = os.path.join(ROOT, "build", "sink")
 CFLAGS = ["-O2", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror"]
 
 
 def build():
-    """cc -O2 bench/sink.c into build/sink when it is missing or older."""
-    if os.path.exists(BIN) and os.path.getmtime(BIN) >= os.path.getmtime(SRC):
+    """cc -O2 bench/sink*.c into build/sink when it is missing or older."""
+    if os.path.exists(BIN) and all(os.path.getmtime(BIN) >= os.path.getmtime(f) for f in DEPS):
         return BIN
     os.makedirs(os.path.dirname(BIN), exist_ok=True)
-    subprocess.run(["cc"] + CFLAGS + ["-o", BIN, SRC, "-lssl", "-lcrypto", "-lm"], check=True)
+    subprocess.run(["cc"] + CFLAGS + ["-o", BIN] + SRCS + ["-lssl", "-lcrypto", "-lm"], check=True)
     return BIN
 
 

@@ -186,6 +186,7 @@ class SinkBehaviour(unittest.TestCase):
                 self.assertEqual(int(a["HashKeyRange"]["EndingHashKey"]) + 1, int(b["HashKeyRange"]["StartingHashKey"]))
             recs = [{"PartitionKey": "key-%d" % i, "Data": b"d%d" % i} for i in range(500)]
             recs[7]["ExplicitHashKey"] = str(2 ** 127)
+            recs[8]["PartitionKey"] = "cl\u00e9 \u2603 \U0001f600 \"q\" \\"   # botocore sends \\u escapes
             out = k.put_records(StreamName="bench", Records=recs)
             self.assertEqual(out["FailedRecordCount"], 0)
             for r, o in zip(recs, out["Records"]):
