@@ -132,7 +132,13 @@ static void respond_error(struct sink *s, struct conn *c, const struct res *r)
     s->errors++;
     s->body.len = 0;
     s->body.failed = 0;
-    putf(&s->body, "{\"__type\":\"%s\",\"message\":\"%s\"}", r->type, r->msg);
+    putf(&s->body, "{\"__type\":\"%s\",\"message\":\"", r->type);
+    for (const char *m = r->msg; *m; m++)      /* the message may quote the request */
+        if (*m == '"' || *m == '\\' || (unsigned char)*m < 0x20)
+            putf(&s->body, "\\u%04x", (unsigned char)*m);
+        else
+            put(&s->body, m, 1);
+    PUTS(&s->body, "\"}");
     respond(s, c, r->status, r->type);
 }
 

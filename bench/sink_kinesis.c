@@ -414,7 +414,8 @@ static int parse_entry(struct sink *s, struct js *j, struct entry *e, struct res
     e->pk = e->data = NULL;
     if (!eat(j, '{'))
         return fail(r, 400, "SerializationException", "records.%zu is not an object", idx);
-    if (!eat(j, '}'))
+    int empty = eat(j, '}');
+    if (!empty)
         do {
             if (jstr(j, &k, &kn) || !eat(j, ':'))
                 break;
@@ -433,7 +434,7 @@ static int parse_entry(struct sink *s, struct js *j, struct entry *e, struct res
             else
                 jskip(j, 2);
         } while (!j->bad && eat(j, ','));
-    if (j->bad || !eat(j, '}'))
+    if (j->bad || (!empty && !eat(j, '}')))
         return fail(r, 400, "SerializationException", "records.%zu: malformed JSON", idx);
     if (name && check_stream(s, r, *name, *namen) != 0)
         return -1;
@@ -507,7 +508,7 @@ int op_put_records(struct sink *s, struct js *j, struct res *r)
                         return -1;
                     n++;
                 } while (eat(j, ','));
-            if (!eat(j, ']'))
+            if (n && !eat(j, ']'))
                 j->bad = 1;
         } else {
             jskip(j, 1);

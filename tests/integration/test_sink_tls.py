@@ -169,6 +169,23 @@ class SinkBehaviour(unittest.TestCase):
             self.assertEqual(r.getheader("X-Amzn-ErrorType"), "MissingAuthenticationTokenException")
             c.close()
 
+    def test_errors_are_aws_errors(self):
+        import botocore.exceptions
+        with sinklib.Sink(shards=2) as s:
+            k = make_client(s.endpoint)
+            cases = [({"StreamName": 'no"pe', "Records": [{"PartitionKey": "a", "Data": b"x"}]},
+                      "ResourceNotFoundException", 'Stream no"pe under account'),
+                     ({"StreamName": "bench", "Records": [{}]}, "ValidationException", "partitionKey"),
+                     ({"StreamName": "bench", "Records": []}, "ValidationException", "greater than or equal to 1"),
+                     ({"StreamName": "bench", "Records": [{"PartitionKey": "a", "Data": b"x"}] * 501},
+                      "ValidationException", "less than or equal to 500")]
+            for params, code, text in cases:
+                with self.assertRaises(botocore.exceptions.ClientError) as cm:
+                    k.put_records(**params)
+                self.assertEqual(cm.exception.response["Error"]["Code"], code)
+                self.assertIn(text, cm.exception.response["Error"]["Message"])
+            self.assertEqual(s.stats()["records"], 0)
+
     def test_shards_and_routing(self):
         with sinklib.Sink(shards=4096) as s:
             k = make_client(s.endpoint)
