@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -506,6 +507,7 @@ int main(int argc, char **argv)
         s.lim_b < 1 || s.max_body < 1024 || s.max_body > (256u << 20) || strlen(s.stream) > 128)
         return usage();
     signal(SIGPIPE, SIG_IGN);
+    b64_init(s.b64pair);
     if (md5_init(s.md5k) != 0) {
         fputs("sink: MD5 self-test failed\n", stderr);
         return 1;
@@ -540,8 +542,15 @@ int main(int argc, char **argv)
     int one = 1;
     s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     s.ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event le = {.events = EPOLLIN, .data.ptr = NULL};
-    if (s.lfd < 0 || s.ep < 0 || setsockopt(s.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+    struct epoll_event le = {.events = EPOLLIN, .data.ptr = NULL}, se = {.events = EPOLLIN, .data.ptr = &s};
+    /* SIGTERM and SIGINT end the loop, so that callgrind or a profiler
+     * writes its output */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    int sfd = sigprocmask(SIG_BLOCK, &stop, NULL) == 0 ? signalfd(-1, &stop, SFD_CLOEXEC) : -1;
+    if (sfd < 0 || epoll_ctl(s.ep, EPOLL_CTL_ADD, sfd, &se) != 0 || s.lfd < 0 || s.ep < 0 || setsockopt(s.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(s.lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(s.lfd, 512) != 0 ||
         getsockname(s.lfd, (struct sockaddr *)&sa, &sl) != 0 || epoll_ctl(s.ep, EPOLL_CTL_ADD, s.lfd, &le) != 0) {
         perror("sink: listen");
@@ -557,6 +566,8 @@ int main(int argc, char **argv)
             return 1;
         }
         for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == &s)
+                return 0;
             if (ev[i].data.ptr == NULL)
                 accept_all(&s);
             else

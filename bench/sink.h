@@ -64,6 +64,7 @@ struct sink {
     double lim_n, lim_b;
     size_t max_body;
     uint32_t md5k[64];
+    uint16_t b64pair[65536];       /* two base64 characters: 12 bits, or 0xffff */
     char seq[57];                  /* the last sequence number, 56 digits */
     uint64_t reqs[NOPS], errors, records, data_bytes, key_bytes, throttled, sum, xor, conns, reqid;
     struct buf body;               /* the response body being built */
@@ -93,6 +94,7 @@ void putf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* sink_kinesis.c */
 int md5_init(uint32_t *k);                   /* the MD5 constants, self-tested: 0 ok */
 uint64_t hash64(const void *data, size_t n);  /* the exactly-once hash of a record */
+void b64_init(uint16_t *pair);
 double mono(void);
 int fail(struct res *r, int status, const char *type, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Each fills s->body and returns the HTTP status, or fills r and returns -1. */

@@ -35,6 +35,8 @@ static void md5_block(const uint32_t *k, uint32_t h[4], const unsigned char *p)
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
                (uint32_t)p[4 * i + 3] << 24;
+    /* unrolled, the round's function, word and shift are constants */
+#pragma GCC unroll 64
     for (int i = 0; i < 64; i++) {
         int q = i >> 4, g = q == 0 ? i : q == 1 ? (5 * i + 1) & 15 : q == 2 ? (3 * i + 5) & 15 : (7 * i) & 15;
         uint32_t f = q == 0 ? (b & c) | (~b & d) : q == 1 ? (d & b) | (~d & c) : q == 2 ? b ^ c ^ d : c ^ (b | ~d);
@@ -107,19 +109,20 @@ static uint64_t fmix64(uint64_t x)
     return x;
 }
 
-/* Not cryptographic: a duplicated or a lost record changes the sum. */
+/* Not cryptographic: a duplicated or a lost record changes the sum. A
+ * multiply and a shift per word, then a full mix. */
 uint64_t hash64(const void *data, size_t n)
 {
     const unsigned char *p = data;
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xc2b2ae3d27d4eb4fULL), w;
     for (; n >= 8; p += 8, n -= 8) {
         memcpy(&w, p, 8);
-        h ^= fmix64(w + 0x165667b19e3779f9ULL);
-        h = (h << 27 | h >> 37) * 5 + 0x52dce729;
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
     }
     w = 0;
     memcpy(&w, p, n);
-    h ^= fmix64(w ^ ((uint64_t)n << 56));
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0xc4ceb9fe1a85ec53ULL;
     return fmix64(h);
 }
 
@@ -249,35 +252,43 @@ static int b64val(unsigned char c)
          : c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
-/* Standard base64 with padding, decoded in place; -1 when invalid. */
-static int b64dec(char *s, size_t n, size_t *out)
+void b64_init(uint16_t *pair)
 {
-    static signed char tab[256];
-    if (tab['A'] == 0 && tab['B'] != 1)
-        for (int i = 0; i < 256; i++)
-            tab[i] = (signed char)b64val((unsigned char)i);
+    for (int i = 0; i < 65536; i++) {
+        int a = b64val((unsigned char)(i & 0xff)), b = b64val((unsigned char)(i >> 8));
+        pair[i] = a < 0 || b < 0 ? 0xffff : (uint16_t)(a << 6 | b);
+    }
+}
+
+/* Standard base64 with padding, decoded in place; -1 when invalid. Two
+ * characters at a time through pair[] (b64_init). */
+static int b64dec(const uint16_t *pair, char *s, size_t n, size_t *out)
+{
     if (n % 4)
         return -1;
     const unsigned char *r = (const unsigned char *)s;
     unsigned char *w = (unsigned char *)s;
-    for (size_t i = 0; i < n; i += 4) {
-        int a = tab[r[i]], b = tab[r[i + 1]], c = tab[r[i + 2]], d = tab[r[i + 3]];
-        if (i + 4 == n && r[i + 3] == '=') {
-            if (a < 0 || b < 0)
-                return -1;
-            *w++ = (unsigned char)(a << 2 | b >> 4);
-            if (r[i + 2] != '=') {
-                if (c < 0)
-                    return -1;
-                *w++ = (unsigned char)(b << 4 | c >> 2);
-            }
-            break;
-        }
-        if ((a | b | c | d) < 0)
+    size_t full = n && r[n - 1] == '=' ? n - 4 : n;
+    for (size_t i = 0; i < full; i += 4) {
+        uint32_t q;                /* little-endian: r[i] in the low byte */
+        memcpy(&q, r + i, 4);
+        uint32_t x = pair[q & 0xffff], y = pair[q >> 16];
+        if ((x | y) & 0xf000)
             return -1;
-        *w++ = (unsigned char)(a << 2 | b >> 4);
-        *w++ = (unsigned char)(b << 4 | c >> 2);
-        *w++ = (unsigned char)(c << 6 | d);
+        uint32_t v = x << 12 | y;
+        w[0] = (unsigned char)(v >> 16);
+        w[1] = (unsigned char)(v >> 8);
+        w[2] = (unsigned char)v;
+        w += 3;
+    }
+    if (full < n) {                /* the padded group: one or two bytes */
+        uint32_t x = pair[r[full] | r[full + 1] << 8];
+        int c = r[full + 2] == '=' ? 0 : b64val(r[full + 2]);
+        if ((x & 0xf000) || c < 0)
+            return -1;
+        *w++ = (unsigned char)(x >> 4);
+        if (r[full + 2] != '=')
+            *w++ = (unsigned char)((x & 15) << 4 | (unsigned)c >> 2);
     }
     *out = (size_t)(w - (unsigned char *)s);
     return 0;
@@ -441,7 +452,7 @@ static int parse_entry(struct sink *s, struct js *j, struct entry *e, struct res
     if (e->pk == NULL || e->pkn < 1 || e->pkn > 256 * 4)
         return fail(r, 400, "ValidationException", "records.%zu.member.partitionKey must have length 1 to 256",
                     idx);
-    if (e->data == NULL || b64dec(e->data, e->datan, &e->datan) != 0)
+    if (e->data == NULL || b64dec(s->b64pair, e->data, e->datan, &e->datan) != 0)
         return fail(r, 400, "SerializationException", "Base64 encoded value of 'records.%zu.member.data' is not "
                                                       "valid", idx);
     if (e->datan + e->pkn > 1048576)
