@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 import cli  # noqa: E402
 import sinklib  # noqa: E402
-from emulators import REGION, SECRET_KEY, make_client, shard_for  # noqa: E402
+from emulators import REGION, SECRET_KEY, make_client, raw_call, shard_for  # noqa: E402
 
 LINES = [b"line %05d " % i + b"x" * (i % 300) for i in range(3000)]
 
@@ -184,7 +184,15 @@ class SinkBehaviour(unittest.TestCase):
                     k.put_records(**params)
                 self.assertEqual(cm.exception.response["Error"]["Code"], code)
                 self.assertIn(text, cm.exception.response["Error"]["Message"])
-            self.assertEqual(s.stats()["records"], 0)
+            for data in ("QQ=", "Q===", "QUJD!A==", "QU=D", "QUJDRA=A"):     # not standard padded base64
+                status, hdrs, body = raw_call(s.port, "PutRecords", {"StreamName": "bench", "Records": [
+                    {"PartitionKey": "a", "Data": "QUJD"}, {"PartitionKey": "a", "Data": data}]})
+                self.assertEqual((status, hdrs["X-Amzn-ErrorType"]), (400, "SerializationException"), data)
+                self.assertIn(b"records.2.member.data", body)
+            status, _, body = raw_call(s.port, "PutRecords", {"StreamName": "bench", "Records": [
+                {"PartitionKey": "a", "Data": d} for d in ("", "QQ==", "QUI=", "QUJD", "QUJDRA==")]})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(s.stats()["data_bytes"], 0 + 1 + 2 + 3 + 4)
 
     def test_shards_and_routing(self):
         with sinklib.Sink(shards=4096) as s:
