@@ -60,21 +60,19 @@ static u128 md5_u128(const uint32_t *k, const void *data, size_t n)
     size_t left = n;
     for (; left >= 64; p += 64, left -= 64)
         md5_block(k, h, p);
-    unsigned char t[128] = {0};
+    unsigned char t[128];
+    size_t tl = left < 56 ? 64 : 128;
     memcpy(t, p, left);
     t[left] = 0x80;
-    size_t tl = left < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)n * 8;
-    for (int i = 0; i < 8; i++)
-        t[tl - 8 + i] = (unsigned char)(bits >> (8 * i));
+    memset(t + left + 1, 0, tl - 8 - left - 1);
+    uint64_t bits = (uint64_t)n * 8;   /* little-endian, as MD5 wants */
+    memcpy(t + tl - 8, &bits, 8);
     md5_block(k, h, t);
     if (tl == 128)
         md5_block(k, h, t + 64);
-    u128 v = 0;
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++)
-            v = v << 8 | ((h[i] >> (8 * j)) & 0xff);
-    return v;
+    /* the digest's bytes are h[0..3] little-endian: read big-endian */
+    return (u128)__builtin_bswap32(h[0]) << 96 | (u128)__builtin_bswap32(h[1]) << 64 |
+           (u128)__builtin_bswap32(h[2]) << 32 | __builtin_bswap32(h[3]);
 }
 
 /* K[i] = floor(|sin(i + 1)| * 2^32), checked against OpenSSL's MD5 once. */
@@ -268,8 +266,21 @@ static int b64dec(const uint16_t *pair, char *s, size_t n, size_t *out)
         return -1;
     const unsigned char *r = (const unsigned char *)s;
     unsigned char *w = (unsigned char *)s;
-    size_t full = n && r[n - 1] == '=' ? n - 4 : n;
-    for (size_t i = 0; i < full; i += 4) {
+    size_t full = n && r[n - 1] == '=' ? n - 4 : n, i = 0;
+    /* 8 characters to 6 bytes, stored as 8: the 2 extra land on input
+     * already read (w + 8 <= r + i + 8) and are overwritten next */
+    for (; i + 8 <= full; i += 8) {
+        uint64_t q;
+        memcpy(&q, r + i, 8);
+        uint64_t a = pair[q & 0xffff], b = pair[(q >> 16) & 0xffff], c = pair[(q >> 32) & 0xffff],
+                 d = pair[q >> 48];
+        if ((a | b | c | d) & 0xf000)
+            return -1;
+        uint64_t v = a << 36 | b << 24 | c << 12 | d, be = __builtin_bswap64(v << 16);
+        memcpy(w, &be, 8);
+        w += 6;
+    }
+    for (; i < full; i += 4) {
         uint32_t q;                /* little-endian: r[i] in the low byte */
         memcpy(&q, r + i, 4);
         uint32_t x = pair[q & 0xffff], y = pair[q >> 16];
