@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,46 @@ class RunOverTls(unittest.TestCase):
         self.assertIn("ca_file: cannot read", err)
         rc, err = self.run_until_stored(["-c", self.config(None), "--ca-file", CERT])
         self.assertEqual(rc, 0, err)
+        self.assertEqual(sinklib.exactly_once(EXPECTED, self.sink.stats()), "ok")
+
+    def test_reload_keeps_the_ca_file_in_force(self):
+        """The running HTTP client keeps its own copy of the path: after a
+        reload that changes ca_file (freeing the old configuration), lines
+        still go out, and the log says the change needs a restart."""
+        d = tempfile.mkdtemp(prefix="reload-", dir=TMP)
+        src, other = os.path.join(d, "in.txt"), os.path.join(d, "other.pem")
+        shutil.copy(CERT, other)
+        with open(src, "wb") as f:
+            f.write(cli.lines_bytes(LINES[:1000]))
+        cfg = self.config(CERT)
+        with open(cfg) as f:
+            c = json.load(f)
+        c["flows"][0]["sources"][0]["path"] = src
+        with open(cfg, "w") as f:
+            json.dump(c, f)
+        home = tempfile.mkdtemp(prefix="shardpipe-home-", dir=TMP)
+        p = subprocess.Popen([cli.SHARDPIPE, "run", "-c", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=cli.clean_env(SECRET_KEY, home), cwd=home)
+        try:
+            def wait_for(n):
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and self.sink.stats()["records"] < n:
+                    time.sleep(0.05)
+                return self.sink.stats()["records"]
+            self.assertEqual(wait_for(1000), 1000)
+            c["ca_file"] = other
+            with open(cfg, "w") as f:
+                json.dump(c, f)
+            p.send_signal(signal.SIGHUP)
+            time.sleep(1)
+            with open(src, "ab") as f:
+                f.write(cli.lines_bytes(LINES[1000:]))
+            self.assertEqual(wait_for(len(LINES)), len(LINES))
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("reload: ca_file changed, which takes effect only after a restart", err.decode())
         self.assertEqual(sinklib.exactly_once(EXPECTED, self.sink.stats()), "ok")
 
     def test_check_config_names_the_key(self):
