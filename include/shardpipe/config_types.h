@@ -47,6 +47,7 @@ typedef struct sp_flow_cfg {
 typedef struct sp_config {
     char *region;            /* NULL: from the environment/profile */
     char *endpoint;
+    char *ca_file;           /* PEM CA certificates trusted for TLS; NULL: the system store */
     char *profile;
     char *access_key_id;     /* discouraged; from agent.json's awsAccessKeyId */
     char *secret_access_key;

@@ -115,6 +115,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     /* the agent's packaged agent.json has "kinesis.endpoint": "", meaning unset */
     {"endpoint", "kinesis.endpoint", TOPF(endpoint), .type = SP_CFG_STR, .check = sp_cfg_check_endpoint,
      .flags = SP_CFG_AGENT_UNSET},
+    {"ca_file", NULL, TOPF(ca_file), .type = SP_CFG_STR, .check = sp_cfg_check_ca_file},
     {"profile", NULL, TOPF(profile), .type = SP_CFG_STR, .check = sp_cfg_check_profile},
     {NULL, "awsAccessKeyId", TOPF(access_key_id), .type = SP_CFG_STR, .check = sp_cfg_check_akid,
      .flags = SP_CFG_AGENT_UNSET},
