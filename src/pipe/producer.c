@@ -529,8 +529,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
          * At-least-once: duplicates are possible, loss is not. */
         sp_log_warn(p->o.log, "%s; resending all %zu records of the batch",
                     out ? e.msg : "out of memory", f->n);
-        sp_errcount_add(&p->stats.errors, out && e.code == SP_E_INVALID ? "MalformedResponse" : "UnusableResponse",
-                        f->n);
+        sp_errcount_add(&p->stats.errors, out && e.code == SP_E_INVALID ? "MalformedResponse" : "UnusableResponse", f->n);
         for (size_t i = 0; i < f->n; i++) {
             f->recs[i]->maybe_stored = 1;
             if (give_up(p, f->recs[i], "unusable PutRecords response"))
