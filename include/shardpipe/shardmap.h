@@ -29,6 +29,10 @@ long sp_shardmap_lookup(const sp_shardmap *m, sp_u128 h);
 /* Index of the shard with this id, or -1. */
 long sp_shardmap_find(const sp_shardmap *m, const char *shard_id);
 
+/* For each shard of `now`, its index in `before` by id (-1: new), in
+ * O(n log n) rather than a find per shard: old[0..now->n). */
+int sp_shardmap_match(const sp_shardmap *before, const sp_shardmap *now, long *old, sp_err *err);
+
 void sp_shardmap_free(sp_shardmap *m);
 
 #endif

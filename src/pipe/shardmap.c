@@ -94,6 +94,44 @@ long sp_shardmap_find(const sp_shardmap *m, const char *shard_id)
     return -1;
 }
 
+static int cmp_id(const void *pa, const void *pb, void *arg)
+{
+    const sp_shard *s = arg;
+    return strcmp(s[*(const size_t *)pa].id, s[*(const size_t *)pb].id);
+}
+
+int sp_shardmap_match(const sp_shardmap *before, const sp_shardmap *now, long *old, sp_err *err)
+{
+    for (size_t i = 0; i < now->n; i++)
+        old[i] = -1;
+    if (before->n == 0 || now->n == 0)
+        return SP_OK;
+    /* The old shards' indices sorted by id, then a binary search per new one. */
+    size_t *by_id = malloc(before->n * sizeof *by_id);
+    if (by_id == NULL)
+        return sp_err_set(err, "out of memory matching %zu shards", before->n);
+    for (size_t i = 0; i < before->n; i++)
+        by_id[i] = i;
+    qsort_r(by_id, before->n, sizeof *by_id, cmp_id, before->shards);
+    for (size_t i = 0; i < now->n; i++) {
+        size_t lo = 0, hi = before->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(before->shards[by_id[mid]].id, now->shards[i].id);
+            if (c == 0) {
+                old[i] = (long)by_id[mid];
+                break;
+            }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    free(by_id);
+    return SP_OK;
+}
+
 void sp_shardmap_free(sp_shardmap *m)
 {
     if (m->shards != NULL)
