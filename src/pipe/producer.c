@@ -23,7 +23,6 @@
 
 #define LAT_CAP_MS 60000      /* 1 ms buckets up to 60 s */
 #define WINDOW_TICK_MS 25     /* least wait for room in a window (one slot): lets batches fill */
-#define ORDER_SET 1024        /* keys per batch in ordered mode (>= 500, power of 2) */
 
 struct shardq {
     char id[SP_SHARD_ID_MAX + 1];
@@ -69,19 +68,14 @@ struct sp_producer {
     int fatal;
     sp_log_repeat list_log;   /* ListShards refused (permission, no stream) */
     int drained_sent;
-    sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
+    sp_keyset order_set;      /* ordered mode: key hashes in the batch being built */
     uint32_t transit_ms;      /* how long requests take: records count that much
                                  longer in the windows (fast up, slow down) */
     sp_hist lat[2];           /* SP_LAT_RECORD: read to stored; SP_LAT_REQUEST: one PutRecords */
     size_t held;              /* bytes of records held (this producer's part of the budget) */
     sp_producer_stats stats;
-    /* Scheduling, indexed like queue_at (the unrouted queue is nsq), so
-     * that no step looks at every shard: */
-    sp_bitset ready;          /* may send now: records wait, no backoff, window not known full */
-    sp_idxheap due;           /* the ready ones by when their head is due (linger; 0: a retry) */
-    sp_idxheap park;          /* backing off or window full, by when to look again */
-    sp_idxheap load;          /* balanced keys (once one is seen): shards by time to drain */
-    int balanced;
+    sp_sched sched;           /* indexed like queue_at (unrouted: nsq): no step looks at every shard */
+    int balanced;             /* a balanced key was seen: sched keeps the loads */
     struct shardq **touched;  /* requeue: shards in order of first failure */
     sp_recslab slab;          /* record memory */
 };
@@ -160,55 +154,30 @@ static size_t index_of(const sp_producer *p, const struct shardq *s)
 
 /* ---- scheduling: which shards may send, and when ---- */
 
-/* Balanced keys: a shard's time to drain (the least wins, ties to the
- * lowest index), kept in a heap once the first balanced key is seen. The
- * bits of a non-negative double order as the double does. */
+/* Balanced keys: a shard's time to drain, kept once the first balanced
+ * key is seen. */
 static void update_load(sp_producer *p, const struct shardq *s)
 {
     if (!p->balanced || s == &p->unrouted)
         return;
     double tb = (double)(s->q.bytes + s->in_flight * 64) / sp_window_bytes_rate(&s->win);
     double tr = (double)(s->q.count + s->in_flight) / sp_window_records_rate(&s->win);
-    double t = tb > tr ? tb : tr;
-    uint64_t key;
-    memcpy(&key, &t, sizeof key);
-    sp_idxheap_set(&p->load, index_of(p, s), key);
+    sp_sched_load(&p->sched, index_of(p, s), tb > tr ? tb : tr);
 }
 
-static void unready(sp_producer *p, size_t i)
-{
-    sp_bitset_del(&p->ready, i);
-    sp_idxheap_del(&p->due, i);
-}
-
-/* Puts shard i where its state says: out of every set when nothing waits
- * or (ordered) a request of it is out; parked while it backs off; else
- * ready, by when its head record is due. */
+/* Puts shard i where its state says: idle when nothing waits or (ordered)
+ * a request of it is out; parked while it backs off; else ready, due when
+ * its head record is (a retry at once). */
 static void settle(sp_producer *p, size_t i, uint64_t now)
 {
     struct shardq *s = queue_at(p, i);
-    if (s->q.head == NULL || (p->o.ordered && s->in_flight > 0)) {
-        unready(p, i);
-        sp_idxheap_del(&p->park, i);
-    } else if (s->paused_until > now) {
-        unready(p, i);
-        sp_idxheap_set(&p->park, i, s->paused_until);
-    } else {
-        sp_idxheap_del(&p->park, i);
-        sp_bitset_add(&p->ready, i);
-        sp_recq *q = &s->q;
-        sp_idxheap_set(&p->due, i, q->head->attempts > 0 ? 0 : q->head->read_ms + p->o.linger_ms);
-    }
-}
-
-/* Shards whose backoff or wait for window room is over are ready again. */
-static void unpark(sp_producer *p, uint64_t now)
-{
-    while (sp_idxheap_top_key(&p->park) <= now) {
-        size_t i = sp_idxheap_top(&p->park);
-        sp_idxheap_del(&p->park, i);
-        settle(p, i, now);
-    }
+    sp_record *h = s->q.head;
+    if (h == NULL || (p->o.ordered && s->in_flight > 0))
+        sp_sched_idle(&p->sched, i);
+    else if (s->paused_until > now)
+        sp_sched_park(&p->sched, i, s->paused_until);
+    else
+        sp_sched_ready(&p->sched, i, h->attempts > 0 ? 0 : h->read_ms + p->o.linger_ms);
 }
 
 static void enqueue(sp_producer *p, sp_record *r)
@@ -278,41 +247,6 @@ static void check_drained(sp_producer *p)
 
 static void on_refresh_timer(sp_loop *loop, void *arg);
 
-struct sched {
-    sp_bitset ready;
-    sp_idxheap due, park, load;
-};
-
-static void sched_free(struct sched *c)
-{
-    sp_bitset_free(&c->ready);
-    sp_idxheap_free(&c->due);
-    sp_idxheap_free(&c->park);
-    sp_idxheap_free(&c->load);
-}
-
-/* Empty sets for n shards and the unrouted queue. */
-static int sched_new(struct sched *c, size_t n, sp_err *err)
-{
-    memset(c, 0, sizeof *c);
-    if (sp_bitset_init(&c->ready, n + 1, err) != SP_OK || sp_idxheap_init(&c->due, n + 1, err) != SP_OK ||
-        sp_idxheap_init(&c->park, n + 1, err) != SP_OK || sp_idxheap_init(&c->load, n + 1, err) != SP_OK) {
-        sched_free(c);
-        return SP_ERR;
-    }
-    return SP_OK;
-}
-
-static void sched_swap(sp_producer *p, struct sched *c)
-{
-    struct sched old = {p->ready, p->due, p->park, p->load};
-    p->ready = c->ready;
-    p->due = c->due;
-    p->park = c->park;
-    p->load = c->load;
-    *c = old;
-}
-
 /* Installs a new map: windows carry over for shards that remain, and
  * every waiting record is routed again, keeping its order. */
 static void install_map(sp_producer *p, sp_shard *shards, size_t n)
@@ -325,9 +259,9 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
     }
     struct shardq *sq = calloc(m.n ? m.n : 1, sizeof *sq);
     long *old = malloc((m.n ? m.n : 1) * sizeof *old);
-    struct sched c;
+    sp_sched c;
     if (sq == NULL || old == NULL || sp_shardmap_match(&p->map, &m, old, &err) != SP_OK ||
-        sched_new(&c, m.n, &err) != SP_OK) {
+        sp_sched_init(&c, m.n + 1, &err) != SP_OK) {
         sp_log_error(p->o.log, "out of memory for the shard map");
         free(sq);
         free(old);
@@ -365,8 +299,8 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
     p->rr = 0;
     p->queued = 0;
     p->queued_bytes = 0;
-    sched_swap(p, &c);
-    sched_free(&c);
+    sp_sched_free(&p->sched);
+    p->sched = c;
     for (size_t i = 0; p->balanced && i < p->nsq; i++)
         update_load(p, &p->sq[i]);
     sp_record *r;
@@ -675,25 +609,6 @@ static void on_wake(sp_loop *loop, void *arg)
     pump(arg);
 }
 
-/* Ordered mode: 1 when a record with this key hash is already in the batch
- * being built; otherwise remembers it. */
-static int order_seen(sp_producer *p, sp_u128 h)
-{
-    size_t i = (size_t)(h.lo ^ h.hi) & (ORDER_SET - 1);
-    for (;;) {
-        sp_u128 *e = &p->order_set[i];
-        if (e->hi == 0 && e->lo == 0) {
-            *e = h;
-            if (e->hi == 0 && e->lo == 0)
-                e->lo = 1; /* hash 0 is stored as 1: a rare false "seen" is only conservative */
-            return 0;
-        }
-        if ((e->hi == h.hi && e->lo == h.lo) || (h.hi == 0 && h.lo == 0 && e->hi == 0 && e->lo == 1))
-            return 1;
-        i = (i + 1) & (ORDER_SET - 1);
-    }
-}
-
 static int eager(const sp_producer *p)
 {
     return p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes;
@@ -706,7 +621,7 @@ static int should_send(sp_producer *p, uint64_t now)
 {
     if (p->queued == 0)
         return 0;
-    return eager(p) || sp_idxheap_top_key(&p->due) <= now;
+    return eager(p) || sp_sched_due(&p->sched) <= now;
 }
 
 /* Takes what shard i's window allows (or up to cap) into the batch;
@@ -723,7 +638,7 @@ static int take_from(sp_producer *p, size_t i, struct inflight *f, size_t cap, u
             more = 0;
             break;
         }
-        if (p->o.ordered && order_seen(p, r->hash))
+        if (p->o.ordered && sp_keyset_seen(&p->order_set, r->hash))
             break;
         if (s->limited && !sp_window_take(&s->win, &p->o.throttle, now, rec_bytes(r))) {
             window_full = 1;
@@ -745,8 +660,7 @@ static int take_from(sp_producer *p, size_t i, struct inflight *f, size_t cap, u
     if (window_full && !(p->o.ordered && s->in_flight > 0)) {
         /* Look again when there is room, a slot at least (lets batches fill). */
         uint64_t w = sp_window_wait_ms(&s->win, &p->o.throttle, now, rec_bytes(s->q.head));
-        unready(p, i);
-        sp_idxheap_set(&p->park, i, now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w));
+        sp_sched_park(&p->sched, i, now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w));
     } else {
         settle(p, i, now);
     }
@@ -762,21 +676,12 @@ static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t n
 {
     size_t nq = p->nsq + 1;
     if (p->o.ordered)
-        memset(p->order_set, 0, ORDER_SET * sizeof *p->order_set);
-    size_t start = p->rr % nq;
-    size_t i = sp_bitset_next(&p->ready, start);
-    int wrapped = 0;
-    while (f->n < cap) {
-        if (i == SP_SET_NONE && !wrapped) {
-            wrapped = 1;
-            i = sp_bitset_next(&p->ready, 0);
-        }
-        if (i == SP_SET_NONE || (wrapped && i >= start))
+        sp_keyset_clear(&p->order_set);
+    size_t pos = SP_SET_NONE;
+    int wrapped;
+    while (f->n < cap && sp_sched_next(&p->sched, p->rr % nq, &pos, &wrapped) != SP_SET_NONE)
+        if (!take_from(p, pos, f, cap, now))
             break;
-        if (!take_from(p, i, f, cap, now))
-            break;
-        i = sp_bitset_next(&p->ready, i + 1);
-    }
     p->rr = (p->rr + 1) % nq;
     return f->n;
 }
@@ -811,18 +716,6 @@ static int send_batch(sp_producer *p, uint64_t now)
     return 1;
 }
 
-/* When the next batch could leave: the earliest linger deadline of a
- * ready shard (now when eager), or when a parked shard's backoff or wait
- * for window room ends. */
-static uint64_t next_wake(sp_producer *p, uint64_t now)
-{
-    uint64_t when = sp_idxheap_top_key(&p->due);
-    if (when != UINT64_MAX && eager(p))
-        when = now;
-    uint64_t parked = sp_idxheap_top_key(&p->park);
-    return parked < when ? parked : when;
-}
-
 static void pump(sp_producer *p)
 {
     if (p->fatal) {
@@ -830,13 +723,16 @@ static void pump(sp_producer *p)
         return;
     }
     uint64_t now = sp_loop_now_ms(p->loop);
-    unpark(p, now);
+    for (size_t i; (i = sp_sched_unpark(&p->sched, now)) != SP_SET_NONE;)
+        settle(p, i, now);   /* its backoff or wait for window room is over */
     while (p->in_flight < p->o.max_in_flight && should_send(p, now))
         if (!send_batch(p, now))
             break;
     sp_timer_stop(p->loop, &p->wake);
     if (p->queued > 0 && p->in_flight < p->o.max_in_flight) {
-        uint64_t when = next_wake(p, now);
+        /* The earliest linger deadline of a ready shard (now when eager),
+         * or the end of a backoff or of a wait for window room. */
+        uint64_t when = sp_sched_wake(&p->sched, now, eager(p));
         if (when <= now)
             when = now + 1; /* only a full window or a paused shard can block at once */
         sp_err err;
@@ -869,11 +765,8 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "out of memory");
         return NULL;
     }
-    p->order_set = calloc(ORDER_SET, sizeof *p->order_set);
-    if (p->order_set == NULL) {
-        sp_err_set(err, "out of memory");
+    if (sp_keyset_init(&p->order_set, err) != SP_OK)
         goto fail;
-    }
     if (sp_hist_init(&p->lat[0], LAT_CAP_MS, err) != SP_OK || sp_hist_init(&p->lat[1], LAT_CAP_MS, err) != SP_OK)
         goto fail;
     if (o->seed)
@@ -909,22 +802,20 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     sp_timer_init(&p->refresh, on_refresh_timer, p);
     sp_timer_init(&p->drained, on_drained_timer, p);
     sp_timer_init(&p->started, on_started_timer, p);
-    struct sched c;
     p->touched = malloc(p->batch.max_records * sizeof *p->touched);
     if (p->touched == NULL) {
         sp_err_set(err, "out of memory");
         goto fail;
     }
-    if (sched_new(&c, 0, err) != SP_OK)
+    if (sp_sched_init(&p->sched, 1, err) != SP_OK)
         goto fail;
-    sched_swap(p, &c);
     return p;
 fail:
     sp_batch_free(&p->batch);
     free(p->touched);
     sp_hist_free(&p->lat[0]);
     sp_hist_free(&p->lat[1]);
-    free(p->order_set);
+    sp_keyset_free(&p->order_set);
     free(p);
     return NULL;
 }
@@ -986,10 +877,9 @@ void sp_producer_free(sp_producer *p)
     free(p->sq);
     sp_hist_free(&p->lat[0]);
     sp_hist_free(&p->lat[1]);
-    free(p->order_set);
+    sp_keyset_free(&p->order_set);
     free(p->touched);
-    struct sched c = {p->ready, p->due, p->park, p->load};
-    sched_free(&c);
+    sp_sched_free(&p->sched);
     sp_recslab_release(&p->slab);
     free(p);
 }
@@ -1005,7 +895,7 @@ static long least_loaded(sp_producer *p)
         for (size_t i = 0; i < p->nsq; i++)
             update_load(p, &p->sq[i]);
     }
-    return (long)sp_idxheap_top(&p->load);
+    return (long)sp_sched_least(&p->sched);
 }
 
 int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)

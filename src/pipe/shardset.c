@@ -178,3 +178,136 @@ uint64_t sp_idxheap_top_key(const sp_idxheap *h)
 {
     return h->n ? h->key[h->heap[0]] : UINT64_MAX;
 }
+
+/* ---- the producer's schedule ---- */
+
+int sp_sched_init(sp_sched *s, size_t n, sp_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (sp_bitset_init(&s->ready, n, err) != SP_OK || sp_idxheap_init(&s->due, n, err) != SP_OK ||
+        sp_idxheap_init(&s->park, n, err) != SP_OK || sp_idxheap_init(&s->load, n, err) != SP_OK) {
+        sp_sched_free(s);
+        return SP_ERR;
+    }
+    return SP_OK;
+}
+
+void sp_sched_free(sp_sched *s)
+{
+    sp_bitset_free(&s->ready);
+    sp_idxheap_free(&s->due);
+    sp_idxheap_free(&s->park);
+    sp_idxheap_free(&s->load);
+}
+
+void sp_sched_ready(sp_sched *s, size_t i, uint64_t due)
+{
+    sp_idxheap_del(&s->park, i);
+    sp_bitset_add(&s->ready, i);
+    sp_idxheap_set(&s->due, i, due);
+}
+
+void sp_sched_park(sp_sched *s, size_t i, uint64_t until)
+{
+    sp_bitset_del(&s->ready, i);
+    sp_idxheap_del(&s->due, i);
+    sp_idxheap_set(&s->park, i, until);
+}
+
+void sp_sched_idle(sp_sched *s, size_t i)
+{
+    sp_bitset_del(&s->ready, i);
+    sp_idxheap_del(&s->due, i);
+    sp_idxheap_del(&s->park, i);
+}
+
+size_t sp_sched_unpark(sp_sched *s, uint64_t now)
+{
+    if (sp_idxheap_top_key(&s->park) > now)
+        return SP_SET_NONE;
+    size_t i = sp_idxheap_top(&s->park);
+    sp_idxheap_del(&s->park, i);
+    return i;
+}
+
+uint64_t sp_sched_due(const sp_sched *s)
+{
+    return sp_idxheap_top_key(&s->due);
+}
+
+uint64_t sp_sched_wake(const sp_sched *s, uint64_t now, int eager)
+{
+    uint64_t when = sp_idxheap_top_key(&s->due);
+    if (when != UINT64_MAX && eager)
+        when = now;
+    uint64_t parked = sp_idxheap_top_key(&s->park);
+    return parked < when ? parked : when;
+}
+
+size_t sp_sched_next(const sp_sched *s, size_t start, size_t *pos, int *wrapped)
+{
+    size_t i;
+    if (*pos == SP_SET_NONE) {
+        *wrapped = 0;
+        i = sp_bitset_next(&s->ready, start);
+    } else {
+        i = sp_bitset_next(&s->ready, *pos + 1);
+    }
+    if (i == SP_SET_NONE && !*wrapped) {
+        *wrapped = 1;
+        i = sp_bitset_next(&s->ready, 0);
+    }
+    if (i != SP_SET_NONE && *wrapped && i >= start)
+        i = SP_SET_NONE;
+    *pos = i;
+    return i;
+}
+
+/* The bits of a non-negative double order as the double does. */
+void sp_sched_load(sp_sched *s, size_t i, double t)
+{
+    uint64_t key;
+    memcpy(&key, &t, sizeof key);
+    sp_idxheap_set(&s->load, i, key);
+}
+
+size_t sp_sched_least(const sp_sched *s)
+{
+    return sp_idxheap_top(&s->load);
+}
+
+/* ---- the key set of ordered mode ---- */
+
+int sp_keyset_init(sp_keyset *k, sp_err *err)
+{
+    k->e = calloc(SP_KEYSET_SLOTS, sizeof *k->e);
+    return k->e ? SP_OK : sp_err_set(err, "out of memory");
+}
+
+void sp_keyset_free(sp_keyset *k)
+{
+    free(k->e);
+    k->e = NULL;
+}
+
+void sp_keyset_clear(sp_keyset *k)
+{
+    memset(k->e, 0, SP_KEYSET_SLOTS * sizeof *k->e);
+}
+
+int sp_keyset_seen(sp_keyset *k, sp_u128 h)
+{
+    size_t i = (size_t)(h.lo ^ h.hi) & (SP_KEYSET_SLOTS - 1);
+    for (;;) {
+        sp_u128 *e = &k->e[i];
+        if (e->hi == 0 && e->lo == 0) {
+            *e = h;
+            if (e->hi == 0 && e->lo == 0)
+                e->lo = 1; /* hash 0 is stored as 1: a rare false "seen" is only conservative */
+            return 0;
+        }
+        if ((e->hi == h.hi && e->lo == h.lo) || (h.hi == 0 && h.lo == 0 && e->hi == 0 && e->lo == 1))
+            return 1;
+        i = (i + 1) & (SP_KEYSET_SLOTS - 1);
+    }
+}
