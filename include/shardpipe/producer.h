@@ -71,9 +71,12 @@ typedef struct sp_producer_transport {
     void *arg;
 } sp_producer_transport;
 
-/* Bytes of buffered records by default: enough for every request in flight
- * and the next ones at full speed, small enough for a 16 MiB process. */
-#define SP_PRODUCER_BUDGET_DEFAULT ((size_t)8 << 20)
+/* Bytes of buffered records by default (--buffer-bytes, memory_budget):
+ * about 3,000 records of 200 bytes, several full requests in flight, and
+ * a whole process under 16 MiB. Standard input, files and stream sockets
+ * wait while it is full, so it bounds memory, not what gets through;
+ * bursts of datagrams need more. */
+#define SP_PRODUCER_BUDGET_DEFAULT ((size_t)1 << 20)
 
 typedef struct sp_producer_opts {
     const char *stream;

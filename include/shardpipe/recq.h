@@ -29,6 +29,11 @@ typedef struct sp_record {
     char bytes[];            /* partition key, then data */
 } sp_record;
 
+/* What a record counts for: its key and data (the service's measure),
+ * and the memory it takes (the budget's). */
+size_t sp_record_bytes(const sp_record *r);
+size_t sp_record_mem(const sp_record *r);
+
 /* A FIFO of records linked through `next`. */
 typedef struct sp_recq {
     sp_record *head, *tail;
@@ -42,28 +47,38 @@ sp_record *sp_recq_pop(sp_recq *q);
  * front is left empty. */
 void sp_recq_prepend(sp_recq *q, sp_recq *front);
 
-/* Record memory: small records are cut, one after the other, from 64 KiB
- * chunks mapped from the kernel; a chunk goes back when its last record
- * is freed (a couple are kept for reuse, so a steady stream maps nothing
- * and faults no new pages). Records arrive and leave roughly in order, so
- * few chunks are pinned by stragglers. Large records get a malloc each. */
+/* Record memory: a slab allocator. Records up to SP_RECSLAB_MAX bytes
+ * take a slot of their size class (classes an eighth apart, so at most an
+ * eighth is lost to rounding) in a 64 KiB chunk mapped from the kernel;
+ * a freed slot is the next one its class hands out, so the memory of
+ * records that leave is reused at once by those that arrive, whatever
+ * order they leave in (shard by shard, after retries). A chunk goes back
+ * to the kernel when its last slot is freed (a few are kept for reuse, so
+ * a steady stream maps nothing and faults no new pages); an idle producer
+ * holds no record memory beyond those. Larger records get a malloc each. */
 #define SP_RECSLAB_CHUNK ((size_t)64 << 10)
-#define SP_RECSLAB_SPARE 2
+#define SP_RECSLAB_MAX 8192
+#define SP_RECSLAB_CLASSES 40
+#define SP_RECSLAB_SPARE 4
 
 struct sp_recchunk;
 
 typedef struct sp_recslab {
-    struct sp_recchunk *cur;                      /* being cut */
-    struct sp_recchunk *spare[SP_RECSLAB_SPARE];  /* empty, kept mapped */
+    struct sp_recchunk *partial[SP_RECSLAB_CLASSES]; /* chunks with free slots, by class */
+    struct sp_recchunk *spare[SP_RECSLAB_SPARE];     /* empty, kept mapped */
     size_t nspare;
-    size_t chunks;                                /* mapped, spares included */
+    size_t chunks;                                   /* mapped, spares included */
+    uint8_t class_of[SP_RECSLAB_MAX / 16 + 1];       /* by size in 16-byte steps */
+    uint32_t class_size[SP_RECSLAB_CLASSES];
+    size_t nclass;
 } sp_recslab;
 
+void sp_recslab_init(sp_recslab *s);
 /* NULL when out of memory. */
 void *sp_recslab_alloc(sp_recslab *s, size_t size);
-void sp_recslab_free(sp_recslab *s, void *ptr);
-/* Unmaps the spares and the current chunk when nothing is left in it;
- * chunks still holding records stay (free those records first). */
+/* size: as allocated. */
+void sp_recslab_free(sp_recslab *s, void *ptr, size_t size);
+/* Unmaps the spare chunks (chunks still holding records stay). */
 void sp_recslab_release(sp_recslab *s);
 
 #endif

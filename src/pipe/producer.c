@@ -115,16 +115,6 @@ static void kin_cancel_list(void *k, void *handle) { (void)k; sp_shardlist_cance
 
 /* ---- small pieces ---- */
 
-static size_t rec_mem(const sp_record *r)
-{
-    return sizeof *r + r->pk_len + r->len;
-}
-
-static size_t rec_bytes(const sp_record *r)
-{
-    return (size_t)r->pk_len + r->len;
-}
-
 static struct shardq *queue_at(sp_producer *p, size_t i)
 {
     return i < p->nsq ? &p->sq[i] : &p->unrouted;
@@ -186,7 +176,7 @@ static void enqueue(sp_producer *p, sp_record *r)
     int was_empty = s->q.head == NULL;
     sp_recq_push(&s->q, r);
     p->queued++;
-    p->queued_bytes += rec_bytes(r);
+    p->queued_bytes += sp_record_bytes(r);
     if (was_empty)
         settle(p, index_of(p, s), sp_loop_now_ms(p->loop));
     update_load(p, s);
@@ -213,9 +203,9 @@ static void release(sp_producer *p, sp_record *r, int stored)
     /* The budget may be shared: whoever frees the byte that ends "full"
      * announces it, whichever producer filled it. */
     int was_full = sp_producer_full(p);
-    p->budget->used -= rec_mem(r);
-    p->held -= rec_mem(r);
-    sp_recslab_free(&p->slab, r);
+    p->budget->used -= sp_record_mem(r);
+    p->held -= sp_record_mem(r);
+    sp_recslab_free(&p->slab, r, sp_record_mem(r));
     if (was_full && !sp_producer_full(p) && p->o.on_space)
         p->o.on_space(p->o.arg);
 }
@@ -609,9 +599,12 @@ static void on_wake(sp_loop *loop, void *arg)
     pump(arg);
 }
 
+/* Nothing lingers while flushing, with a batch's worth waiting, or with
+ * the budget full (the sources wait for room: lingering only idles). */
 static int eager(const sp_producer *p)
 {
-    return p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes;
+    return p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes ||
+           sp_producer_full(p);
 }
 
 /* Whether a batch should leave now. A held shard's due record (backing
@@ -640,7 +633,7 @@ static int take_from(sp_producer *p, size_t i, struct inflight *f, size_t cap, u
         }
         if (p->o.ordered && sp_keyset_seen(&p->order_set, r->hash))
             break;
-        if (s->limited && !sp_window_take(&s->win, &p->o.throttle, now, rec_bytes(r))) {
+        if (s->limited && !sp_window_take(&s->win, &p->o.throttle, now, sp_record_bytes(r))) {
             window_full = 1;
             break;
         }
@@ -651,7 +644,7 @@ static int take_from(sp_producer *p, size_t i, struct inflight *f, size_t cap, u
         }
         sp_recq_pop(&s->q);
         p->queued--;
-        p->queued_bytes -= rec_bytes(r);
+        p->queued_bytes -= sp_record_bytes(r);
         r->attempts++;
         r->sent_ms = now;
         s->in_flight++;
@@ -659,7 +652,7 @@ static int take_from(sp_producer *p, size_t i, struct inflight *f, size_t cap, u
     }
     if (window_full && !(p->o.ordered && s->in_flight > 0)) {
         /* Look again when there is room, a slot at least (lets batches fill). */
-        uint64_t w = sp_window_wait_ms(&s->win, &p->o.throttle, now, rec_bytes(s->q.head));
+        uint64_t w = sp_window_wait_ms(&s->win, &p->o.throttle, now, sp_record_bytes(s->q.head));
         sp_sched_park(&p->sched, i, now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w));
     } else {
         settle(p, i, now);
@@ -797,6 +790,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     if (p->o.throttle.share <= 0)
         sp_throttle_cfg_default(&p->o.throttle);
     snprintf(p->unrouted.id, sizeof p->unrouted.id, "unrouted");
+    sp_recslab_init(&p->slab);
     sp_batch_init(&p->batch, o->batch_records, o->batch_bytes);
     sp_timer_init(&p->wake, on_wake, p);
     sp_timer_init(&p->refresh, on_refresh_timer, p);
@@ -925,8 +919,8 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     memcpy(r->bytes, in->pk, in->pk_len);
     if (in->len)
         memcpy(r->bytes + in->pk_len, in->data, in->len);
-    p->budget->used += rec_mem(r);
-    p->held += rec_mem(r);
+    p->budget->used += sp_record_mem(r);
+    p->held += sp_record_mem(r);
     enqueue(p, r);
     p->drained_sent = 0;
     /* A pump is due only when a batch may be full, when no timer will
@@ -937,8 +931,7 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
      * a request instead of taking one each). */
     uint64_t due = p->flushing ? r->read_ms : r->read_ms + p->o.linger_ms;
     uint64_t want = UINT64_MAX;
-    if (!p->wake.armed || ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
-                           p->wake.when > r->read_ms + WINDOW_TICK_MS))
+    if (!p->wake.armed || (eager(p) && p->wake.when > r->read_ms + WINDOW_TICK_MS))
         want = r->read_ms;
     else if (queue_at(p, r->shard < 0 ? p->nsq : (size_t)r->shard)->q.head == r && p->wake.when > due)
         want = due;

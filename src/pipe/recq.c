@@ -5,6 +5,16 @@
 
 #include "shardpipe/recq.h"
 
+size_t sp_record_bytes(const sp_record *r)
+{
+    return (size_t)r->pk_len + r->len;
+}
+
+size_t sp_record_mem(const sp_record *r)
+{
+    return sizeof *r + r->pk_len + r->len;
+}
+
 void sp_recq_push(sp_recq *q, sp_record *r)
 {
     r->next = NULL;
@@ -47,95 +57,118 @@ void sp_recq_prepend(sp_recq *q, sp_recq *front)
 /* ---- slabs ---- */
 
 struct sp_recchunk {
-    size_t live;     /* allocations not yet freed */
-    size_t used;     /* bytes cut so far, this header included */
-    max_align_t align_[];
+    struct sp_recchunk *next, *prev;   /* in its class's partial list */
+    void *free;                        /* freed slots, linked through their first word */
+    uint32_t live, cut, nslots, cls;   /* slots in use, slots cut so far */
 };
 
-/* Each allocation starts with the chunk it came from (NULL: malloc'd). */
-typedef struct {
-    struct sp_recchunk *chunk;
-    max_align_t align_[];
-} prefix;
+#define HEAD 48   /* the header, rounded up so slots are 16-byte aligned */
 
-#define ALIGN (sizeof(max_align_t))
-#define LARGE (SP_RECSLAB_CHUNK / 8)   /* above this, a malloc of its own */
+_Static_assert(sizeof(struct sp_recchunk) <= HEAD, "chunk header");
 
-static size_t round_up(size_t n)
+void sp_recslab_init(sp_recslab *s)
 {
-    return (n + ALIGN - 1) & ~(ALIGN - 1);
+    memset(s, 0, sizeof *s);
+    /* 16..128 in steps of 16, then four classes per doubling. */
+    for (uint32_t sz = 16; sz <= 128; sz += 16)
+        s->class_size[s->nclass++] = sz;
+    for (uint32_t base = 128; base < SP_RECSLAB_MAX; base *= 2)
+        for (uint32_t k = 1; k <= 4; k++)
+            s->class_size[s->nclass++] = base + base / 4 * k;
+    size_t c = 0;
+    for (size_t i = 0; i <= SP_RECSLAB_MAX / 16; i++) {
+        while (s->class_size[c] < i * 16)
+            c++;
+        s->class_of[i] = (uint8_t)c;
+    }
 }
 
+/* A chunk aligned to its size, so a slot finds its chunk by masking. */
 static struct sp_recchunk *chunk_get(sp_recslab *s)
 {
-    struct sp_recchunk *c;
-    if (s->nspare > 0) {
-        c = s->spare[--s->nspare];
-    } else {
-        void *m = mmap(NULL, SP_RECSLAB_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return NULL;
-        c = m;
-        s->chunks++;
-    }
-    c->live = 0;
-    c->used = round_up(sizeof *c);
-    return c;
+    if (s->nspare > 0)
+        return s->spare[--s->nspare];
+    char *m = mmap(NULL, 2 * SP_RECSLAB_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uintptr_t at = ((uintptr_t)m + SP_RECSLAB_CHUNK - 1) & ~(uintptr_t)(SP_RECSLAB_CHUNK - 1);
+    size_t head = at - (uintptr_t)m;
+    /* Trimming our own fresh mapping cannot fail. */
+    if (head)
+        (void)munmap(m, head);
+    (void)munmap((char *)at + SP_RECSLAB_CHUNK, SP_RECSLAB_CHUNK - head);
+    s->chunks++;
+    return (struct sp_recchunk *)at;
 }
 
-/* An empty chunk that is not being cut: kept as a spare or unmapped. */
-static void chunk_put(sp_recslab *s, struct sp_recchunk *c)
+static void unlink_partial(sp_recslab *s, struct sp_recchunk *c)
 {
-    if (s->nspare < SP_RECSLAB_SPARE) {
-        s->spare[s->nspare++] = c;
-        return;
-    }
-    (void)munmap(c, SP_RECSLAB_CHUNK); /* cannot fail for a whole mapping of ours */
-    s->chunks--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->partial[c->cls] = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void link_partial(sp_recslab *s, struct sp_recchunk *c)
+{
+    c->prev = NULL;
+    c->next = s->partial[c->cls];
+    if (c->next)
+        c->next->prev = c;
+    s->partial[c->cls] = c;
 }
 
 void *sp_recslab_alloc(sp_recslab *s, size_t size)
 {
-    size_t need = round_up(sizeof(prefix) + size);
-    if (size > LARGE) {
-        prefix *p = malloc(need);
-        if (p == NULL)
+    if (size > SP_RECSLAB_MAX)
+        return malloc(size);
+    uint32_t cls = s->class_of[(size + 15) / 16];
+    struct sp_recchunk *c = s->partial[cls];
+    if (c == NULL) {
+        if ((c = chunk_get(s)) == NULL)
             return NULL;
-        p->chunk = NULL;
-        return p + 1;
+        memset(c, 0, sizeof *c);
+        c->cls = cls;
+        c->nslots = (uint32_t)((SP_RECSLAB_CHUNK - HEAD) / s->class_size[cls]);
+        link_partial(s, c);
     }
-    if (s->cur == NULL || s->cur->used + need > SP_RECSLAB_CHUNK) {
-        struct sp_recchunk *old = s->cur;
-        struct sp_recchunk *c = chunk_get(s);
-        if (c == NULL)
-            return NULL;
-        s->cur = c;
-        if (old && old->live == 0)
-            chunk_put(s, old);   /* otherwise its last free returns it */
+    void *slot;
+    if (c->free) {
+        slot = c->free;
+        c->free = *(void **)slot;
+    } else {
+        slot = (char *)c + HEAD + (size_t)c->cut++ * s->class_size[cls];
     }
-    prefix *p = (prefix *)((char *)s->cur + s->cur->used);
-    s->cur->used += need;
-    s->cur->live++;
-    p->chunk = s->cur;
-    return p + 1;
+    if (++c->live == c->nslots)
+        unlink_partial(s, c);   /* full: nothing to hand out */
+    return slot;
 }
 
-void sp_recslab_free(sp_recslab *s, void *ptr)
+void sp_recslab_free(sp_recslab *s, void *ptr, size_t size)
 {
     if (ptr == NULL)
         return;
-    prefix *p = (prefix *)ptr - 1;
-    struct sp_recchunk *c = p->chunk;
-    if (c == NULL) {
-        free(p);
+    if (size > SP_RECSLAB_MAX) {
+        free(ptr);
         return;
     }
-    if (--c->live > 0)
+    struct sp_recchunk *c = (struct sp_recchunk *)((uintptr_t)ptr & ~(uintptr_t)(SP_RECSLAB_CHUNK - 1));
+    *(void **)ptr = c->free;
+    c->free = ptr;
+    if (c->live-- == c->nslots)
+        link_partial(s, c);
+    if (c->live > 0)
         return;
-    if (c == s->cur)
-        c->used = round_up(sizeof *c);   /* empty again: cut from the start */
-    else
-        chunk_put(s, c);
+    unlink_partial(s, c);
+    if (s->nspare < SP_RECSLAB_SPARE) {
+        s->spare[s->nspare++] = c;
+        return;
+    }
+    (void)munmap(c, SP_RECSLAB_CHUNK); /* cannot fail for a whole chunk of ours */
+    s->chunks--;
 }
 
 void sp_recslab_release(sp_recslab *s)
@@ -143,10 +176,5 @@ void sp_recslab_release(sp_recslab *s)
     while (s->nspare > 0) {
         (void)munmap(s->spare[--s->nspare], SP_RECSLAB_CHUNK);
         s->chunks--;
-    }
-    if (s->cur && s->cur->live == 0) {
-        (void)munmap(s->cur, SP_RECSLAB_CHUNK);
-        s->chunks--;
-        s->cur = NULL;
     }
 }
