@@ -600,11 +600,12 @@ static void on_wake(sp_loop *loop, void *arg)
 }
 
 /* Nothing lingers while flushing, with a batch's worth waiting, or with
- * the budget full (the sources wait for room: lingering only idles). */
+ * the budget full and nothing out (the sources wait for room that only a
+ * request can make; with one out, its answer makes room and batches fill). */
 static int eager(const sp_producer *p)
 {
     return p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes ||
-           sp_producer_full(p);
+           (p->in_flight == 0 && sp_producer_full(p));
 }
 
 /* Whether a batch should leave now. A held shard's due record (backing
