@@ -244,7 +244,7 @@ START_TEST(defaults)
     ck_assert_ptr_null(c->endpoint);
     ck_assert_ptr_null(c->profile);
     ck_assert_str_eq(c->checkpoint_file, "/var/lib/shardpipe/checkpoints");
-    ck_assert_uint_eq(c->memory_budget, (size_t)64 << 20);
+    ck_assert_uint_eq(c->memory_budget, (size_t)1 << 20);
     ck_assert_int_eq(c->log_level, SP_LOG_INFO);
     ck_assert_uint_eq(c->shutdown_timeout_ms, 30000);
     ck_assert_uint_eq(c->file_poll_ms, 1000);

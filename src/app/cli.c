@@ -574,7 +574,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     pp->backoff.base_ms = SP_BACKOFF_BASE_MS;
     pp->backoff.cap_ms = SP_BACKOFF_CAP_MS;
     pp->max_in_flight = 8;
-    pp->budget_bytes = (size_t)64 << 20;
+    pp->budget_bytes = SP_PRODUCER_BUDGET_DEFAULT;
     pp->route = 1;
     pp->refresh_ms = 60000;
     sp_throttle_cfg_default(&pp->throttle);
