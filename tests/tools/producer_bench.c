@@ -148,7 +148,8 @@ static void answer_all(struct bench *b)
         sp_kinesis_result res;
         memset(&res, 0, sizeof res);
         res.status = 200;
-        res.json = j;
+        res.body = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN); /* as kinesis.c hands it on */
+        res.body_len = strlen(res.body);
         batch[i].cb(batch[i].arg, &res);
         json_object_put(j);
     }
