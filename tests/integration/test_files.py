@@ -95,9 +95,11 @@ class FilesTest(unittest.TestCase):
         open(self.log, "wb").close()
 
     def agent(self):
+        # A budget that lets the agent read ahead of the slow emulator:
+        # copytruncate loses what is unread at a truncation (README).
         a = Agent(self.emu, [dict(FAST, name="files", stream=self.stream, start="beginning",
                                   sources=[{"type": "file", "path": os.path.join(self.dir, "*.log")}])],
-                  file_poll_ms=100)
+                  file_poll_ms=100, memory_budget="64MiB")
         self.addCleanup(a.close)
         return a
 
