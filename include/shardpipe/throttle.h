@@ -46,6 +46,7 @@ typedef struct sp_window {
     uint64_t slot_no[SP_SLOTS];  /* which 25 ms slot (time / SP_SLOT_MS) each entry holds */
     uint32_t slot_records[SP_SLOTS];
     uint64_t slot_bytes[SP_SLOTS];
+    uint64_t expired;            /* slots numbered below this have been dropped */
     uint64_t records;            /* in the window */
     uint64_t bytes;
     double rate;                 /* current share of the limit */

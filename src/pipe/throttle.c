@@ -27,21 +27,33 @@ void sp_window_init(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
 }
 
 /* Drops the slots that have left the window entirely (hold_ms later than
- * a plain second would). */
+ * a plain second would). Lazily: `expired` is the first slot number not
+ * yet dropped, so each slot is looked at once as time passes it, and a
+ * call at the same slot costs a compare (not a scan of the ring). Slots
+ * are only ever written at now / SP_SLOT_MS, which is at or past the mark,
+ * so nothing below it can hold records again. */
 static void expire(sp_window *b, uint64_t now_ms)
 {
     uint32_t hold = b->hold_ms < SP_HOLD_MAX_MS ? b->hold_ms : SP_HOLD_MAX_MS;
     if (now_ms < hold)
         return;
     uint64_t cur = (now_ms - hold) / SP_SLOT_MS;
-    for (size_t i = 0; i < SP_SLOTS; i++) {
-        if ((b->slot_records[i] || b->slot_bytes[i]) && b->slot_no[i] + SP_WINDOW_SLOTS <= cur) {
+    if (cur < SP_WINDOW_SLOTS)
+        return;
+    uint64_t upto = cur - SP_WINDOW_SLOTS + 1; /* slots below this have left */
+    if (upto <= b->expired)
+        return;
+    uint64_t s = upto - b->expired > SP_SLOTS ? upto - SP_SLOTS : b->expired;
+    for (; s < upto; s++) {
+        size_t i = (size_t)(s % SP_SLOTS);
+        if (b->slot_no[i] == s) {
             b->records -= b->slot_records[i];
             b->bytes -= b->slot_bytes[i];
             b->slot_records[i] = 0;
             b->slot_bytes[i] = 0;
         }
     }
+    b->expired = upto;
 }
 
 static double rec_limit(const sp_window *b)
@@ -70,14 +82,22 @@ static int slot_fits(const sp_window *b, uint64_t now_ms, size_t bytes)
            (double)(b->slot_bytes[i] + bytes) <= byte_limit(b) * SLOT_SHARE;
 }
 
-static int fits(const sp_window *b, size_t bytes)
+/* Whether {1 record, bytes} fits once `freed_r` records and `freed_b`
+ * bytes have left the window. */
+static int fits_after(const sp_window *b, uint64_t freed_r, uint64_t freed_b, size_t bytes)
 {
-    if ((double)b->records + 1.0 > rec_limit(b))
+    uint64_t r = b->records - freed_r, by = b->bytes - freed_b;
+    if ((double)r + 1.0 > rec_limit(b))
         return 0;
     /* A record bigger than the whole limit goes alone into an empty window. */
     if ((double)bytes > byte_limit(b))
-        return b->bytes == 0;
-    return (double)b->bytes + (double)bytes <= byte_limit(b);
+        return by == 0;
+    return (double)by + (double)bytes <= byte_limit(b);
+}
+
+static int fits(const sp_window *b, size_t bytes)
+{
+    return fits_after(b, 0, 0, bytes);
 }
 
 int sp_window_take(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
@@ -108,19 +128,17 @@ uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_
     expire(b, now_ms);
     if (fits(b, bytes))
         return slot_fits(b, now_ms, bytes) ? 0 : SP_SLOT_MS - now_ms % SP_SLOT_MS;
-    /* Free slots from the oldest until it would fit. */
+    /* Free slots from the oldest until it would fit (counted, not done). */
     uint32_t hold = b->hold_ms < SP_HOLD_MAX_MS ? b->hold_ms : SP_HOLD_MAX_MS;
     uint64_t cur = now_ms / SP_SLOT_MS;
-    sp_window sim = *b;
+    uint64_t freed_r = 0, freed_b = 0;
     for (uint64_t s = cur >= SP_SLOTS - 1 ? cur - (SP_SLOTS - 1) : 0; s <= cur; s++) {
         size_t i = (size_t)(s % SP_SLOTS);
-        if (sim.slot_no[i] != s)
+        if (b->slot_no[i] != s || (b->slot_records[i] == 0 && b->slot_bytes[i] == 0))
             continue;
-        sim.records -= sim.slot_records[i];
-        sim.bytes -= sim.slot_bytes[i];
-        sim.slot_records[i] = 0;
-        sim.slot_bytes[i] = 0;
-        if (fits(&sim, bytes)) {
+        freed_r += b->slot_records[i];
+        freed_b += b->slot_bytes[i];
+        if (fits_after(b, freed_r, freed_b, bytes)) {
             uint64_t at = (s + SP_WINDOW_SLOTS) * SP_SLOT_MS + hold;
             return at > now_ms ? at - now_ms : 0;
         }
