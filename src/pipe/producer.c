@@ -490,7 +490,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited)
-                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms);
+                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms, f->recs[i]->attempts);
                     if (s)
                         s->c.throttled++;
                     p->stats.throttled++;
@@ -569,7 +569,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             if (s)
                 s->c.throttled++;
             if (s && s->limited)
-                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms);
+                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms, r->attempts);
         }
         if (strcmp(out[i].code, "InternalFailure") == 0 || sp_kclass_retryable(c) ||
             strcmp(out[i].code, "MissingSequenceNumber") == 0) {

@@ -25,6 +25,7 @@
  * tests/check_fleet.c includes this file (FLEET_SIM_NO_MAIN) and asserts
  * the figures. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,9 @@ typedef struct fleet_cfg {
     uint32_t lat_min_ms, lat_max_ms;
     double buffer_s;         /* each agent's memory budget, in seconds of its share */
     uint64_t seed;
-    int trace;               /* a line per simulated second on stderr */
+    sp_throttle_cfg throttle;/* the agents' windows (default: sp_throttle_cfg_default) */
+    int trace;               /* a line per simulated second on stderr (2: and one agent's rate) */
+    size_t trace_agent;
 } fleet_cfg;
 
 typedef struct fleet_result {
@@ -118,6 +121,8 @@ struct agent {
     double credit;
     int started;
     uint64_t stored_after, refused_after;
+    uint64_t sec_stored;     /* trace */
+    double last_share;
 };
 
 struct fleet {
@@ -137,6 +142,7 @@ struct fleet {
     uint64_t requests, entries;
     uint64_t sec_ok, sec_refused; /* trace */
     uint64_t sec_shard[FLEET_MAX_SHARDS];
+    uint64_t last_refusal0;
     int failed;              /* an allocation or call failed: the run is void */
 };
 
@@ -242,9 +248,17 @@ static void arrive(struct fleet *f, struct req *r)
             f->ok_all_b += r->bytes[i];
             f->sec_ok++;
             f->sec_shard[r->shard[i]]++;
+            r->a->sec_stored++;
         } else {
             f->refused_all++;
             f->sec_refused++;
+            if (f->c.trace > 2 && r->shard[i] == 0) {
+                if (f->now > f->last_refusal0 + 300)
+                    fprintf(stderr, "-- event\n");
+                f->last_refusal0 = f->now;
+                fprintf(stderr, "   %6" PRIu64 " refused agent %zu (window n=%" PRIu64 ")\n", f->now, r->a->idx,
+                        f->lim[0].n);
+            }
         }
         if (!after)
             continue;
@@ -452,6 +466,14 @@ static void trace_second(struct fleet *f)
     fprintf(stderr, "      per shard:");
     for (size_t i = 0; i < f->c.shards && i < 8; i++)
         fprintf(stderr, " %" PRIu64, f->sec_shard[i]);
+    fprintf(stderr, "\n      agents (stored, share of shard 0):");
+    for (size_t i = 0; i < f->c.agents && i < 8; i++) {
+        sp_shard_counters c;
+        double share = 0;
+        sp_producer_shard_at(f->agents[i].p, 0, &c, &share);
+        fprintf(stderr, " %" PRIu64 "/%.3f", f->agents[i].sec_stored, share);
+        f->agents[i].sec_stored = 0;
+    }
     fprintf(stderr, "\n");
     memset(f->sec_shard, 0, sizeof f->sec_shard);
     f->sec_ok = f->sec_refused = 0;
@@ -523,6 +545,7 @@ static int fleet_run(const fleet_cfg *c, fleet_result *out)
         o.linger_ms = 200;
         o.max_in_flight = 8;
         o.route = 1;
+        o.throttle = c->throttle;
         /* buffer_s seconds of the agent's share: its backlog, and what it
          * has to ride out one shard's dip while the others go on. */
         o.budget_bytes = (size_t)(c->buffer_s * fair * (double)(c->data_bytes + 12 + sizeof(sp_record))) + 65536;
@@ -557,6 +580,17 @@ static int fleet_run(const fleet_cfg *c, fleet_result *out)
         for (size_t i = 0; i < c->agents; i++)
             feed(f, &f->agents[(i + f->now) % c->agents]); /* no agent always first */
         sp_loop_run_due(f->loop);
+        if (c->trace > 1) {
+            /* --trace --trace: every change of one agent's shard-0 rate */
+            struct agent *a = &f->agents[c->trace_agent % c->agents];
+            sp_shard_counters sc;
+            double share = 0;
+            if (sp_producer_shard_at(a->p, 0, &sc, &share) && share != a->last_share) {
+                fprintf(stderr, "  %6" PRIu64 " ms agent %zu shard 0: %.4f -> %.4f (throttled so far %" PRIu64 ")\n",
+                        f->now, a->idx, a->last_share, share, sc.throttled);
+                a->last_share = share;
+            }
+        }
         if (c->trace && f->now % 1000 == 999)
             trace_second(f);
     }
@@ -579,6 +613,12 @@ static int fleet_run(const fleet_cfg *c, fleet_result *out)
         hi = v > hi ? v : hi;
     }
     out->spread = lo ? (double)hi / (double)lo - 1.0 : 1e9;
+    if (c->trace) {
+        fprintf(stderr, "stored/refused after the warm-up, per agent:");
+        for (size_t i = 0; i < c->agents; i++)
+            fprintf(stderr, " %zu:%" PRIu64 "/%" PRIu64, i, f->agents[i].stored_after, f->agents[i].refused_after);
+        fprintf(stderr, "\n");
+    }
     out->requests = f->requests;
     out->entries = f->entries;
     fleet_free(f);
@@ -599,6 +639,7 @@ static void fleet_cfg_default(fleet_cfg *c)
     c->lat_max_ms = 50;
     c->buffer_s = 5;
     c->seed = 1;
+    sp_throttle_cfg_default(&c->throttle);
 }
 
 static const char *fleet_limiter_name(enum fleet_limiter l)
@@ -623,7 +664,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--trace") == 0) {
-            c.trace = 1;
+            c.trace++;
             continue;
         }
         if (v == NULL)
@@ -641,9 +682,39 @@ int main(int argc, char **argv)
             c.offer = strtod(v, NULL);
         else if (strcmp(a, "--bytes") == 0)
             c.data_bytes = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--trace-agent") == 0)
+            c.trace_agent = strtoul(v, NULL, 10);
         else if (strcmp(a, "--buffer-s") == 0)
             c.buffer_s = strtod(v, NULL);
-        else if (strcmp(a, "--seed") == 0)
+        else if (strcmp(a, "--set") == 0) {
+            /* --set name=value: a throttle setting, to try another tuning */
+            static const struct { const char *name; size_t off; int is_u32; } knobs[] = {
+                {"start", offsetof(sp_throttle_cfg, start), 0},
+                {"min_share", offsetof(sp_throttle_cfg, min_share), 0},
+                {"decrease", offsetof(sp_throttle_cfg, decrease), 0},
+                {"per_entry", offsetof(sp_throttle_cfg, per_entry), 0},
+                {"increase", offsetof(sp_throttle_cfg, increase), 0},
+                {"quiet_ms", offsetof(sp_throttle_cfg, quiet_ms), 1},
+                {"step_ms", offsetof(sp_throttle_cfg, step_ms), 1},
+                {"cut_ms", offsetof(sp_throttle_cfg, cut_ms), 1},
+                {"pace_ms", offsetof(sp_throttle_cfg, pace_ms), 1},
+            };
+            const char *eq = strchr(v, '=');
+            size_t k = 0, nk = sizeof knobs / sizeof knobs[0];
+            while (eq && k < nk && (strlen(knobs[k].name) != (size_t)(eq - v) ||
+                                    strncmp(knobs[k].name, v, (size_t)(eq - v)) != 0))
+                k++;
+            if (eq == NULL || k == nk)
+                return usage();
+            char *at = (char *)&c.throttle + knobs[k].off;
+            if (knobs[k].is_u32) {
+                uint32_t u = (uint32_t)strtoul(eq + 1, NULL, 10);
+                memcpy(at, &u, sizeof u);
+            } else {
+                double d = strtod(eq + 1, NULL);
+                memcpy(at, &d, sizeof d);
+            }
+        } else if (strcmp(a, "--seed") == 0)
             c.seed = strtoull(v, NULL, 10);
         else if (strcmp(a, "--latency") == 0) {
             if (sscanf(v, "%" SCNu32 "-%" SCNu32, &c.lat_min_ms, &c.lat_max_ms) != 2)
