@@ -110,14 +110,16 @@ static void expire(sp_window *b, uint64_t now_ms)
     b->expired = upto;
 }
 
+/* The limits need no floor(): counts are whole, and a whole n fits under
+ * x exactly when it fits under floor(x). */
 static double rec_limit(const sp_window *b)
 {
-    return floor(SP_SHARD_RECORDS_PER_S * b->rate);
+    return SP_SHARD_RECORDS_PER_S * b->rate;
 }
 
 static double byte_limit(const sp_window *b)
 {
-    return floor(SP_SHARD_BYTES_PER_S * b->rate);
+    return SP_SHARD_BYTES_PER_S * b->rate;
 }
 
 /* With pace_ms 0, the older pacing: one 25 ms slot may take at most a
