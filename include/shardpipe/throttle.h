@@ -61,6 +61,7 @@ typedef struct sp_window {
     uint64_t last_limited_ms;    /* the window last held a record back */
     uint64_t ok_no[SP_OK_BUCKETS];  /* stored records per 125 ms, over the last second */
     uint32_t ok_n[SP_OK_BUCKETS];
+    uint64_t ok_bytes[SP_OK_BUCKETS];
     uint64_t ok_total, first_ok_ms;
     double pace_r, pace_b;       /* the pacing bucket: records and bytes */
     uint64_t pace_at_ms;
@@ -84,14 +85,16 @@ uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_
  * sent_ms, on its attempts-th attempt: cut the rate. During the start's
  * overload only records sent after the last cut, and cut_ms after it,
  * cut (to decrease × the stored rate); afterwards each record refused for
- * the first time cuts by per_entry. */
-void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms, unsigned attempts);
+ * the first time cuts by per_entry (times its bytes in KiB, when more than
+ * one: a record weighs the part of the limits it takes). */
+void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms, unsigned attempts,
+                         size_t bytes);
 
-/* A record was stored: counts it (the stored rate), and grows the rate
+/* A record of `bytes` (key + data) was stored: counts it (the stored rate), and grows the rate
  * (doubling every 100 ms before the first refusal, then by `increase`
  * per second after quiet_ms without a cut) while the window is holding
  * records back, up to the configured share. */
-void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms);
+void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes);
 
 /* Current limits, per second. */
 double sp_window_records_rate(const sp_window *b);

@@ -490,7 +490,8 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited)
-                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms, f->recs[i]->attempts);
+                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms, f->recs[i]->attempts,
+                                            rec_bytes(f->recs[i]));
                     if (s)
                         s->c.throttled++;
                     p->stats.throttled++;
@@ -547,7 +548,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         struct shardq *s = sent_queue(p, r);
         if (out[i].code == NULL) {
             if (s && s->limited) {
-                sp_window_ok(&s->win, &p->o.throttle, now);
+                sp_window_ok(&s->win, &p->o.throttle, now, rec_bytes(r));
                 s->fail_streak = 0;
                 if (out[i].shard_id && strcmp(out[i].shard_id, s->id) != 0)
                     wrong_shard(p);
@@ -569,7 +570,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             if (s)
                 s->c.throttled++;
             if (s && s->limited)
-                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms, r->attempts);
+                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms, r->attempts, rec_bytes(r));
         }
         if (strcmp(out[i].code, "InternalFailure") == 0 || sp_kclass_retryable(c) ||
             strcmp(out[i].code, "MissingSequenceNumber") == 0) {

@@ -8,7 +8,8 @@
  * and is never refused. Slots expire lazily, once each as time passes them.
  *
  * Pacing. Within the window, records leave through a token bucket at the
- * window's own rate holding pace_ms of it, so a producer's records leave
+ * window's own rate holding pace_ms of it (twice the producer's least wait
+ * for room, so a late wake-up loses nothing), so a producer's records leave
  * evenly instead of in a burst each time its second comes round. Bursts at
  * a fixed phase keep colliding with the same neighbours' (phase effects,
  * Floyd & Jacobson 1992); paced streams add up to a smooth load, so when the
@@ -59,7 +60,7 @@ void sp_throttle_cfg_default(sp_throttle_cfg *c)
     c->quiet_ms = 500;
     c->step_ms = 50;
     c->cut_ms = 100;
-    c->pace_ms = 25;
+    c->pace_ms = 50;
     c->max_record_bytes = 1048576;
 }
 
@@ -174,19 +175,21 @@ static void pace_refill(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
     b->pace_at_ms = now_ms;
 }
 
-static int pace_fits(const sp_window *b, const sp_throttle_cfg *c, size_t bytes)
+/* A record leaves while the bucket is not empty, and may take it below
+ * zero (the debt is paid by waiting): no allowance is lost to records
+ * that are large next to the bucket. */
+static int pace_fits(const sp_window *b)
 {
-    return b->pace_r >= 1.0 && (b->pace_b >= (double)bytes || b->pace_b >= pace_cap_b(b, c));
+    return b->pace_r > 0 && b->pace_b > 0;
 }
 
-static uint64_t pace_wait(const sp_window *b, const sp_throttle_cfg *c, size_t bytes)
+static uint64_t pace_wait(const sp_window *b)
 {
     double per_ms = b->rate * pace_factor(b) / 1000.0;
-    double need_b = fmin((double)bytes, pace_cap_b(b, c));
-    double wr = (1.0 - b->pace_r) / (per_ms * SP_SHARD_RECORDS_PER_S);
-    double wb = (need_b - b->pace_b) / (per_ms * SP_SHARD_BYTES_PER_S);
+    double wr = -b->pace_r / (per_ms * SP_SHARD_RECORDS_PER_S);
+    double wb = -b->pace_b / (per_ms * SP_SHARD_BYTES_PER_S);
     double w = fmax(wr, wb);
-    return w <= 0 ? 0 : (uint64_t)ceil(w);
+    return w < 0 ? 0 : (uint64_t)floor(w) + 1;
 }
 
 /* Whether {1 record, bytes} fits once `freed_r` records and `freed_b`
@@ -212,7 +215,7 @@ int sp_window_take(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size
     expire(b, now_ms);
     if (c->pace_ms)
         pace_refill(b, c, now_ms);
-    if (!fits(b, bytes) || (c->pace_ms ? !pace_fits(b, c, bytes) : !slot_fits(b, now_ms, bytes))) {
+    if (!fits(b, bytes) || (c->pace_ms ? !pace_fits(b) : !slot_fits(b, now_ms, bytes))) {
         b->last_limited_ms = now_ms;
         return 0;
     }
@@ -241,7 +244,7 @@ uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_
     expire(b, now_ms);
     if (fits(b, bytes) && c->pace_ms) {
         pace_refill(b, c, now_ms);
-        return pace_fits(b, c, bytes) ? 0 : pace_wait(b, c, bytes);
+        return pace_fits(b) ? 0 : pace_wait(b);
     }
     if (fits(b, bytes))
         return slot_fits(b, now_ms, bytes) ? 0 : SP_SLOT_MS - now_ms % SP_SLOT_MS;
@@ -271,26 +274,34 @@ uint64_t sp_window_wait_ms(sp_window *b, const sp_throttle_cfg *c, uint64_t now_
 
 static double ok_rate(const sp_window *b, uint64_t now_ms)
 {
-    uint64_t cur = now_ms / OK_BUCKET_MS, n = 0;
+    uint64_t cur = now_ms / OK_BUCKET_MS, n = 0, by = 0;
     for (size_t i = 0; i < SP_OK_BUCKETS; i++)
-        if (b->ok_no[i] + SP_OK_BUCKETS > cur)
+        if (b->ok_no[i] + SP_OK_BUCKETS > cur) {
             n += b->ok_n[i];
+            by += b->ok_bytes[i];
+        }
     uint64_t span = now_ms - b->first_ok_ms;
     if (span > SP_WINDOW_MS)
         span = SP_WINDOW_MS;
     if (n == 0 || span < 2 * OK_BUCKET_MS)
         return -1;
-    return (double)n * (SP_WINDOW_MS / (double)span) / SP_SHARD_RECORDS_PER_S;
+    /* Whichever limit the stored records came closer to. */
+    return fmax((double)n / SP_SHARD_RECORDS_PER_S, (double)by / SP_SHARD_BYTES_PER_S) * SP_WINDOW_MS /
+           (double)span;
 }
 
-void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms, unsigned attempts)
+void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, uint64_t sent_ms, unsigned attempts,
+                         size_t bytes)
 {
     b->last_throttle_ms = now_ms;
     if (b->steady) {
         /* A record refused again tells of an overload already counted. */
         if (attempts > 1)
             return;
-        b->rate = fmax(c->min_share, b->rate * (1.0 - c->per_entry));
+        /* An entry weighs its share of the limit it comes closer to: a
+         * 10 KB record is a hundredth of a second's bytes, ten 1 KB ones. */
+        double w = fmax(1.0, (double)bytes * SP_SHARD_RECORDS_PER_S / SP_SHARD_BYTES_PER_S);
+        b->rate = fmax(c->min_share, b->rate * fmax(0.5, 1.0 - c->per_entry * w));
     } else {
         /* Sent before the last cut: it tells of the old rate. */
         if (b->throttles > 0 && (sent_ms < b->last_cut_ms || now_ms < b->last_cut_ms + c->cut_ms))
@@ -308,14 +319,16 @@ void sp_window_throttled(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms
 /* Slow start: the rate doubles every SS_DOUBLE_MS. */
 #define SS_DOUBLE_MS 100.0
 
-void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
+void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_t bytes)
 {
     uint64_t cur = now_ms / OK_BUCKET_MS;
     size_t i = (size_t)(cur % SP_OK_BUCKETS);
     if (b->ok_no[i] != cur) {
         b->ok_no[i] = cur;
         b->ok_n[i] = 0;
+        b->ok_bytes[i] = 0;
     }
+    b->ok_bytes[i] += bytes;
     if (b->ok_total++ == 0)
         b->first_ok_ms = now_ms;
     b->ok_n[i]++;
