@@ -1,10 +1,11 @@
 /* Agents sharing a stream, through tests/tools/fleet_sim.c: real producers
  * (windows, AIMD, batching, backoff) on a simulated clock against a
  * simulated Kinesis of 4 shards, with the service's rolling-second limiter
- * and with a token bucket, every agent offered twice its share. The bounds
- * are the figures the README's "Sharing a stream" table shows, with some
- * room; the windows before the pacing and the per-entry cut reached only
- * 84-91 % of the stream with 0.5-5 % of entries refused, and fail them. */
+ * and with a token bucket, every agent offered twice its share, three
+ * seeds each. The bounds are the figures the README's "Sharing a stream"
+ * table shows, with some room; the windows before the pacing, slow start
+ * and per-entry cut reached only 84-91 % of a rolling second with 1.4-9 %
+ * of entries refused (the start included), and fail them. */
 #define FLEET_SIM_NO_MAIN
 #include "tools/fleet_sim.c"
 
@@ -12,36 +13,45 @@
 
 struct bound {
     size_t agents;
-    double used;         /* at least, after the warm-up */
+    double used;         /* at least, after the warm-up (a bucket: 5 points more) */
     double throttled;    /* at most, after the warm-up */
-    double spread;       /* at most */
+    double spread;       /* at most, the mean of SEEDS runs (one run's is noisy) */
     double throttled_all;/* at most, the start included */
 };
 
 static const struct bound bounds[] = {
     {2, 0.93, 0.01, 0.25, 0.02},
     {4, 0.93, 0.01, 0.25, 0.02},
-    {10, 0.92, 0.04, 0.30, 0.05},
+    {10, 0.92, 0.04, 0.30, 0.06},
 };
+
+#define SEEDS 3
 
 static void run_row(enum fleet_limiter lim, const struct bound *b)
 {
-    fleet_cfg c;
-    fleet_cfg_default(&c);
-    c.limiter = lim;
-    c.agents = b->agents;
-    c.seconds = 40;
-    fleet_result r;
-    ck_assert_int_eq(fleet_run(&c, &r), 0);
     const char *name = fleet_limiter_name(lim);
     double used_min = lim == FLEET_BUCKET ? b->used + 0.05 : b->used; /* a bucket lends a second's burst */
-    ck_assert_msg(r.used >= used_min, "%s, %zu agents: %.1f%% of the stream used", name, b->agents, 100 * r.used);
-    ck_assert_msg(r.throttled <= b->throttled, "%s, %zu agents: %.2f%% throttled", name, b->agents,
-                  100 * r.throttled);
-    ck_assert_msg(r.spread <= b->spread, "%s, %zu agents: shares %.1f%% apart", name, b->agents, 100 * r.spread);
-    ck_assert_msg(r.throttled_all <= b->throttled_all, "%s, %zu agents: %.2f%% throttled with the start", name,
-                  b->agents, 100 * r.throttled_all);
-    ck_assert_uint_gt(r.requests, 0);
+    double spread = 0;
+    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+        fleet_cfg c;
+        fleet_cfg_default(&c);
+        c.limiter = lim;
+        c.agents = b->agents;
+        c.seconds = 40;
+        c.seed = seed;
+        fleet_result r;
+        ck_assert_int_eq(fleet_run(&c, &r), 0);
+        ck_assert_msg(r.used >= used_min, "%s, %zu agents, seed %d: %.1f%% of the stream used", name, b->agents,
+                      (int)seed, 100 * r.used);
+        ck_assert_msg(r.throttled <= b->throttled, "%s, %zu agents, seed %d: %.2f%% throttled", name, b->agents,
+                      (int)seed, 100 * r.throttled);
+        ck_assert_msg(r.throttled_all <= b->throttled_all, "%s, %zu agents, seed %d: %.2f%% throttled with the start",
+                      name, b->agents, (int)seed, 100 * r.throttled_all);
+        ck_assert_uint_gt(r.requests, 0);
+        spread += r.spread / SEEDS;
+    }
+    ck_assert_msg(spread <= b->spread, "%s, %zu agents: shares %.1f%% apart (mean of %d runs)", name, b->agents,
+                  100 * spread, SEEDS);
 }
 
 START_TEST(rolling_second)

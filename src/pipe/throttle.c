@@ -20,8 +20,8 @@
  * the manner of TCP (Chiu & Jain 1989: only additive increase with
  * multiplicative decrease converges to fairness):
  *  - slow start: a window starts at `start` (a tenth of the limit) and
- *    doubles every 100 ms while it holds records back, until the first
- *    refusal. A fleet starting together thus overshoots by one round
+ *    doubles every 100 ms (as records are stored) until the first
+ *    refusal or the configured share. A fleet starting together thus overshoots by one round
  *    trip, not by a whole second at full rate each;
  *  - the start's overload: each refusal then cuts to `decrease` × the rate
  *    actually stored over the last second (at most every cut_ms, and only
@@ -67,13 +67,18 @@ void sp_throttle_cfg_default(sp_throttle_cfg *c)
 static double pace_cap_r(const sp_window *b, const sp_throttle_cfg *c);
 static double pace_cap_b(const sp_window *b, const sp_throttle_cfg *c);
 
+#define SLOT_SHARE 0.1
+
 void sp_window_init(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
 {
     memset(b, 0, sizeof *b);
     b->rate = fmin(c->share, c->start);
     b->pace_at_ms = now_ms;
-    b->pace_r = fmax(pace_cap_r(b, c), SP_SHARD_RECORDS_PER_S * b->rate * 0.1); /* a first batch at once */
-    b->pace_b = fmax(pace_cap_b(b, c), SP_SHARD_BYTES_PER_S * b->rate * 0.1);
+    /* A first batch may leave at once: as much as one slot of the older
+     * pacing allowed (a tenth of the configured share's second), within
+     * what the window allows. */
+    b->pace_r = fmax(pace_cap_r(b, c), SP_SHARD_RECORDS_PER_S * c->share * SLOT_SHARE);
+    b->pace_b = fmax(pace_cap_b(b, c), SP_SHARD_BYTES_PER_S * c->share * SLOT_SHARE);
     b->last_throttle_ms = now_ms;
     b->last_cut_ms = now_ms;
     b->last_change_ms = now_ms;
@@ -124,9 +129,8 @@ static double byte_limit(const sp_window *b)
 }
 
 /* With pace_ms 0, the older pacing: one 25 ms slot may take at most a
- * tenth of the second's allowance (a full window leaves over a quarter
- * second at least, not in one burst). */
-#define SLOT_SHARE 0.1
+ * tenth of the second's allowance (SLOT_SHARE: a full window leaves over
+ * a quarter second at least, not in one burst). */
 
 static int slot_fits(const sp_window *b, uint64_t now_ms, size_t bytes)
 {
@@ -341,8 +345,13 @@ void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_
         }
         return;
     }
-    if (b->rate >= c->share || now_ms < b->last_limited_ms || now_ms - b->last_limited_ms > SP_WINDOW_MS) {
-        b->last_change_ms = now_ms; /* the window held nothing back: unused time does not grow it */
+    if (b->rate >= c->share)
+        return;
+    /* After the start, a window that held nothing back does not grow
+     * (unused time does not count). The slow start ramps regardless: it
+     * only spreads a start, nothing has been learned yet. */
+    if (b->throttles > 0 && (now_ms < b->last_limited_ms || now_ms - b->last_limited_ms > SP_WINDOW_MS)) {
+        b->last_change_ms = now_ms;
         return;
     }
     if (b->throttles > 0 && now_ms < b->last_cut_ms + c->quiet_ms)
