@@ -20,7 +20,7 @@
  * the manner of TCP (Chiu & Jain 1989: only additive increase with
  * multiplicative decrease converges to fairness):
  *  - slow start: a window starts at `start` (a tenth of the limit) and
- *    doubles every 100 ms (as records are stored) until the first
+ *    doubles every 100 ms while it holds records back, until the first
  *    refusal or the configured share. A fleet starting together thus overshoots by one round
  *    trip, not by a whole second at full rate each;
  *  - the start's overload: each refusal then cuts to `decrease` × the rate
@@ -75,10 +75,9 @@ void sp_window_init(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms)
     b->rate = fmin(c->share, c->start);
     b->pace_at_ms = now_ms;
     /* A first batch may leave at once: as much as one slot of the older
-     * pacing allowed (a tenth of the configured share's second), within
-     * what the window allows. */
-    b->pace_r = fmax(pace_cap_r(b, c), SP_SHARD_RECORDS_PER_S * c->share * SLOT_SHARE);
-    b->pace_b = fmax(pace_cap_b(b, c), SP_SHARD_BYTES_PER_S * c->share * SLOT_SHARE);
+     * pacing allowed (a tenth of the second at the window's rate). */
+    b->pace_r = fmax(pace_cap_r(b, c), SP_SHARD_RECORDS_PER_S * b->rate * SLOT_SHARE);
+    b->pace_b = fmax(pace_cap_b(b, c), SP_SHARD_BYTES_PER_S * b->rate * SLOT_SHARE);
     b->last_throttle_ms = now_ms;
     b->last_cut_ms = now_ms;
     b->last_change_ms = now_ms;
@@ -347,10 +346,9 @@ void sp_window_ok(sp_window *b, const sp_throttle_cfg *c, uint64_t now_ms, size_
     }
     if (b->rate >= c->share)
         return;
-    /* After the start, a window that held nothing back does not grow
-     * (unused time does not count). The slow start ramps regardless: it
-     * only spreads a start, nothing has been learned yet. */
-    if (b->throttles > 0 && (now_ms < b->last_limited_ms || now_ms - b->last_limited_ms > SP_WINDOW_MS)) {
+    /* A window that held nothing back does not grow (unused time does not
+     * count). */
+    if (now_ms < b->last_limited_ms || now_ms - b->last_limited_ms > SP_WINDOW_MS) {
         b->last_change_ms = now_ms;
         return;
     }

@@ -313,7 +313,10 @@ class PutMetrics(unittest.TestCase):
         refused = collections.Counter(e["shard_id"] for req in log for e in req["entries"]
                                       if e.get("code") == "ProvisionedThroughputExceededException")
         total = m.get("throttled_total", flow="put")
-        self.assertEqual(total, 20)
+        # every other entry of the first request: how many that is depends on
+        # how many records the windows let into it (they start slow)
+        self.assertGreater(total, 0)
+        self.assertEqual(total, sum(refused.values()))
         per = {l["shard"]: v for (n, l, v) in m.samples("shard_throttled_total")}
         self.assertEqual(sum(per.values()), total)
         for sid, n in refused.items():
