@@ -88,8 +88,15 @@ demo: deps
 	@sh tests/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BIN)
+	@$(MAKE) --no-print-directory $(BIN) build/sink
 	@sh bench/run.sh
+
+# The benchmark's Kinesis sink (bench/README.md); bench/sinklib.py builds it
+# the same way when it is run on its own.
+SINK_SRC  := bench/sink.c bench/sink_kinesis.c
+build/sink: $(SINK_SRC) bench/sink.h
+	@mkdir -p build
+	$(CC) -O2 -g -std=c11 -Wall -Wextra -Werror -o $@ $(SINK_SRC) -lssl -lcrypto -lm
 
 # The unit in etc/ names /usr/local/bin and /etc/shardpipe; the installed
 # copy names BINDIR and SYSCONFDIR. An existing configuration is kept, and

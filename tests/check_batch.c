@@ -47,6 +47,30 @@ START_TEST(body_roundtrip)
 }
 END_TEST
 
+/* Key escaping: the plain fast path and every kind of escape, as exact text. */
+START_TEST(key_escapes)
+{
+    static const struct { const char *in; size_t n; const char *want; } cases[] = {
+        {"abc-DEF_123 ~", 13, "\"abc-DEF_123 ~\""},
+        {"", 0, "\"\""},
+        {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
+        {"\x01x\x1f\x7f", 4, "\"\\u0001x\\u001f\\u007f\""},
+        {"ok\xff", 3, "\"ok\\u00ff\""},
+        {"\xe6\x97\xa5z\xe6\x97", 6, "\"\xe6\x97\xa5z\\u00e6\\u0097\""},
+        {"a\0b", 3, "\"a\\u0000b\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sp_buf b;
+        sp_buf_init(&b, 1 << 10);
+        sp_buf_puts(&b, "x");
+        ck_assert_int_eq(sp_buf_json_str(&b, cases[i].in, cases[i].n), SP_OK);
+        ck_assert_str_eq(b.data + 1, cases[i].want);
+        ck_assert_uint_eq(b.len, 1 + strlen(cases[i].want));
+        sp_buf_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(caps)
 {
     sp_batch b;
@@ -97,6 +121,7 @@ static Suite *batch_suite(void)
     TCase *tc = tcase_create("body");
     tcase_add_test(tc, body_roundtrip);
     tcase_add_test(tc, caps);
+    tcase_add_test(tc, key_escapes);
     tcase_add_test(tc, large_batch);
     suite_add_tcase(s, tc);
     return s;

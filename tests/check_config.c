@@ -244,7 +244,7 @@ START_TEST(defaults)
     ck_assert_ptr_null(c->endpoint);
     ck_assert_ptr_null(c->profile);
     ck_assert_str_eq(c->checkpoint_file, "/var/lib/shardpipe/checkpoints");
-    ck_assert_uint_eq(c->memory_budget, (size_t)64 << 20);
+    ck_assert_uint_eq(c->memory_budget, (size_t)1 << 20);
     ck_assert_int_eq(c->log_level, SP_LOG_INFO);
     ck_assert_uint_eq(c->shutdown_timeout_ms, 30000);
     ck_assert_uint_eq(c->file_poll_ms, 1000);
@@ -1041,7 +1041,7 @@ START_TEST(example_shardpipe_json)
     ck_assert_str_eq(r.c.region, "us-east-1");
     ck_assert_str_eq(r.c.endpoint, "https://kinesis.us-east-1.amazonaws.com");
     ck_assert_str_eq(r.c.profile, "default");
-    ck_assert_uint_eq(r.c.memory_budget, (size_t)64 << 20);
+    ck_assert_uint_eq(r.c.memory_budget, (size_t)1 << 20);
     ck_assert_uint_eq(r.c.nflows, 3);
     ck_assert_str_eq(r.c.flows[0].name, "system-logs");
     ck_assert_str_eq(r.c.flows[0].multiline_start, "^[0-9]{4}-[0-9]{2}-[0-9]{2}");

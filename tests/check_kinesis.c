@@ -308,30 +308,103 @@ START_TEST(shards)
 }
 END_TEST
 
+/* Parses text (a C string) as a response to nsent records. */
+static int put_parse(const char *text, size_t nsent, sp_put_result *r, sp_buf *scratch, sp_err *err)
+{
+    return sp_putresp_parse(text, strlen(text), nsent, r, scratch, err);
+}
+
 START_TEST(put_records_response)
 {
     sp_put_result r[3];
     sp_err err;
-    json_object *j = parse("{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-0\"},"
-                           "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded\"},"
-                           "{\"SequenceNumber\":\"\"}]}");
-    ck_assert_int_eq(sp_kinesis_parse_put_records(j, 3, r, &err), SP_OK);
+    sp_buf sc;
+    sp_buf_init(&sc, 1 << 20);
+    const char *j = "{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":\"shardId-0\"},"
+                    "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"Rate exceeded\"},"
+                    "{\"SequenceNumber\":\"\"}]}";
+    ck_assert_int_eq(put_parse(j, 3, r, &sc, &err), SP_OK);
     ck_assert_str_eq(r[0].seq, "1");
+    ck_assert_str_eq(r[0].shard_id, "shardId-0");
     ck_assert_ptr_null(r[0].code);
     ck_assert_str_eq(r[1].code, "ProvisionedThroughputExceededException");
+    ck_assert_str_eq(r[1].message, "Rate exceeded");
     ck_assert_ptr_null(r[1].seq);
     /* An empty sequence number is not a success. */
     ck_assert_ptr_nonnull(r[2].code);
     /* Length mismatch is an error: we cannot tell which entry is which. */
-    ck_assert_int_eq(sp_kinesis_parse_put_records(j, 2, r, &err), SP_ERR);
+    ck_assert_int_eq(put_parse(j, 2, r, &sc, &err), SP_ERR);
     ck_assert_ptr_nonnull(strstr(err.msg, "3 entries for 2"));
-    json_object_put(j);
-    j = parse("{\"FailedRecordCount\":0}");
-    ck_assert_int_eq(sp_kinesis_parse_put_records(j, 1, r, &err), SP_ERR);
-    json_object_put(j);
-    j = parse("{\"Records\":[7]}");
-    ck_assert_int_eq(sp_kinesis_parse_put_records(j, 1, r, &err), SP_ERR);
-    json_object_put(j);
+    ck_assert_int_eq(err.code, SP_E_FAILED);
+    ck_assert_int_eq(put_parse(j, 4, r, &sc, &err), SP_ERR);
+    ck_assert_int_eq(put_parse("{\"FailedRecordCount\":0}", 1, r, &sc, &err), SP_ERR);
+    ck_assert_int_eq(err.code, SP_E_FAILED);
+    ck_assert_int_eq(put_parse("{\"Records\":[7]}", 1, r, &sc, &err), SP_ERR);
+    ck_assert_int_eq(err.code, SP_E_FAILED);
+    ck_assert_int_eq(put_parse("{\"Records\":{}}", 1, r, &sc, &err), SP_ERR);
+    ck_assert_int_eq(err.code, SP_E_FAILED);
+
+    /* Escapes are decoded, members it does not need are skipped whatever
+     * they hold, the last of duplicate members counts, and a non-string
+     * member is absent. */
+    ck_assert_int_eq(put_parse(" {\"EncryptionType\":\"NONE\",\"x\":[1,-2.5e3,{\"a\":[true,false,null]}],"
+                               "\"Records\":[{\"ErrorCode\":\"A\\u0042\\n\\\"\\\\\\/\",\"ErrorMessage\":"
+                               "\"\\u00e9\\ud83d\\ude00\\ud800x\",\"ShardId\":7},"
+                               "{\"SequenceNumber\":\"9\",\"SequenceNumber\":\"10\",\"ShardId\":\"s\","
+                               "\"Other\":{\"deep\":[[[]]]}}],\"FailedRecordCount\":1}\r\n",
+                               2, r, &sc, &err), SP_OK);
+    ck_assert_str_eq(r[0].code, "AB\n\"\\/");
+    ck_assert_str_eq(r[0].message, "\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
+    ck_assert_ptr_null(r[0].shard_id);
+    ck_assert_str_eq(r[1].seq, "10");
+    ck_assert_str_eq(r[1].shard_id, "s");
+    ck_assert_ptr_null(r[1].code);
+    /* Every byte from 0x20 up but '"' and '\\' stands for itself. */
+    char all[400] = "{\"Records\":[{\"ErrorCode\":\"";
+    size_t al = strlen(all), from = al;
+    for (int c = 0x20; c < 0x100; c++)
+        if (c != '"' && c != '\\')
+            all[al++] = (char)c;
+    all[al] = '\0';
+    char want[300];
+    snprintf(want, sizeof want, "%s", all + from);
+    strcat(all, "\"}]}");
+    ck_assert_int_eq(put_parse(all, 1, r, &sc, &err), SP_OK);
+    ck_assert_str_eq(r[0].code, want);
+    /* Escapes after a long plain run. */
+    ck_assert_int_eq(put_parse("{\"Records\":[{\"ErrorCode\":\"0123456789abcdefghij\\\"0123456789abcdefghij\\n"
+                               "0123456789abcdefghij\"}]}", 1, r, &sc, &err), SP_OK);
+    ck_assert_str_eq(r[0].code, "0123456789abcdefghij\"0123456789abcdefghij\n0123456789abcdefghij");
+
+    /* Anything that is not one JSON object is malformed (SP_E_INVALID),
+     * as json-c would have refused it. */
+    static const char *const bad[] = {
+        "", "   ", "[]", "\"x\"", "{", "{\"Records\":[{}]", "{\"Records\":[{}]}x", "{\"Records\":[{},]}",
+        "{\"Records\":[{\"ShardId\":\"a\",}]}", "{\"Records\" [{}]}", "{Records:[{}]}",
+        "{\"Records\":[{\"ShardId\":\"a\nb\"}]}", "{\"Records\":[{\"ShardId\":\"\\x\"}]}",
+        "{\"Records\":[{\"ShardId\":\"\\u12\"}]}", "{\"Records\":[{}],\"n\":01}", "{\"Records\":[{}],\"n\":1.}",
+        "{\"Records\":[{}],\"n\":-}", "{\"Records\":[{}],\"n\":1e}", "{\"Records\":[{}],\"n\":tru}",
+        "{\"Records\":[{}],\"n\":[1 2]}", "{\"Records\":[{\"ShardId\":\"a\"", "{\"Records\":[{}]}{}",
+        "{\"Records\":[{\"ShardId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\x01\"}]}",
+        "{\"Records\":[{\"ShardId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\x1f\"}]}",
+        "{\"Records\":[{\"ShardId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(put_parse(bad[i], 1, r, &sc, &err) == SP_ERR, "accepted: %s", bad[i]);
+        ck_assert_msg(err.code == SP_E_INVALID, "%s: %s", bad[i], err.msg);
+    }
+    /* Nesting is bounded; a NUL inside the text is not the end of it. */
+    char deep[300] = "{\"Records\":[{}],\"n\":";
+    size_t dl = strlen(deep);
+    for (int i = 0; i < 100; i++)
+        deep[dl++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[dl++] = ']';
+    deep[dl++] = '}';
+    ck_assert_int_eq(sp_putresp_parse(deep, dl, 1, r, &sc, &err), SP_ERR);
+    ck_assert_ptr_nonnull(strstr(err.msg, "nested"));
+    ck_assert_int_eq(sp_putresp_parse("{\"Records\":[{}]}\0", 17, 1, r, &sc, &err), SP_ERR);
+    sp_buf_free(&sc);
 }
 END_TEST
 

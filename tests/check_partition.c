@@ -6,6 +6,10 @@
 #include "shardpipe/parse.h"
 #include "shardpipe/ere.h"
 #include "shardpipe/partition.h"
+#include "shardpipe/md5.h"
+#include "shardpipe/u128.h"
+
+#include <openssl/evp.h>
 
 START_TEST(fixed_keys)
 {
@@ -351,6 +355,48 @@ START_TEST(unknown_escapes_refused)
 }
 END_TEST
 
+/* Our MD5 against RFC 1321's test suite and against OpenSSL for every
+ * length across the one- and two-block tails and a few blocks more. */
+START_TEST(md5_matches)
+{
+    static const struct { const char *in, *hex; } rfc[] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"a", "0cc175b9c0f1b6a831c399e269772661"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+        {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+        {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+         "d174ab98d277d9f5a5611c2c9f419d9f"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "57edf4a22be3c955ac49da2e2107b67a"},
+    };
+    uint8_t md[16], want[EVP_MAX_MD_SIZE];
+    char hex[33];
+    for (size_t i = 0; i < sizeof rfc / sizeof rfc[0]; i++) {
+        sp_md5(rfc[i].in, strlen(rfc[i].in), md);
+        for (int j = 0; j < 16; j++)
+            snprintf(hex + 2 * j, 3, "%02x", md[j]);
+        ck_assert_str_eq(hex, rfc[i].hex);
+    }
+    unsigned char buf[300];
+    sp_rng rng;
+    sp_rng_seed_with(&rng, 7);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)sp_rng_next(&rng);
+    for (size_t n = 0; n <= sizeof buf; n++) {
+        unsigned int len = 0;
+        ck_assert_int_eq(EVP_Digest(buf, n, want, &len, EVP_md5(), NULL), 1);
+        sp_md5(buf, n, md);
+        ck_assert_msg(memcmp(md, want, 16) == 0, "MD5 of %zu bytes differs from OpenSSL's", n);
+        sp_u128 h = sp_hashkey(buf, n);
+        for (int j = 0; j < 8; j++) {
+            ck_assert_uint_eq((h.hi >> (56 - 8 * j)) & 0xff, want[j]);
+            ck_assert_uint_eq((h.lo >> (56 - 8 * j)) & 0xff, want[8 + j]);
+        }
+    }
+}
+END_TEST
+
 static Suite *partition_suite(void)
 {
     Suite *s = suite_create("partition");
@@ -362,6 +408,7 @@ static Suite *partition_suite(void)
     tcase_add_test(tc, balanced_key);
     tcase_add_test(tc, utf8_counting);
     tcase_add_test(tc, sizes);
+    tcase_add_test(tc, md5_matches);
     suite_add_tcase(s, tc);
     TCase *th = tcase_create("hostile");
     tcase_add_test(th, utf16_counting);

@@ -313,7 +313,8 @@ static void answer_entries(struct fx *x, size_t i, const char *const *codes, con
     sp_kinesis_result res;
     memset(&res, 0, sizeof res);
     res.status = 200;
-    res.json = j;
+    res.body = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN); /* as kinesis.c hands it on */
+    res.body_len = strlen(res.body);
     r->answered = 1;
     r->cb(r->cb_arg, &res);
     json_object_put(j);
@@ -1253,6 +1254,77 @@ START_TEST(fatal_error_stops_sending)
 }
 END_TEST
 
+/* ---- balanced keys ---- */
+
+START_TEST(balanced_keys_go_to_the_least_loaded_shard)
+{
+    /* Each balanced record goes to the shard that will drain soonest (ties:
+     * the first), with the middle of its range as the ExplicitHashKey: 12
+     * records over 4 empty shards are 3 each, in turn. A shard whose rate
+     * was cut drains slower and then gets fewer. */
+    struct fx *x = fx_new();
+    srv_even(x, 4);
+    sp_producer_opts o = opts(x);
+    fx_start_routed(x, &o);
+    sp_err err;
+    for (int t = 0; t < 12; t++) {
+        char data[16];
+        snprintf(data, sizeof data, "r%d", t);
+        sp_put_rec in = {"b", 1, NULL, 1, data, strlen(data), on_ack, x, (uint64_t)t};
+        ck_assert_int_eq(sp_producer_put(x->p, &in, &err), SP_OK);
+    }
+    flush(x);
+    ck_assert_uint_eq(x->nreq, 1);
+    int per[4] = {0};
+    for (size_t k = 0; k < x->reqs[0].n; k++) {
+        const struct ent *e = &x->reqs[0].e[k];
+        ck_assert(e->has_ehk);
+        int sh = srv_shard_of(x, e->ehk);
+        per[sh]++;
+        /* Records are taken shard by shard: tag t went to shard t % 4. */
+        ck_assert_int_eq(sh, e->tag % 4);
+        sp_u128 mid = sp_u128_midpoint(x->srv[sh].start, x->srv[sh].end);
+        ck_assert(e->ehk.hi == mid.hi && e->ehk.lo == mid.lo);
+    }
+    for (int sh = 0; sh < 4; sh++)
+        ck_assert_int_eq(per[sh], 3);
+    /* Shard 2 throttles one entry: its rate is cut, the rest are stored. */
+    const char *codes[12] = {NULL};
+    for (size_t k = 0; k < x->reqs[0].n; k++)
+        if (srv_shard_of(x, x->reqs[0].e[k].ehk) == 2 && codes[0] == NULL) {
+            codes[k] = PTEE;
+            break;
+        }
+    answer_entries(x, 0, codes, NULL);
+    wait_request(x, 2, 60000);
+    answer_ok(x, 1);
+    ck_assert_uint_eq(x->nacks, 12);
+    /* 40 more: shard 2 drains at 0.7 of the others' rate, so it gets fewer. */
+    memset(per, 0, sizeof per);
+    size_t first = x->nreq;
+    for (int t = 12; t < 52; t++) {
+        char data[16];
+        snprintf(data, sizeof data, "r%d", t);
+        sp_put_rec in = {"b", 1, NULL, 1, data, strlen(data), on_ack, x, (uint64_t)t};
+        ck_assert_int_eq(sp_producer_put(x->p, &in, &err), SP_OK);
+    }
+    for (size_t i = first, t = 0; x->nacks < 52; t++) {
+        ck_assert_uint_lt(t, 60000);
+        for (; i < x->nreq; i++) {
+            for (size_t k = 0; k < x->reqs[i].n; k++)
+                per[srv_shard_of(x, x->reqs[i].e[k].ehk)]++;
+            answer_ok(x, i);
+        }
+        advance(x, 1);
+    }
+    ck_assert_int_eq(per[0] + per[1] + per[2] + per[3], 40);
+    ck_assert_int_lt(per[2], per[0]);
+    ck_assert_int_lt(per[2], per[1]);
+    ck_assert_int_lt(per[2], per[3]);
+    fx_free(x);
+}
+END_TEST
+
 static Suite *producer_suite(void)
 {
     Suite *s = suite_create("producer");
@@ -1260,6 +1332,7 @@ static Suite *producer_suite(void)
     tcase_add_test(tc, fake_clock_steps_timers);
     tcase_add_test(tc, routes_by_hash_and_counts_wrong_shard);
     tcase_add_test(tc, counts_per_shard_and_held_bytes);
+    tcase_add_test(tc, balanced_keys_go_to_the_least_loaded_shard);
     tcase_add_test(tc, requeues_only_failed_entries_at_the_head);
     tcase_add_loop_test(tc, gives_up_after_max_attempts, 0,
                         (int)(sizeof giveup_cases / sizeof giveup_cases[0]));

@@ -401,7 +401,7 @@ END_TEST
 
 static void assert_rejected(sp_shard *a, size_t n, const char *needle)
 {
-    sp_shardmap m = {(sp_shard *)1, 99};
+    sp_shardmap m = {(sp_shard *)1, 99, NULL, 0};
     sp_err err = {0};
     ck_assert_int_eq(sp_shardmap_take(&m, a, n, &err), SP_ERR);
     ck_assert_ptr_null(m.shards);
@@ -486,6 +486,105 @@ START_TEST(test_many_shards)
 }
 END_TEST
 
+/* Index of the shard holding h by a plain scan of the ranges, or -1. */
+static long scan_lookup(const sp_shardmap *m, sp_u128 h)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (sp_u128_cmp(m->shards[i].start, h) <= 0 && sp_u128_cmp(h, m->shards[i].end) <= 0)
+            return (long)i;
+    return -1;
+}
+
+START_TEST(test_radix_lookup_matches_a_scan)
+{
+    /* Uneven ranges with gaps (as while resharding), from one shard to
+     * thousands: a key near every boundary, and random keys. */
+    static const size_t ns[] = {1, 2, 3, 7, 64, 1000, 5000};
+    sp_rng r;
+    sp_rng_seed_with(&r, 2024);
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        size_t n = ns[t];
+        uint64_t *cut = malloc(2 * n * sizeof *cut);
+        ck_assert_ptr_nonnull(cut);
+        for (size_t i = 0; i < 2 * n; i++)
+            cut[i] = sp_rng_next(&r) >> (sp_rng_below(&r, 4) == 0 ? 8 : 0); /* crowd the low end too */
+        for (size_t i = 1; i < 2 * n; i++)      /* insertion sort: small n */
+            for (size_t j = i; j > 0 && cut[j - 1] > cut[j]; j--) {
+                uint64_t x = cut[j];
+                cut[j] = cut[j - 1];
+                cut[j - 1] = x;
+            }
+        sp_shard *a = array(n);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0 && cut[2 * i] <= cut[2 * i - 1])
+                continue;   /* would overlap the last one: leave it out */
+            snprintf(a[k].id, sizeof a[k].id, "shardId-%012zu", i);
+            a[k].start = mk(cut[2 * i], sp_rng_below(&r, 2) ? 0 : 77);
+            a[k].end = mk(cut[2 * i + 1], UINT64_MAX);
+            if (sp_u128_cmp(a[k].start, a[k].end) > 0)
+                a[k].start = mk(cut[2 * i], 0);
+            k++;
+        }
+        sp_shardmap m;
+        sp_err err = {0};
+        ck_assert_msg(sp_shardmap_take(&m, a, k, &err) == SP_OK, "%s", err.msg);
+        ck_assert_ptr_nonnull(m.radix);
+        for (size_t i = 0; i < m.n; i++) {
+            const sp_u128 probe[] = {m.shards[i].start, m.shards[i].end, mk(m.shards[i].start.hi - 1, 5),
+                                     mk(m.shards[i].end.hi + 1, 0), mk(m.shards[i].end.hi, 0)};
+            for (size_t q = 0; q < sizeof probe / sizeof probe[0]; q++)
+                ck_assert_int_eq(sp_shardmap_lookup(&m, probe[q]), scan_lookup(&m, probe[q]));
+        }
+        for (int q = 0; q < 3000; q++) {
+            sp_u128 h = mk(sp_rng_next(&r) >> (q % 3 == 0 ? 8 : 0), sp_rng_next(&r));
+            ck_assert_int_eq(sp_shardmap_lookup(&m, h), scan_lookup(&m, h));
+        }
+        ck_assert_int_eq(sp_shardmap_lookup(&m, mk(0, 0)), scan_lookup(&m, mk(0, 0)));
+        ck_assert_int_eq(sp_shardmap_lookup(&m, mk(UINT64_MAX, UINT64_MAX)),
+                         scan_lookup(&m, mk(UINT64_MAX, UINT64_MAX)));
+        sp_shardmap_free(&m);
+        free(cut);
+    }
+}
+END_TEST
+
+START_TEST(test_match_by_id)
+{
+    /* Before: shards 0..4; now: 1, 3 and 4 stay (in another order), 7 and 8
+     * are new. */
+    sp_shard *a = array(5), *b = array(5);
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(a[i].id, sizeof a[i].id, "shardId-%012zu", i);
+        a[i].start = mk(i * 100, 0);
+        a[i].end = mk(i * 100 + 99, 0);
+    }
+    static const size_t ids[] = {8, 4, 1, 7, 3};
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(b[i].id, sizeof b[i].id, "shardId-%012zu", ids[i]);
+        b[i].start = mk(i * 1000, 0);
+        b[i].end = mk(i * 1000 + 999, 0);
+    }
+    sp_shardmap before, now;
+    sp_err err = {0};
+    ck_assert_int_eq(sp_shardmap_take(&before, a, 5, &err), SP_OK);
+    ck_assert_int_eq(sp_shardmap_take(&now, b, 5, &err), SP_OK);
+    long old[5];
+    ck_assert_int_eq(sp_shardmap_match(&before, &now, old, &err), SP_OK);
+    for (size_t i = 0; i < now.n; i++)
+        ck_assert_int_eq(old[i], sp_shardmap_find(&before, now.shards[i].id));
+    ck_assert_int_eq(old[1], 4);   /* now sorted by range: 8 4 1 7 3 */
+    ck_assert_int_eq(old[0], -1);
+    ck_assert_int_eq(old[3], -1);
+    sp_shardmap empty = {0};
+    ck_assert_int_eq(sp_shardmap_match(&empty, &now, old, &err), SP_OK);
+    for (size_t i = 0; i < now.n; i++)
+        ck_assert_int_eq(old[i], -1);
+    sp_shardmap_free(&before);
+    sp_shardmap_free(&now);
+}
+END_TEST
+
 START_TEST(test_shard_clear)
 {
     sp_shard s = shard("shardId-000000000000", "0", "1", 1);
@@ -534,6 +633,8 @@ static Suite *shardmap_suite(void)
     tcase_add_test(tc, test_closed_dropped);
     tcase_add_test(tc, test_overlap_rejected);
     tcase_add_test(tc, test_many_shards);
+    tcase_add_test(tc, test_radix_lookup_matches_a_scan);
+    tcase_add_test(tc, test_match_by_id);
     tcase_add_test(tc, test_shard_clear);
     suite_add_tcase(s, tc);
     return s;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # --- Debian packages -------------------------------------------------------
 debs="pkg-config libcurl4-openssl-dev libssl-dev libjson-c-dev zlib1g-dev check
-python3-botocore python3-yaml systemd nodejs iproute2"
+python3-botocore python3-yaml systemd nodejs iproute2 python3-boto3 time valgrind openssl"
 missing=""
 for p in $debs; do
     if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$'; then

@@ -15,6 +15,7 @@ typedef struct sp_agent_opts {
     enum sp_log_level log_level;
     int log_timestamps;          /* on stderr; a log file always has them */
     const char *log_file;        /* --log-file: overrides the file's log_file */
+    const char *ca_file;         /* --ca-file: overrides the file's ca_file */
     int stdin_closed;            /* started with descriptor 0 closed */
 } sp_agent_opts;
 

@@ -19,6 +19,9 @@ typedef struct sp_batch {
     size_t bytes;       /* Σ(pk + data) */
     size_t max_records;
     size_t max_bytes;
+    size_t last_len;    /* length of the last body: the next one is given
+                           that much at once (the body is handed to the
+                           request and grown anew each time otherwise) */
 } sp_batch;
 
 void sp_batch_init(sp_batch *b, size_t max_records, size_t max_bytes);

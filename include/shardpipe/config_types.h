@@ -47,6 +47,7 @@ typedef struct sp_flow_cfg {
 typedef struct sp_config {
     char *region;            /* NULL: from the environment/profile */
     char *endpoint;
+    char *ca_file;           /* PEM CA certificates trusted for TLS; NULL: the system store */
     char *profile;
     char *access_key_id;     /* discouraged; from agent.json's awsAccessKeyId */
     char *secret_access_key;
@@ -55,7 +56,7 @@ typedef struct sp_config {
     char *role_session_name; /* assume_role_session_name; NULL: "shardpipe-<unix time>" */
     char *sts_endpoint;      /* sts_endpoint / sts.endpoint; NULL: environment or regional */
     char *checkpoint_file;   /* default /var/lib/shardpipe/checkpoints */
-    size_t memory_budget;    /* default 64 MiB */
+    size_t memory_budget;    /* default SP_PRODUCER_BUDGET_DEFAULT (1 MiB) */
     enum sp_log_level log_level;     /* default info */
     char *log_file;          /* NULL: stderr */
     uint32_t shutdown_timeout_ms;    /* flush deadline on SIGTERM, default 30000 */

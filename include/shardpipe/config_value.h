@@ -81,6 +81,13 @@ sp_cfg_check_fn sp_cfg_check_terminator;   /* at most SP_CFG_TERMINATOR_MAX byte
 sp_cfg_check_fn sp_cfg_check_multiline;    /* an ERE; agent.json: a Java regex, translated */
 sp_cfg_check_fn sp_cfg_check_source_path;  /* a file source's glob or a unix socket's path */
 sp_cfg_check_fn sp_cfg_check_bind;         /* a numeric IP address */
+sp_cfg_check_fn sp_cfg_check_ca_file;      /* sp_ca_file_check, with the key path */
+
+/* A file of trusted CA certificates (PEM) for TLS: readable, not a
+ * directory, with at least one "BEGIN CERTIFICATE" block. Checked before
+ * anything is sent, so that a typo is a configuration error rather than
+ * a certificate failure on every request. */
+int sp_ca_file_check(const char *path, sp_err *err);
 
 /* "5MiB" rather than 5242880 in messages. */
 void sp_cfg_fmt_size(char *out, size_t n, unsigned long long v);

@@ -14,6 +14,7 @@
 #include "shardpipe/err.h"
 #include "shardpipe/http.h"
 #include "shardpipe/log.h"
+#include "shardpipe/putresp.h"
 #include "shardpipe/loop.h"
 #include "shardpipe/u128.h"
 
@@ -78,7 +79,11 @@ typedef struct sp_kinesis_result {
     char code[96];            /* error code, "" on success */
     char message[SP_ERR_MSG_MAX]; /* error or transport message */
     char request_id[128];     /* "" when absent */
-    json_object *json;        /* parsed body of a success (borrowed; NULL on failure) */
+    json_object *json;        /* parsed body of a success (borrowed; NULL on failure,
+                                 and for PutRecords, whose answers are read by
+                                 sp_putresp_parse from body) */
+    const char *body;         /* the body of a success, as received (borrowed) */
+    size_t body_len;
 } sp_kinesis_result;
 
 typedef void (*sp_kinesis_cb)(void *arg, const sp_kinesis_result *res);
@@ -176,18 +181,6 @@ int sp_kinesis_parse_summary(json_object *j, sp_stream_summary *out, sp_err *err
  * (grown with realloc), sets *next_token (malloc'd, NULL on the last page). */
 int sp_kinesis_parse_shards(json_object *j, sp_shard **shards, size_t *n,
                             char **next_token, sp_err *err);
-
-/* One entry of a PutRecords response; strings borrowed from the JSON. */
-typedef struct sp_put_result {
-    const char *seq;           /* NULL when the entry failed */
-    const char *shard_id;
-    const char *code;          /* NULL on success */
-    const char *message;
-} sp_put_result;
-
-/* Fills out[0..nsent). A response whose Records array does not have
- * exactly nsent entries is an error (KINESIS.md §1.4). */
-int sp_kinesis_parse_put_records(json_object *j, size_t nsent, sp_put_result *out, sp_err *err);
 
 typedef struct sp_get_records {
     json_object *records;      /* array (borrowed) */

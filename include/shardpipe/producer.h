@@ -14,30 +14,13 @@
 #include "shardpipe/hist.h"
 #include "shardpipe/kinesis.h"
 #include "shardpipe/log.h"
+#include "shardpipe/recq.h"
 #include "shardpipe/loop.h"
 #include "shardpipe/rng.h"
 #include "shardpipe/shardlist.h"
 #include "shardpipe/shardmap.h"
 #include "shardpipe/source.h"
 #include "shardpipe/throttle.h"
-
-typedef struct sp_record {
-    struct sp_record *next;
-    sp_ack_token_fn ack;     /* the source's acknowledgement, may be NULL */
-    void *token;             /* passed back to ack */
-    uint64_t tag;
-    uint64_t read_ms;        /* when it was read (latency) */
-    uint64_t sent_ms;        /* when it was last put in a request */
-    sp_u128 hash;            /* routing hash: the ExplicitHashKey or MD5(key) */
-    uint32_t attempts;       /* sends so far */
-    uint32_t len;            /* data bytes */
-    uint32_t gen;            /* shard-map generation `shard` refers to */
-    int32_t shard;           /* predicted shard index, -1: unrouted */
-    uint16_t pk_len;
-    uint8_t has_ehk;
-    uint8_t maybe_stored;    /* an attempt ended without telling whether it was stored */
-    char bytes[];            /* partition key, then data */
-} sp_record;
 
 typedef struct sp_producer_stats {
     uint64_t records;        /* stored */
@@ -88,6 +71,13 @@ typedef struct sp_producer_transport {
     void *arg;
 } sp_producer_transport;
 
+/* Bytes of buffered records by default (--buffer-bytes, memory_budget):
+ * about 3,000 records of 200 bytes, several full requests in flight, and
+ * a whole process under 16 MiB. Standard input, files and stream sockets
+ * wait while it is full, so it bounds memory, not what gets through;
+ * bursts of datagrams need more. */
+#define SP_PRODUCER_BUDGET_DEFAULT ((size_t)1 << 20)
+
 typedef struct sp_producer_opts {
     const char *stream;
     size_t batch_records;    /* 1..500, default 500 */
@@ -96,7 +86,7 @@ typedef struct sp_producer_opts {
     sp_backoff backoff;
     unsigned max_attempts;   /* 0: retry retryable errors without limit */
     unsigned max_in_flight;  /* default 8 */
-    size_t budget_bytes;     /* default 64 MiB */
+    size_t budget_bytes;     /* default SP_PRODUCER_BUDGET_DEFAULT */
     sp_throttle_cfg throttle;/* share of each shard's limit, AIMD, record cap */
     int ordered;             /* per key order: one request per shard in flight,
                                 one record per key per request */

@@ -49,6 +49,7 @@ struct agent {
     sp_log log;
     sp_loop *loop;
     sp_http *http;
+    char *ca_file;               /* http's copy: a reload frees the old cfg */
     sp_kinesis *k;
     sp_config cfg;
     sp_config next_cfg;          /* waiting while RELOADING */
@@ -185,6 +186,7 @@ static void warn_restart_only(struct agent *a)
     const sp_config *o = &a->cfg, *n = &a->next_cfg;
     const char *what = differs(o->region, n->region) ? "region"
                        : differs(o->endpoint, n->endpoint) ? "endpoint"
+                       : differs(o->ca_file, n->ca_file) ? "ca_file"
                        : differs(o->profile, n->profile) ? "profile"
                        : differs(o->access_key_id, n->access_key_id) ? "credentials"
                        : differs(o->secret_access_key, n->secret_access_key) ? "credentials"
@@ -528,7 +530,15 @@ int sp_agent_run(const sp_agent_opts *o)
     a.loop = sp_loop_new(&err);
     if (a.loop == NULL)
         goto out;
-    a.http = sp_http_new(a.loop, NULL, &err);
+    /* --ca-file was checked as it was read, the file's key as it was loaded */
+    const char *ca = o->ca_file ? o->ca_file : a.cfg.ca_file;
+    if (ca != NULL && (a.ca_file = strdup(ca)) == NULL) {
+        sp_err_set(&err, "out of memory");
+        goto out;
+    }
+    sp_http_opts ho = {0};
+    ho.ca_file = a.ca_file;
+    a.http = sp_http_new(a.loop, &ho, &err);
     if (a.http == NULL)
         goto out;
     sp_kinesis_opts ko = {0};
@@ -600,6 +610,7 @@ out:
     sp_config_free(&a.cfg);
     sp_kinesis_free(a.k);
     sp_http_free(a.http);
+    free(a.ca_file);
     sp_loop_free(a.loop);
     sp_log_close(&a.log);
     return rc;

@@ -18,6 +18,7 @@
 #include "shardpipe/base64.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/cli.h"
+#include "shardpipe/config_value.h"
 #include "shardpipe/describe_out.h"
 #include "shardpipe/parse.h"
 #include "shardpipe/flow.h"
@@ -36,6 +37,7 @@
 
 struct common {
     const char *region, *endpoint, *profile;
+    const char *ca_file;      /* --ca-file: NULL, the system store */
     const char *akid, *secret, *token;
     const char *role_arn, *external_id, *session_name;   /* AssumeRole on top of the chain */
     enum sp_log_level level;
@@ -110,7 +112,7 @@ struct cli_opt {
     const char *use;         /* its part of the line: "--linger-ms N" */
 };
 
-static opt_fn opt_region, opt_endpoint, opt_log_level, opt_oversize, opt_shard_rate, opt_iterator;
+static opt_fn opt_region, opt_endpoint, opt_ca_file, opt_log_level, opt_oversize, opt_shard_rate, opt_iterator;
 
 #define AT(m) .off = offsetof(struct opts, m), .width = sizeof(((struct opts *)0)->m)
 #define ARG required_argument
@@ -122,6 +124,7 @@ static const struct cli_opt cli_opts[] = {
     {"region", ARG, 0, C_AWS, O_HANDLER, .fn = opt_region, .group = G_COMMON, .use = "--region R"},
     {"endpoint-url", ARG, 0, C_AWS, O_HANDLER, .fn = opt_endpoint, .group = G_COMMON,
      .use = "--endpoint-url URL"},
+    {"ca-file", ARG, 0, C_AWS | C_RUN, O_HANDLER, .fn = opt_ca_file, .group = G_COMMON, .use = "--ca-file PATH"},
     {"profile", ARG, 0, C_AWS, O_STR, AT(co.profile), .group = G_COMMON, .use = "--profile P"},
     {"log-level", ARG, 0, C_AWS | C_RUN, O_HANDLER, .fn = opt_log_level, .group = G_COMMON,
      .use = "--log-level LEVEL"},
@@ -197,7 +200,7 @@ static void put_usage(FILE *f)
           "       shardpipe describe STREAM [--json] [options]\n"
           "       shardpipe get STREAM [--shard ID] [--iterator TYPE [ARG]] [--limit N]\n"
           "                     [--max-records N] [--follow] [--json] [options]\n"
-          "       shardpipe run -c FILE [--log-level LEVEL] [--log-file FILE]\n"
+          "       shardpipe run -c FILE [--log-level LEVEL] [--log-file FILE] [--ca-file PATH]\n"
           "       shardpipe check-config FILE\n"
           "       shardpipe version\n", f);
     static const char *const heads[] = {NULL, "common options: ", "put options:    "};
@@ -269,6 +272,18 @@ static int opt_endpoint(const struct cli_opt *d, const char *arg, struct opts *o
     if (*arg && sp_endpoint_host(arg, host, sizeof host, &e) != SP_OK)
         return bad_setting("--endpoint-url", &e);
     o->co.endpoint = arg;
+    return 0;
+}
+
+/* Checked now, so that a typo is a usage error, not a certificate failure
+ * on every request. */
+static int opt_ca_file(const struct cli_opt *d, const char *arg, struct opts *o)
+{
+    (void)d;
+    sp_err e;
+    if (sp_ca_file_check(arg, &e) != SP_OK)
+        return bad_setting("--ca-file", &e);
+    o->co.ca_file = arg;
     return 0;
 }
 
@@ -446,6 +461,7 @@ static int ctx_setup(struct ctx *c, const struct common *o, sp_err *err)
     sp_http_opts ho = {0};
     ho.connect_timeout_ms = o->connect_ms;
     ho.request_timeout_ms = o->request_ms;
+    ho.ca_file = o->ca_file;
     c->http = sp_http_new(c->loop, &ho, err);
     if (c->http == NULL)
         return SP_ERR;
@@ -558,7 +574,7 @@ static int cmd_put(int argc, char **argv, int stdin_closed)
     pp->backoff.base_ms = SP_BACKOFF_BASE_MS;
     pp->backoff.cap_ms = SP_BACKOFF_CAP_MS;
     pp->max_in_flight = 8;
-    pp->budget_bytes = (size_t)64 << 20;
+    pp->budget_bytes = SP_PRODUCER_BUDGET_DEFAULT;
     pp->route = 1;
     pp->refresh_ms = 60000;
     sp_throttle_cfg_default(&pp->throttle);
@@ -901,6 +917,7 @@ static int cmd_run(int argc, char **argv, int stdin_closed)
     ao.config_path = o.config;
     ao.log_level = o.co.level;
     ao.log_level_set = o.level_set;
+    ao.ca_file = o.co.ca_file;
     if (optind != argc)
         return usage("run takes no arguments (got '%s'); name the configuration with -c", argv[optind]);
     if (ao.config_path == NULL)

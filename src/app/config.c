@@ -116,6 +116,7 @@ void sp_config_free(sp_config *c)
     free(c->flows);
     free(c->region);
     free(c->endpoint);
+    free(c->ca_file);
     free(c->profile);
     free(c->access_key_id);
     if (c->secret_access_key != NULL) {

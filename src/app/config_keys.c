@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/producer.h"
 #include "shardpipe/parse.h"
 #include "shardpipe/batch.h"
 #include "shardpipe/config_keys.h"
@@ -115,6 +116,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     /* the agent's packaged agent.json has "kinesis.endpoint": "", meaning unset */
     {"endpoint", "kinesis.endpoint", TOPF(endpoint), .type = SP_CFG_STR, .check = sp_cfg_check_endpoint,
      .flags = SP_CFG_AGENT_UNSET},
+    {"ca_file", NULL, TOPF(ca_file), .type = SP_CFG_STR, .check = sp_cfg_check_ca_file},
     {"profile", NULL, TOPF(profile), .type = SP_CFG_STR, .check = sp_cfg_check_profile},
     {NULL, "awsAccessKeyId", TOPF(access_key_id), .type = SP_CFG_STR, .check = sp_cfg_check_akid,
      .flags = SP_CFG_AGENT_UNSET},
@@ -130,7 +132,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     {"checkpoint_file", "checkpointFile", TOPF(checkpoint_file), .type = SP_CFG_STR,
      .check = sp_cfg_check_checkpoint, .sdef = DEFAULT_CHECKPOINT},
     {"memory_budget", NULL, TOPF(memory_budget), .type = SP_CFG_SIZE, .min = MIB, .max = 1ULL << 40,
-     .def = 64 * MIB},
+     .def = SP_PRODUCER_BUDGET_DEFAULT},
     {"log_level", NULL, TOPF(log_level), .type = SP_CFG_ENUM, .names = log_levels, .sdef = "info"},
     {"log_file", NULL, TOPF(log_file), .type = SP_CFG_STR, .check = sp_cfg_check_log_file},
     {"shutdown_timeout_ms", "shutdownTimeoutMillis", TOPF(shutdown_timeout_ms), .type = SP_CFG_MS,

@@ -466,6 +466,49 @@ int sp_cfg_check_log_file(const cx *x, const char *p, char **val, const void *ob
     return check_dir_of(x, p, *val, (size_t)(strrchr(*val, '/') - *val));
 }
 
+int sp_ca_file_check(const char *path, sp_err *err)
+{
+    static const char mark[] = "-----BEGIN CERTIFICATE-----";
+    const size_t ml = sizeof mark - 1;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return sp_err_setc(err, errno == ENOENT ? SP_E_NOENT : SP_E_INVALID, "cannot read '%.200s': %s", path,
+                           strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return sp_err_setc(err, SP_E_INVALID, "'%.200s' is a directory, not a file of PEM certificates", path);
+    }
+    /* the mark may straddle two reads: keep the last ml - 1 bytes */
+    char buf[4096 + sizeof mark];
+    size_t have = 0, n;
+    int found = 0, bad = 0;
+    while (!found && (n = fread(buf + have, 1, sizeof buf - 1 - have, f)) > 0) {
+        have += n;
+        buf[have] = '\0';
+        found = memmem(buf, have, mark, ml) != NULL;
+        size_t keep = have < ml - 1 ? have : ml - 1;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
+    }
+    bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return sp_err_setc(err, SP_E_IO, "cannot read '%.200s'", path);
+    if (!found)
+        return sp_err_setc(err, SP_E_INVALID, "'%.200s' holds no PEM certificate (no '%s' line)", path, mark);
+    return SP_OK;
+}
+
+int sp_cfg_check_ca_file(const cx *x, const char *p, char **val, const void *obj)
+{
+    (void)obj;
+    sp_err e;
+    if (sp_ca_file_check(*val, &e) != SP_OK)
+        return fail(x, p, "%s", e.msg);
+    return SP_OK;
+}
+
 int sp_cfg_check_stream(const cx *x, const char *p, char **val, const void *obj)
 {
     (void)obj;

@@ -242,6 +242,15 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
         time_t t = curl_getdate(date, NULL);
         r->date = t > 0 ? t : 0;
     }
+    /* Room for the whole body at once rather than doubling through it (a
+     * hint only: a compressed body grows, and the cap still holds). */
+    char clen[24];
+    if (!r->secret && header_value(p, n, "Content-Length", clen, sizeof clen)) {
+        char *end;
+        unsigned long long v = strtoull(clen, &end, 10);
+        if (*end == '\0' && v > 0 && v < r->resp.max && v > r->resp.len)
+            sp_buf_reserve(&r->resp, (size_t)v - r->resp.len);
+    }
     return n;
 }
 

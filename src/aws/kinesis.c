@@ -474,7 +474,14 @@ static void on_response(void *arg, const sp_http_response *r)
         res.maybe_done = r->sent;
         snprintf(res.code, sizeof res.code, "TransportError");
         snprintf(res.message, sizeof res.message, "%s", r->transport_error ? r->transport_error : "transfer failed");
+    } else if (r->status >= 200 && r->status < 300 && strcmp(c->op, "PutRecords") == 0) {
+        /* Read by the producer's scanner (putresp.h): no tree. */
+        res.klass = SP_KC_OK;
+        res.body = r->body;
+        res.body_len = r->body_len;
     } else if (r->status >= 200 && r->status < 300) {
+        res.body = r->body;
+        res.body_len = r->body_len;
         json_tokener *tok = json_tokener_new();
         if (tok != NULL) {
             /* GetRecords answers can nest no deeper than ours; keep the default depth. */
@@ -847,30 +854,6 @@ int sp_kinesis_parse_shards(json_object *j, sp_shard **shards, size_t *n,
         *next_token = strdup(tok);
         if (*next_token == NULL)
             return sp_err_set(err, "out of memory");
-    }
-    return SP_OK;
-}
-
-int sp_kinesis_parse_put_records(json_object *j, size_t nsent, sp_put_result *out, sp_err *err)
-{
-    json_object *arr;
-    if (!json_object_object_get_ex(j, "Records", &arr) || !json_object_is_type(arr, json_type_array))
-        return sp_err_set(err, "PutRecords: response has no Records array");
-    size_t n = json_object_array_length(arr);
-    if (n != nsent)
-        return sp_err_set(err, "PutRecords: response has %zu entries for %zu records sent", n, nsent);
-    for (size_t i = 0; i < n; i++) {
-        json_object *o = json_object_array_get_idx(arr, i);
-        if (!json_object_is_type(o, json_type_object))
-            return sp_err_set(err, "PutRecords: entry %zu is not an object", i);
-        out[i].seq = get_str(o, "SequenceNumber");
-        out[i].shard_id = get_str(o, "ShardId");
-        out[i].code = get_str(o, "ErrorCode");
-        out[i].message = get_str(o, "ErrorMessage");
-        if (out[i].seq && out[i].seq[0] == '\0')
-            out[i].seq = NULL;
-        if (out[i].seq == NULL && out[i].code == NULL)
-            out[i].code = "MissingSequenceNumber"; /* success means a sequence number */
     }
     return SP_OK;
 }

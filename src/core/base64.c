@@ -9,6 +9,11 @@
  * accepting only one spelling per byte string keeps round trips exact. */
 #include <stdint.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SP_B64_SSSE3 1     /* and AVX2 where the CPU has it */
+#endif
+
 #include "shardpipe/base64.h"
 
 static const char enc_tab[64] =
@@ -46,10 +51,90 @@ size_t sp_base64_encoded_len(size_t n)
     return q * 4;
 }
 
+#ifdef SP_B64_SSSE3
+/* 12 bytes to 16 characters per turn with SSSE3 (W. Muła and D. Lemire,
+ * "Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018):
+ * a shuffle puts each 3-byte group in a 32-bit lane, two multiplies move
+ * the four 6-bit fields into their bytes, and a 16-entry table maps each
+ * field's range to the offset that makes it a character. Reads 16 bytes,
+ * so it stops while 16 are left. Returns the input bytes consumed. */
+__attribute__((target("ssse3"))) static size_t encode_ssse3(const uint8_t *s, size_t n, char *o)
+{
+    const __m128i shuf = _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+    const __m128i shift = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                        '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62,
+                                        '/' - 63, 'A', 0, 0);
+    size_t done = 0;
+    while (n - done >= 16) {
+        __m128i in = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + done)), shuf);
+        __m128i t1 = _mm_mulhi_epu16(_mm_and_si128(in, _mm_set1_epi32(0x0fc0fc00)), _mm_set1_epi32(0x04000040));
+        __m128i t3 = _mm_mullo_epi16(_mm_and_si128(in, _mm_set1_epi32(0x003f03f0)), _mm_set1_epi32(0x01000010));
+        __m128i idx = _mm_or_si128(t1, t3);
+        /* 0..51 -> 0, 52..61 -> 1..10, 62 -> 11, 63 -> 12; then 0..25 -> 13 */
+        __m128i r = _mm_subs_epu8(idx, _mm_set1_epi8(51));
+        r = _mm_or_si128(r, _mm_and_si128(_mm_cmpgt_epi8(_mm_set1_epi8(26), idx), _mm_set1_epi8(13)));
+        r = _mm_add_epi8(_mm_shuffle_epi8(shift, r), idx);
+        _mm_storeu_si128((__m128i *)o, r);
+        o += 16;
+        done += 12;
+    }
+    return done;
+}
+
+/* The same on 256 bits: two 12-byte groups per turn, one in each 128-bit
+ * lane (AVX2 shuffles stay within a lane). Reads 28 bytes. */
+__attribute__((target("avx2"))) static size_t encode_avx2(const uint8_t *s, size_t n, char *o)
+{
+    const __m256i shuf = _mm256_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1,
+                                         10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+    const __m256i shift = _mm256_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62,
+                                           '/' - 63, 'A', 0, 0,
+                                           'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62,
+                                           '/' - 63, 'A', 0, 0);
+    size_t done = 0;
+    while (n - done >= 28) {
+        __m256i v = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(s + done))),
+            _mm_loadu_si128((const __m128i *)(s + done + 12)), 1);
+        __m256i in = _mm256_shuffle_epi8(v, shuf);
+        __m256i t1 = _mm256_mulhi_epu16(_mm256_and_si256(in, _mm256_set1_epi32(0x0fc0fc00)),
+                                        _mm256_set1_epi32(0x04000040));
+        __m256i t3 = _mm256_mullo_epi16(_mm256_and_si256(in, _mm256_set1_epi32(0x003f03f0)),
+                                        _mm256_set1_epi32(0x01000010));
+        __m256i idx = _mm256_or_si256(t1, t3);
+        __m256i r = _mm256_subs_epu8(idx, _mm256_set1_epi8(51));
+        r = _mm256_or_si256(r, _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(26), idx),
+                                                _mm256_set1_epi8(13)));
+        r = _mm256_add_epi8(_mm256_shuffle_epi8(shift, r), idx);
+        _mm256_storeu_si256((__m256i *)(void *)o, r);
+        o += 32;
+        done += 24;
+    }
+    return done;
+}
+#endif
+
 void sp_base64_encode(const void *in, size_t n, char *out)
 {
     const uint8_t *s = in;
     char *o = out;
+
+#ifdef SP_B64_SSSE3
+    if (n >= 28 && __builtin_cpu_supports("avx2")) {
+        size_t done = encode_avx2(s, n, o);
+        s += done;
+        o += done / 3 * 4;
+        n -= done;
+    }
+    if (n >= 16 && __builtin_cpu_supports("ssse3")) {
+        size_t done = encode_ssse3(s, n, o);
+        s += done;
+        o += done / 3 * 4;
+        n -= done;
+    }
+#endif
 
     /* Four groups per turn: fewer loop tests on the hot path. */
     while (n >= 12) {

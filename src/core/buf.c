@@ -123,9 +123,32 @@ int sp_buf_json_str(sp_buf *b, const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     if (sp_buf_reserve(b, n + 2) != SP_OK)
         return SP_ERR;
-    sp_buf_putc(b, '"');
     size_t i = 0;
+    while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
+        i++;
+    if (i == n) {
+        /* Nothing to escape (a partition key, as a rule): one copy. */
+        char *o = b->data + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+        b->data[b->len] = '\0';
+        return SP_OK;
+    }
+    sp_buf_putc(b, '"');
+    i = 0;
     while (i < n) {
+        /* A run of printable ASCII needs no escape: one append for all of
+         * it (a partition key is usually one run). */
+        size_t j = i;
+        while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+            j++;
+        if (j > i) {
+            sp_buf_append(b, p + i, j - i);
+            i = j;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};

@@ -3,8 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "shardpipe/md5.h"
 #include "shardpipe/u128.h"
 
 #define DEC_DIGITS_MAX 39   /* digits of 2^128-1 */
@@ -96,12 +95,9 @@ int sp_u128_cmp(sp_u128 a, sp_u128 b)
  * the key 0 is returned, which still routes every record somewhere. */
 sp_u128 sp_hashkey(const void *pk, size_t n)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    uint8_t md[16];
     sp_u128 h = {0, 0};
-
-    if (EVP_Digest(pk, n, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16)
-        return h;
+    sp_md5(pk, n, md);
     for (int i = 0; i < 8; i++) {
         h.hi = h.hi << 8 | md[i];
         h.lo = h.lo << 8 | md[8 + i];

@@ -1,9 +1,9 @@
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardpipe/md5.h"
 #include "shardpipe/partition.h"
 
 static const char hexdig[] = "0123456789abcdef";
@@ -158,10 +158,8 @@ size_t sp_partition_reserve(const sp_partition *p)
 
 static size_t md5_hex(const void *data, size_t len, char *out)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16)
-        memset(md, 0, sizeof md); /* only without a working libcrypto */
+    uint8_t md[16];
+    sp_md5(data, len, md);
     for (unsigned i = 0; i < 16; i++) {
         out[2 * i] = hexdig[md[i] >> 4];
         out[2 * i + 1] = hexdig[md[i] & 15];

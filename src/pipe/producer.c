@@ -19,20 +19,15 @@
 #include "shardpipe/hist.h"
 #include "shardpipe/list.h"
 #include "shardpipe/producer.h"
+#include "shardpipe/shardset.h"
 
 #define LAT_CAP_MS 60000      /* 1 ms buckets up to 60 s */
 #define WINDOW_TICK_MS 25     /* least wait for room in a window (one slot): lets batches fill */
-#define ORDER_SET 1024        /* keys per batch in ordered mode (>= 500, power of 2) */
-
-struct queue {
-    sp_record *head, *tail;
-    size_t count;
-    size_t bytes;             /* Σ(pk + data) */
-};
 
 struct shardq {
     char id[SP_SHARD_ID_MAX + 1];
-    struct queue q;
+    sp_recq q;
+    sp_recq front;            /* requeue: this shard's failed records, gathered */
     sp_window win;
     int limited;              /* has a window (0 for the unrouted queue) */
     uint64_t paused_until;    /* backoff after failures */
@@ -64,6 +59,7 @@ struct sp_producer {
     void *listing;            /* a refresh under way (tx's handle), NULL when none */
     uint64_t last_refresh_ms;
     sp_batch batch;
+    sp_buf scratch;           /* strings of the last PutRecords response */
     sp_rng rng;
     sp_budget own_budget;     /* when no shared one was given */
     sp_budget *budget;
@@ -73,12 +69,16 @@ struct sp_producer {
     int fatal;
     sp_log_repeat list_log;   /* ListShards refused (permission, no stream) */
     int drained_sent;
-    sp_u128 *order_set;       /* ordered mode: key hashes in the batch being built */
+    sp_keyset order_set;      /* ordered mode: key hashes in the batch being built */
     uint32_t transit_ms;      /* how long requests take: records count that much
                                  longer in the windows (fast up, slow down) */
     sp_hist lat[2];           /* SP_LAT_RECORD: read to stored; SP_LAT_REQUEST: one PutRecords */
     size_t held;              /* bytes of records held (this producer's part of the budget) */
     sp_producer_stats stats;
+    sp_sched sched;           /* indexed like queue_at (unrouted: nsq): no step looks at every shard */
+    int balanced;             /* a balanced key was seen: sched keeps the loads */
+    struct shardq **touched;  /* requeue: shards in order of first failure */
+    sp_recslab slab;          /* record memory */
 };
 
 struct inflight {
@@ -116,56 +116,6 @@ static void kin_cancel_list(void *k, void *handle) { (void)k; sp_shardlist_cance
 
 /* ---- small pieces ---- */
 
-static void q_push(struct queue *q, sp_record *r)
-{
-    r->next = NULL;
-    if (q->tail)
-        q->tail->next = r;
-    else
-        q->head = r;
-    q->tail = r;
-    q->count++;
-    q->bytes += (size_t)r->pk_len + r->len;
-}
-
-static sp_record *q_pop(struct queue *q)
-{
-    sp_record *r = q->head;
-    if (r == NULL)
-        return NULL;
-    q->head = r->next;
-    if (q->head == NULL)
-        q->tail = NULL;
-    q->count--;
-    q->bytes -= (size_t)r->pk_len + r->len;
-    r->next = NULL;
-    return r;
-}
-
-/* Puts the whole of `front` before q's records, keeping both orders. */
-static void q_prepend(struct queue *q, struct queue *front)
-{
-    if (front->head == NULL)
-        return;
-    front->tail->next = q->head;
-    if (q->tail == NULL)
-        q->tail = front->tail;
-    q->head = front->head;
-    q->count += front->count;
-    q->bytes += front->bytes;
-    memset(front, 0, sizeof *front);
-}
-
-static size_t rec_mem(const sp_record *r)
-{
-    return sizeof *r + r->pk_len + r->len;
-}
-
-static size_t rec_bytes(const sp_record *r)
-{
-    return (size_t)r->pk_len + r->len;
-}
-
 static struct shardq *queue_at(sp_producer *p, size_t i)
 {
     return i < p->nsq ? &p->sq[i] : &p->unrouted;
@@ -188,11 +138,49 @@ static struct shardq *sent_queue(sp_producer *p, const sp_record *r)
     return &p->sq[r->shard];
 }
 
+static size_t index_of(const sp_producer *p, const struct shardq *s)
+{
+    return s == &p->unrouted ? p->nsq : (size_t)(s - p->sq);
+}
+
+/* ---- scheduling: which shards may send, and when ---- */
+
+/* Balanced keys: a shard's time to drain, kept once the first balanced
+ * key is seen. */
+static void update_load(sp_producer *p, const struct shardq *s)
+{
+    if (!p->balanced || s == &p->unrouted)
+        return;
+    double tb = (double)(s->q.bytes + s->in_flight * 64) / sp_window_bytes_rate(&s->win);
+    double tr = (double)(s->q.count + s->in_flight) / sp_window_records_rate(&s->win);
+    sp_sched_load(&p->sched, index_of(p, s), tb > tr ? tb : tr);
+}
+
+/* Puts shard i where its state says: idle when nothing waits or (ordered)
+ * a request of it is out; parked while it backs off; else ready, due when
+ * its head record is (a retry at once). */
+static void settle(sp_producer *p, size_t i, uint64_t now)
+{
+    struct shardq *s = queue_at(p, i);
+    sp_record *h = s->q.head;
+    if (h == NULL || (p->o.ordered && s->in_flight > 0))
+        sp_sched_idle(&p->sched, i);
+    else if (s->paused_until > now)
+        sp_sched_park(&p->sched, i, s->paused_until);
+    else
+        sp_sched_ready(&p->sched, i, h->attempts > 0 ? 0 : h->read_ms + p->o.linger_ms);
+}
+
 static void enqueue(sp_producer *p, sp_record *r)
 {
-    q_push(&route(p, r)->q, r);
+    struct shardq *s = route(p, r);
+    int was_empty = s->q.head == NULL;
+    sp_recq_push(&s->q, r);
     p->queued++;
-    p->queued_bytes += rec_bytes(r);
+    p->queued_bytes += sp_record_bytes(r);
+    if (was_empty)
+        settle(p, index_of(p, s), sp_loop_now_ms(p->loop));
+    update_load(p, s);
 }
 
 static void flight_link(sp_producer *p, struct inflight *f)
@@ -216,9 +204,9 @@ static void release(sp_producer *p, sp_record *r, int stored)
     /* The budget may be shared: whoever frees the byte that ends "full"
      * announces it, whichever producer filled it. */
     int was_full = sp_producer_full(p);
-    p->budget->used -= rec_mem(r);
-    p->held -= rec_mem(r);
-    free(r);
+    p->budget->used -= sp_record_mem(r);
+    p->held -= sp_record_mem(r);
+    sp_recslab_free(&p->slab, r, sp_record_mem(r));
     if (was_full && !sp_producer_full(p) && p->o.on_space)
         p->o.on_space(p->o.arg);
 }
@@ -261,8 +249,13 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
         return;
     }
     struct shardq *sq = calloc(m.n ? m.n : 1, sizeof *sq);
-    if (sq == NULL) {
+    long *old = malloc((m.n ? m.n : 1) * sizeof *old);
+    sp_sched c;
+    if (sq == NULL || old == NULL || sp_shardmap_match(&p->map, &m, old, &err) != SP_OK ||
+        sp_sched_init(&c, m.n + 1, &err) != SP_OK) {
         sp_log_error(p->o.log, "out of memory for the shard map");
+        free(sq);
+        free(old);
         sp_shardmap_free(&m);
         return;
     }
@@ -270,23 +263,23 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
     for (size_t i = 0; i < m.n; i++) {
         snprintf(sq[i].id, sizeof sq[i].id, "%s", m.shards[i].id);
         sq[i].limited = 1;
-        long old = p->map.n ? sp_shardmap_find(&p->map, m.shards[i].id) : -1;
-        if (old >= 0) {
-            sq[i].win = p->sq[old].win;
-            sq[i].paused_until = p->sq[old].paused_until;
-            sq[i].fail_streak = p->sq[old].fail_streak;
-            sq[i].c = p->sq[old].c;
+        if (old[i] >= 0) {
+            sq[i].win = p->sq[old[i]].win;
+            sq[i].paused_until = p->sq[old[i]].paused_until;
+            sq[i].fail_streak = p->sq[old[i]].fail_streak;
+            sq[i].c = p->sq[old[i]].c;
         } else {
             sp_window_init(&sq[i].win, &p->o.throttle, now);
         }
     }
+    free(old);
     /* Collect every waiting record in order of the old queues. */
-    struct queue all = {0};
+    sp_recq all = {0};
     for (size_t i = 0; i <= p->nsq; i++) {
         struct shardq *s = queue_at(p, i);
         sp_record *r;
-        while ((r = q_pop(&s->q)) != NULL)
-            q_push(&all, r);
+        while ((r = sp_recq_pop(&s->q)) != NULL)
+            sp_recq_push(&all, r);
     }
     struct shardq *old_sq = p->sq;
     sp_shardmap old_map = p->map;
@@ -297,8 +290,12 @@ static void install_map(sp_producer *p, sp_shard *shards, size_t n)
     p->rr = 0;
     p->queued = 0;
     p->queued_bytes = 0;
+    sp_sched_free(&p->sched);
+    p->sched = c;
+    for (size_t i = 0; p->balanced && i < p->nsq; i++)
+        update_load(p, &p->sq[i]);
     sp_record *r;
-    while ((r = q_pop(&all)) != NULL)
+    while ((r = sp_recq_pop(&all)) != NULL)
         enqueue(p, r);
     free(old_sq);
     sp_shardmap_free(&old_map);
@@ -414,35 +411,29 @@ static void pause_shard(sp_producer *p, struct shardq *s)
 
 /* Requeues the failed records of one response: each goes back to the head
  * of its (current) shard queue in the order it was sent, and each shard
- * involved pauses once. */
+ * involved pauses once, in the order of its first failed record. O(n):
+ * the records are gathered per shard, not searched for. */
 static void requeue(sp_producer *p, sp_record **recs, size_t n)
 {
+    size_t nt = 0;
     for (size_t i = 0; i < n; i++) {
         if (recs[i] == NULL)
             continue;
-        /* Gather this record's shard-mates from the rest of the list. */
         struct shardq *s = route(p, recs[i]);
-        struct queue front = {0};
-        for (size_t j = i; j < n; j++) {
-            if (recs[j] == NULL)
-                continue;
-            if (j > i) {
-                sp_record *r = recs[j];
-                uint32_t g = r->gen;
-                int32_t sh = r->shard;
-                if (route(p, r) != s) {
-                    r->gen = g;
-                    r->shard = sh; /* not this shard: looked at in its turn */
-                    continue;
-                }
-            }
-            q_push(&front, recs[j]);
-            recs[j] = NULL;
-        }
-        p->queued += front.count;
-        p->queued_bytes += front.bytes;
-        q_prepend(&s->q, &front);
+        if (s->front.head == NULL)
+            p->touched[nt++] = s;
+        sp_recq_push(&s->front, recs[i]);
+        recs[i] = NULL;
+    }
+    uint64_t now = sp_loop_now_ms(p->loop);
+    for (size_t k = 0; k < nt; k++) {
+        struct shardq *s = p->touched[k];
+        p->queued += s->front.count;
+        p->queued_bytes += s->front.bytes;
+        sp_recq_prepend(&s->q, &s->front);
         pause_shard(p, s);
+        settle(p, index_of(p, s), now);
+        update_load(p, s);
     }
 }
 
@@ -459,10 +450,15 @@ static void fail_all(sp_producer *p, struct inflight *f, int how, int in_flight)
 
 static void done_in_flight(sp_producer *p, struct inflight *f)
 {
+    uint64_t now = sp_loop_now_ms(p->loop);
     for (size_t i = 0; i < f->n; i++) {
         struct shardq *s = sent_queue(p, f->recs[i]);
-        if (s && s->in_flight > 0)
+        if (s && s->in_flight > 0) {
             s->in_flight--;
+            if (p->o.ordered && s->in_flight == 0)
+                settle(p, index_of(p, s), now);   /* its next request may go */
+            update_load(p, s);
+        }
     }
 }
 
@@ -489,9 +485,11 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                 f->recs[i]->maybe_stored |= (uint8_t)(res->maybe_done != 0);
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
-                    if (s && s->limited)
+                    if (s && s->limited) {
                         sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms, f->recs[i]->attempts,
-                                            rec_bytes(f->recs[i]));
+                                            sp_record_bytes(f->recs[i]));
+                        update_load(p, s);
+                    }
                     if (s)
                         s->c.throttled++;
                     p->stats.throttled++;
@@ -524,12 +522,12 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
 
     sp_put_result *out = calloc(f->n, sizeof *out);
     sp_err e;
-    if (out == NULL || sp_kinesis_parse_put_records(res->json, f->n, out, &e) != SP_OK) {
+    if (out == NULL || sp_putresp_parse(res->body, res->body_len, f->n, out, &p->scratch, &e) != SP_OK) {
         /* We cannot tell which entries were stored: send them all again.
          * At-least-once: duplicates are possible, loss is not. */
         sp_log_warn(p->o.log, "%s; resending all %zu records of the batch",
                     out ? e.msg : "out of memory", f->n);
-        sp_errcount_add(&p->stats.errors, "UnusableResponse", f->n);
+        sp_errcount_add(&p->stats.errors, out && e.code == SP_E_INVALID ? "MalformedResponse" : "UnusableResponse", f->n);
         for (size_t i = 0; i < f->n; i++) {
             f->recs[i]->maybe_stored = 1;
             if (give_up(p, f->recs[i], "unusable PutRecords response"))
@@ -548,7 +546,8 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         struct shardq *s = sent_queue(p, r);
         if (out[i].code == NULL) {
             if (s && s->limited) {
-                sp_window_ok(&s->win, &p->o.throttle, now, rec_bytes(r));
+                sp_window_ok(&s->win, &p->o.throttle, now, sp_record_bytes(r));
+                update_load(p, s);   /* the rate may have risen */
                 s->fail_streak = 0;
                 if (out[i].shard_id && strcmp(out[i].shard_id, s->id) != 0)
                     wrong_shard(p);
@@ -569,8 +568,10 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             p->stats.throttled++;
             if (s)
                 s->c.throttled++;
-            if (s && s->limited)
-                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms, r->attempts, rec_bytes(r));
+            if (s && s->limited) {
+                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms, r->attempts, sp_record_bytes(r));
+                update_load(p, s);
+            }
         }
         if (strcmp(out[i].code, "InternalFailure") == 0 || sp_kclass_retryable(c) ||
             strcmp(out[i].code, "MissingSequenceNumber") == 0) {
@@ -600,82 +601,83 @@ static void on_wake(sp_loop *loop, void *arg)
     pump(arg);
 }
 
-/* Ordered mode: 1 when a record with this key hash is already in the batch
- * being built; otherwise remembers it. */
-static int order_seen(sp_producer *p, sp_u128 h)
+/* Nothing lingers while flushing, with a batch's worth waiting, or with
+ * the budget full and nothing out (the sources wait for room that only a
+ * request can make; with one out, its answer makes room and batches fill). */
+static int eager(const sp_producer *p)
 {
-    size_t i = (size_t)(h.lo ^ h.hi) & (ORDER_SET - 1);
-    for (;;) {
-        sp_u128 *e = &p->order_set[i];
-        if (e->hi == 0 && e->lo == 0) {
-            *e = h;
-            if (e->hi == 0 && e->lo == 0)
-                e->lo = 1; /* hash 0 is stored as 1: a rare false "seen" is only conservative */
-            return 0;
-        }
-        if ((e->hi == h.hi && e->lo == h.lo) || (h.hi == 0 && h.lo == 0 && e->hi == 0 && e->lo == 1))
-            return 1;
-        i = (i + 1) & (ORDER_SET - 1);
-    }
+    return p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes ||
+           (p->in_flight == 0 && sp_producer_full(p));
 }
 
-/* A shard that may not send now: nothing waits, it is backing off, or
- * (ordered) it has a request out. */
-static int held(const sp_producer *p, const struct shardq *s, uint64_t now)
-{
-    return s->q.head == NULL || s->paused_until > now || (p->o.ordered && s->in_flight > 0);
-}
-
-/* Whether a batch should leave now. A held shard's due record does not
- * count: it would only make the others leave before their linger. */
+/* Whether a batch should leave now. A held shard's due record (backing
+ * off, its window full, or ordered with a request out) does not count: it
+ * would only make the others leave before their linger. */
 static int should_send(sp_producer *p, uint64_t now)
 {
     if (p->queued == 0)
         return 0;
-    if (p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes)
-        return 1;
-    for (size_t i = 0; i <= p->nsq; i++) {
-        struct shardq *s = queue_at(p, i);
-        if (!held(p, s, now) && (s->q.head->attempts > 0 || now >= s->q.head->read_ms + p->o.linger_ms))
-            return 1;
-    }
-    return 0;
+    return eager(p) || sp_sched_due(&p->sched) <= now;
 }
 
-/* Fills the batch from the shard queues, round robin from p->rr, each
- * shard as far as its window allows. Returns the records taken. */
+/* Takes what shard i's window allows (or up to cap) into the batch;
+ * returns 0 when the batch is full. The shard is then ready, parked until
+ * its window has room, or (empty, ordered with a request out) in no set. */
+static int take_from(sp_producer *p, size_t i, struct inflight *f, size_t cap, uint64_t now)
+{
+    struct shardq *s = queue_at(p, i);
+    int more = 1, window_full = 0;
+    s->win.hold_ms = p->transit_ms;
+    while (s->q.head && f->n < cap) {
+        sp_record *r = s->q.head;
+        if (!sp_batch_fits(&p->batch, r->pk_len, r->len)) {
+            more = 0;
+            break;
+        }
+        if (p->o.ordered && sp_keyset_seen(&p->order_set, r->hash))
+            break;
+        if (s->limited && !sp_window_take(&s->win, &p->o.throttle, now, sp_record_bytes(r))) {
+            window_full = 1;
+            break;
+        }
+        if (sp_batch_add(&p->batch, r->bytes, r->pk_len, r->has_ehk ? &r->hash : NULL,
+                         r->bytes + r->pk_len, r->len) != SP_OK) {
+            more = 0;
+            break;
+        }
+        sp_recq_pop(&s->q);
+        p->queued--;
+        p->queued_bytes -= sp_record_bytes(r);
+        r->attempts++;
+        r->sent_ms = now;
+        s->in_flight++;
+        f->recs[f->n++] = r;
+    }
+    if (window_full && !(p->o.ordered && s->in_flight > 0)) {
+        /* Look again when there is room, a slot at least (lets batches fill). */
+        uint64_t w = sp_window_wait_ms(&s->win, &p->o.throttle, now, sp_record_bytes(s->q.head));
+        sp_sched_park(&p->sched, i, now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w));
+    } else {
+        settle(p, i, now);
+    }
+    update_load(p, s);
+    return more;
+}
+
+/* Fills the batch from the ready shards, round robin in index order from
+ * p->rr, each shard as far as its window allows. Returns the records
+ * taken. Only ready shards are looked at, so a batch costs what it takes,
+ * not what the stream has. */
 static size_t collect(sp_producer *p, struct inflight *f, size_t cap, uint64_t now)
 {
     size_t nq = p->nsq + 1;
     if (p->o.ordered)
-        memset(p->order_set, 0, ORDER_SET * sizeof *p->order_set);
-    for (size_t k = 0; k < nq && f->n < cap; k++) {
-        size_t i = (p->rr + k) % nq;
-        struct shardq *s = queue_at(p, i);
-        if (held(p, s, now))
-            continue;
-        s->win.hold_ms = p->transit_ms;
-        while (s->q.head && f->n < cap) {
-            sp_record *r = s->q.head;
-            if (!sp_batch_fits(&p->batch, r->pk_len, r->len))
-                goto full;
-            if (p->o.ordered && order_seen(p, r->hash))
-                break;
-            if (s->limited && !sp_window_take(&s->win, &p->o.throttle, now, rec_bytes(r)))
-                break;
-            if (sp_batch_add(&p->batch, r->bytes, r->pk_len, r->has_ehk ? &r->hash : NULL,
-                             r->bytes + r->pk_len, r->len) != SP_OK)
-                goto full;
-            q_pop(&s->q);
-            p->queued--;
-            p->queued_bytes -= rec_bytes(r);
-            r->attempts++;
-            r->sent_ms = now;
-            s->in_flight++;
-            f->recs[f->n++] = r;
-        }
-    }
-full:
+        sp_keyset_clear(&p->order_set);
+    size_t pos = SP_SET_NONE;
+    int wrapped;
+    while (f->n < cap && sp_sched_next(&p->sched, p->rr % nq, &pos, &wrapped) != SP_SET_NONE)
+        if (!take_from(p, pos, f, cap, now))
+            break;
     p->rr = (p->rr + 1) % nq;
     return f->n;
 }
@@ -710,33 +712,6 @@ static int send_batch(sp_producer *p, uint64_t now)
     return 1;
 }
 
-/* When the next batch could leave: the oldest record's linger deadline, a
- * paused shard's end of backoff, or room in a blocked shard's window. */
-static uint64_t next_wake(sp_producer *p, uint64_t now)
-{
-    uint64_t when = UINT64_MAX;
-    /* Flushing, or a batch's worth waiting: nothing lingers any more, so
-     * only backoff and window room can hold a record back. */
-    int eager = p->flushing || p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes;
-    for (size_t i = 0; i <= p->nsq; i++) {
-        struct shardq *s = queue_at(p, i);
-        sp_record *h = s->q.head;
-        if (h == NULL || (p->o.ordered && s->in_flight > 0))
-            continue;
-        uint64_t t = h->attempts > 0 || eager ? now : h->read_ms + p->o.linger_ms;
-        if (s->paused_until > t)
-            t = s->paused_until;
-        if (s->limited) {
-            uint64_t w = sp_window_wait_ms(&s->win, &p->o.throttle, now, rec_bytes(h));
-            if (w > 0 && now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w) > t)
-                t = now + (w < WINDOW_TICK_MS ? WINDOW_TICK_MS : w);
-        }
-        if (t < when)
-            when = t;
-    }
-    return when;
-}
-
 static void pump(sp_producer *p)
 {
     if (p->fatal) {
@@ -744,12 +719,16 @@ static void pump(sp_producer *p)
         return;
     }
     uint64_t now = sp_loop_now_ms(p->loop);
+    for (size_t i; (i = sp_sched_unpark(&p->sched, now)) != SP_SET_NONE;)
+        settle(p, i, now);   /* its backoff or wait for window room is over */
     while (p->in_flight < p->o.max_in_flight && should_send(p, now))
         if (!send_batch(p, now))
             break;
     sp_timer_stop(p->loop, &p->wake);
     if (p->queued > 0 && p->in_flight < p->o.max_in_flight) {
-        uint64_t when = next_wake(p, now);
+        /* The earliest linger deadline of a ready shard (now when eager),
+         * or the end of a backoff or of a wait for window room. */
+        uint64_t when = sp_sched_wake(&p->sched, now, eager(p));
         if (when <= now)
             when = now + 1; /* only a full window or a paused shard can block at once */
         sp_err err;
@@ -782,11 +761,8 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
         sp_err_set(err, "out of memory");
         return NULL;
     }
-    p->order_set = calloc(ORDER_SET, sizeof *p->order_set);
-    if (p->order_set == NULL) {
-        sp_err_set(err, "out of memory");
+    if (sp_keyset_init(&p->order_set, err) != SP_OK)
         goto fail;
-    }
     if (sp_hist_init(&p->lat[0], LAT_CAP_MS, err) != SP_OK || sp_hist_init(&p->lat[1], LAT_CAP_MS, err) != SP_OK)
         goto fail;
     if (o->seed)
@@ -805,7 +781,7 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     if (p->o.max_in_flight == 0)
         p->o.max_in_flight = 8;
     if (p->o.budget_bytes == 0)
-        p->o.budget_bytes = (size_t)64 << 20;
+        p->o.budget_bytes = SP_PRODUCER_BUDGET_DEFAULT;
     p->own_budget.limit = p->o.budget_bytes;
     p->budget = p->o.budget ? p->o.budget : &p->own_budget;
     if (p->o.backoff.base_ms == 0)
@@ -817,16 +793,27 @@ sp_producer *sp_producer_new(sp_loop *loop, sp_kinesis *k, const sp_producer_opt
     if (p->o.throttle.share <= 0)
         sp_throttle_cfg_default(&p->o.throttle);
     snprintf(p->unrouted.id, sizeof p->unrouted.id, "unrouted");
+    sp_recslab_init(&p->slab);
     sp_batch_init(&p->batch, o->batch_records, o->batch_bytes);
+    sp_buf_init(&p->scratch, (size_t)16 << 20);   /* a response is far smaller */
     sp_timer_init(&p->wake, on_wake, p);
     sp_timer_init(&p->refresh, on_refresh_timer, p);
     sp_timer_init(&p->drained, on_drained_timer, p);
     sp_timer_init(&p->started, on_started_timer, p);
+    p->touched = malloc(p->batch.max_records * sizeof *p->touched);
+    if (p->touched == NULL) {
+        sp_err_set(err, "out of memory");
+        goto fail;
+    }
+    if (sp_sched_init(&p->sched, 1, err) != SP_OK)
+        goto fail;
     return p;
 fail:
+    sp_batch_free(&p->batch);
+    free(p->touched);
     sp_hist_free(&p->lat[0]);
     sp_hist_free(&p->lat[1]);
-    free(p->order_set);
+    sp_keyset_free(&p->order_set);
     free(p);
     return NULL;
 }
@@ -859,10 +846,11 @@ void sp_producer_abandon(sp_producer *p)
     for (size_t i = 0; i <= p->nsq; i++) {
         struct shardq *s = queue_at(p, i);
         sp_record *r;
-        while ((r = q_pop(&s->q)) != NULL) {
+        while ((r = sp_recq_pop(&s->q)) != NULL) {
             count_lost(p, r, 0);
             release(p, r, SP_ACK_ABANDONED);
         }
+        settle(p, i, 0);
     }
     p->queued = 0;
     p->queued_bytes = 0;
@@ -883,37 +871,37 @@ void sp_producer_free(sp_producer *p)
         return;
     sp_producer_abandon(p);
     sp_batch_free(&p->batch);
+    sp_buf_free(&p->scratch);
     sp_shardmap_free(&p->map);
     free(p->sq);
     sp_hist_free(&p->lat[0]);
     sp_hist_free(&p->lat[1]);
-    free(p->order_set);
+    sp_keyset_free(&p->order_set);
+    free(p->touched);
+    sp_sched_free(&p->sched);
+    sp_recslab_release(&p->slab);
     free(p);
 }
 
-/* The shard that will drain soonest: least queued work per unit of rate. */
+/* The shard that will drain soonest: least queued work per unit of rate.
+ * The heap of loads is built when the first balanced key comes. */
 static long least_loaded(sp_producer *p)
 {
-    long best = -1;
-    double best_t = 0;
-    for (size_t i = 0; i < p->nsq; i++) {
-        struct shardq *s = &p->sq[i];
-        double tb = (double)(s->q.bytes + s->in_flight * 64) / sp_window_bytes_rate(&s->win);
-        double tr = (double)(s->q.count + s->in_flight) / sp_window_records_rate(&s->win);
-        double t = tb > tr ? tb : tr;
-        if (best < 0 || t < best_t) {
-            best = (long)i;
-            best_t = t;
-        }
+    if (p->nsq == 0)
+        return -1;
+    if (!p->balanced) {
+        p->balanced = 1;
+        for (size_t i = 0; i < p->nsq; i++)
+            update_load(p, &p->sq[i]);
     }
-    return best;
+    return (long)sp_sched_least(&p->sched);
 }
 
 int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
 {
     if (in->pk_len == 0 || in->pk_len > UINT16_MAX || in->len > UINT32_MAX)
         return sp_err_set(err, "record of %zu bytes with a %zu-byte key cannot be sent", in->len, in->pk_len);
-    sp_record *r = malloc(sizeof *r + in->pk_len + in->len);
+    sp_record *r = sp_recslab_alloc(&p->slab, sizeof *r + in->pk_len + in->len);
     if (r == NULL)
         return sp_err_set(err, "out of memory for a %zu-byte record", in->len);
     memset(r, 0, sizeof *r);
@@ -936,18 +924,30 @@ int sp_producer_put(sp_producer *p, const sp_put_rec *in, sp_err *err)
     memcpy(r->bytes, in->pk, in->pk_len);
     if (in->len)
         memcpy(r->bytes + in->pk_len, in->data, in->len);
-    p->budget->used += rec_mem(r);
-    p->held += rec_mem(r);
+    p->budget->used += sp_record_mem(r);
+    p->held += sp_record_mem(r);
     enqueue(p, r);
     p->drained_sent = 0;
-    /* Pump only when a batch may be full, when no timer will come, or when
-     * the record heads its shard's queue and is due before the timer (that
-     * may wait for another shard's backoff): a few compares per record. */
+    /* A pump is due only when a batch may be full, when no timer will
+     * come, or when the record is due before the timer (that may wait for
+     * another shard's backoff). While flushing it runs at once; otherwise
+     * from the loop, once for all the records of one read: the wake timer
+     * is brought forward (with linger 0 the records of a read then share
+     * a request instead of taking one each). */
     uint64_t due = p->flushing ? r->read_ms : r->read_ms + p->o.linger_ms;
-    if (!p->wake.armed || (queue_at(p, (size_t)r->shard)->q.head == r && p->wake.when > due) ||
-        ((p->queued >= p->batch.max_records || p->queued_bytes >= p->batch.max_bytes) &&
-         p->wake.when > r->read_ms + WINDOW_TICK_MS))
+    uint64_t want = UINT64_MAX;
+    if (!p->wake.armed || (eager(p) && p->wake.when > r->read_ms + WINDOW_TICK_MS))
+        want = r->read_ms;
+    else if (queue_at(p, r->shard < 0 ? p->nsq : (size_t)r->shard)->q.head == r && p->wake.when > due)
+        want = due;
+    if (want == UINT64_MAX)
+        return SP_OK;
+    if (p->flushing) {
         pump(p);
+        return SP_OK;
+    }
+    if (sp_timer_start_at(p->loop, &p->wake, want, err) != SP_OK)
+        return SP_ERR;   /* the record is queued all the same: the next pump sends it */
     return SP_OK;
 }
 

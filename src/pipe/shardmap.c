@@ -13,14 +13,34 @@ static int cmp_end(const void *pa, const void *pb)
     return c != 0 ? c : sp_u128_cmp(a->start, b->start);
 }
 
+/* About two buckets per shard (even splits then put one or two shards in
+ * each), at most 2^20. Without memory for it, lookups search the whole map. */
+static void build_radix(sp_shardmap *m)
+{
+    unsigned bits = 1;
+    while (bits < 20 && ((size_t)1 << bits) < 2 * m->n)
+        bits++;
+    size_t nb = (size_t)1 << bits;
+    m->radix = malloc(nb * sizeof *m->radix);
+    if (m->radix == NULL)
+        return;
+    m->radix_bits = bits;
+    size_t i = 0;
+    for (size_t b = 0; b < nb; b++) {
+        sp_u128 start = {(uint64_t)b << (64 - bits), 0};
+        while (i < m->n && sp_u128_cmp(m->shards[i].end, start) < 0)
+            i++;
+        m->radix[b] = (uint32_t)i;
+    }
+}
+
 /* m's previous contents are not looked at: free it first, or build the new
  * map in a fresh one and swap, so that a failed refresh keeps the old map. */
 int sp_shardmap_take(sp_shardmap *m, sp_shard *shards, size_t n, sp_err *err)
 {
     size_t open = 0;
 
-    m->shards = NULL;
-    m->n = 0;
+    memset(m, 0, sizeof *m);
     if (shards == NULL)
         return n == 0 ? SP_OK : sp_err_set(err, "shard map: no shard array");
 
@@ -66,13 +86,21 @@ int sp_shardmap_take(sp_shardmap *m, sp_shard *shards, size_t n, sp_err *err)
     }
     m->shards = shards;
     m->n = open;
+    build_radix(m);
     return SP_OK;
 }
 
 long sp_shardmap_lookup(const sp_shardmap *m, sp_u128 h)
 {
     size_t lo = 0, hi = m->n;
-
+    if (m->radix) {
+        /* The answer is at or after the first shard ending in or after h's
+         * bucket, and at or before the first one ending in or after the next. */
+        size_t b = (size_t)(h.hi >> (64 - m->radix_bits));
+        lo = m->radix[b];
+        if (b + 1 < ((size_t)1 << m->radix_bits) && m->radix[b + 1] < m->n)
+            hi = m->radix[b + 1] + 1;
+    }
     /* First shard whose end >= h. */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -94,10 +122,48 @@ long sp_shardmap_find(const sp_shardmap *m, const char *shard_id)
     return -1;
 }
 
+static int cmp_id(const void *pa, const void *pb, void *arg)
+{
+    const sp_shard *s = arg;
+    return strcmp(s[*(const size_t *)pa].id, s[*(const size_t *)pb].id);
+}
+
+int sp_shardmap_match(const sp_shardmap *before, const sp_shardmap *now, long *old, sp_err *err)
+{
+    for (size_t i = 0; i < now->n; i++)
+        old[i] = -1;
+    if (before->n == 0 || now->n == 0)
+        return SP_OK;
+    /* The old shards' indices sorted by id, then a binary search per new one. */
+    size_t *by_id = malloc(before->n * sizeof *by_id);
+    if (by_id == NULL)
+        return sp_err_set(err, "out of memory matching %zu shards", before->n);
+    for (size_t i = 0; i < before->n; i++)
+        by_id[i] = i;
+    qsort_r(by_id, before->n, sizeof *by_id, cmp_id, before->shards);
+    for (size_t i = 0; i < now->n; i++) {
+        size_t lo = 0, hi = before->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(before->shards[by_id[mid]].id, now->shards[i].id);
+            if (c == 0) {
+                old[i] = (long)by_id[mid];
+                break;
+            }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    free(by_id);
+    return SP_OK;
+}
+
 void sp_shardmap_free(sp_shardmap *m)
 {
     if (m->shards != NULL)
         sp_shards_free(m->shards, m->n);
-    m->shards = NULL;
-    m->n = 0;
+    free(m->radix);
+    memset(m, 0, sizeof *m);
 }

@@ -304,6 +304,8 @@ static void respond(struct fleet *f, struct req *r)
     res.status = 200;
     res.klass = SP_KC_OK;
     res.json = j;
+    res.body = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN); /* as kinesis.c hands it on */
+    res.body_len = res.body ? strlen(res.body) : 0;
     f->requests++;
     f->entries += r->n;
     r->cb(r->cb_arg, &res);
