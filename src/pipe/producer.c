@@ -486,7 +486,8 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
                 if (res->klass == SP_KC_THROTTLE) {
                     struct shardq *s = sent_queue(p, f->recs[i]);
                     if (s && s->limited) {
-                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms);
+                        sp_window_throttled(&s->win, &p->o.throttle, now, f->recs[i]->sent_ms, f->recs[i]->attempts,
+                                            sp_record_bytes(f->recs[i]));
                         update_load(p, s);
                     }
                     if (s)
@@ -545,7 +546,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
         struct shardq *s = sent_queue(p, r);
         if (out[i].code == NULL) {
             if (s && s->limited) {
-                sp_window_ok(&s->win, &p->o.throttle, now);
+                sp_window_ok(&s->win, &p->o.throttle, now, sp_record_bytes(r));
                 update_load(p, s);   /* the rate may have risen */
                 s->fail_streak = 0;
                 if (out[i].shard_id && strcmp(out[i].shard_id, s->id) != 0)
@@ -568,7 +569,7 @@ static void on_put_response(void *arg, const sp_kinesis_result *res)
             if (s)
                 s->c.throttled++;
             if (s && s->limited) {
-                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms);
+                sp_window_throttled(&s->win, &p->o.throttle, now, r->sent_ms, r->attempts, sp_record_bytes(r));
                 update_load(p, s);
             }
         }

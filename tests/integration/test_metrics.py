@@ -223,7 +223,10 @@ class PutMetrics(unittest.TestCase):
             self.assertEqual(m.get("shard_stored_bytes_total", flow="put", shard=sid),
                              sum(len(base64.b64decode(r["data"])) for r in recs), sid)
             self.assertEqual(m.get("shard_throttled_total", flow="put", shard=sid), 0)
-            self.assertEqual(m.get("shard_rate_ratio", flow="put", shard=sid), 1.0)
+            # windows start at a tenth of the limit and double every 100 ms
+            # (slow start): a short run need not have reached the share yet
+            rate = m.get("shard_rate_ratio", flow="put", shard=sid)
+            self.assertTrue(0.1 <= rate <= 1.0, rate)
         # the latency histogram: cumulative buckets, +Inf = count = records
         buckets = [(l["le"], v) for (n, l, v) in m.samples("record_latency_seconds")
                    if n.endswith("_bucket")]
@@ -310,7 +313,10 @@ class PutMetrics(unittest.TestCase):
         refused = collections.Counter(e["shard_id"] for req in log for e in req["entries"]
                                       if e.get("code") == "ProvisionedThroughputExceededException")
         total = m.get("throttled_total", flow="put")
-        self.assertEqual(total, 20)
+        # every other entry of the first request: how many that is depends on
+        # how many records the windows let into it (they start slow)
+        self.assertGreater(total, 0)
+        self.assertEqual(total, sum(refused.values()))
         per = {l["shard"]: v for (n, l, v) in m.samples("shard_throttled_total")}
         self.assertEqual(sum(per.values()), total)
         for sid, n in refused.items():
