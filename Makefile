@@ -62,6 +62,9 @@ build/tests/%: tests/%.c tests/check_util.h $(LIB) build/flavor
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB) $(CHECK_LIBS) $(LDLIBS)
 
+# check_fleet runs the fleet simulation's code itself (it includes it).
+build/tests/check_fleet: tests/tools/fleet_sim.c
+
 build/tools/%: tests/tools/%.c $(LIB) build/flavor
 	@mkdir -p build/tools
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS)
