@@ -213,6 +213,36 @@ static int number(struct scan *s)
 
 static int value(struct scan *s, int depth);
 
+/* At an opening bracket: steps in, and 1 when the container is empty
+ * (then past its end as well). */
+static int open_empty(struct scan *s, char close)
+{
+    s->p++;
+    ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member or element: 1 at ',' (another follows), 0 at the closing
+ * bracket (then past it), -1 for anything else. */
+static int more(struct scan *s, char close)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        ws(s);
+        return 1;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    return fail(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
 /* Checks and passes over an object or array (at its opening bracket). */
 static int skip_container(struct scan *s, int depth)
 {
@@ -220,12 +250,8 @@ static int skip_container(struct scan *s, int depth)
         return fail(s, "nested too deeply");
     char close = *s->p == '{' ? '}' : ']';
     int obj = close == '}';
-    s->p++;
-    ws(s);
-    if (s->p < s->end && *s->p == close) {
-        s->p++;
+    if (open_empty(s, close))
         return 0;
-    }
     for (;;) {
         if (obj) {
             if (str(s, 0, NULL) != 0)
@@ -238,17 +264,9 @@ static int skip_container(struct scan *s, int depth)
         }
         if (value(s, depth + 1) != 0)
             return -1;
-        ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            return 0;
-        }
-        return fail(s, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+        int m = more(s, close);
+        if (m <= 0)
+            return m;
     }
 }
 
@@ -296,12 +314,8 @@ static int entry(struct scan *s, sp_put_result *e, int *bad)
         *bad = 1;
         return value(s, 1);
     }
-    s->p++;
-    ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
+    if (open_empty(s, '}'))
         return 0;
-    }
     for (;;) {
         const char *k;
         size_t n;
@@ -329,17 +343,9 @@ static int entry(struct scan *s, sp_put_result *e, int *bad)
             if (value(s, 2) != 0)
                 return -1;
         }
-        ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        return fail(s, "expected ',' or '}'");
+        int m = more(s, '}');
+        if (m <= 0)
+            return m;
     }
 }
 
@@ -356,11 +362,7 @@ int sp_putresp_parse(const char *text, size_t len, size_t nsent, sp_put_result *
     ws(&s);
     if (s.p >= s.end || *s.p != '{')
         return sp_err_setc(err, SP_E_INVALID, "PutRecords: the response is not a JSON object");
-    s.p++;
-    ws(&s);
-    int empty = s.p < s.end && *s.p == '}';
-    if (empty)
-        s.p++;
+    int empty = open_empty(&s, '}');
     while (!empty) {
         const char *k;
         size_t kn;
@@ -370,11 +372,7 @@ int sp_putresp_parse(const char *text, size_t len, size_t nsent, sp_put_result *
             have_records = 1;
             bad_entry = 0;
             n = 0;
-            s.p++;
-            ws(&s);
-            if (s.p < s.end && *s.p == ']') {
-                s.p++;
-            } else {
+            if (!open_empty(&s, ']')) {
                 for (;;) {
                     sp_put_result *e = n < nsent ? &out[n] : NULL;
                     if (e)
@@ -382,18 +380,11 @@ int sp_putresp_parse(const char *text, size_t len, size_t nsent, sp_put_result *
                     if (s.p >= s.end || entry(&s, e, &bad_entry) != 0)
                         goto syntax;
                     n++;
-                    ws(&s);
-                    if (s.p < s.end && *s.p == ',') {
-                        s.p++;
-                        ws(&s);
-                        continue;
-                    }
-                    if (s.p < s.end && *s.p == ']') {
-                        s.p++;
+                    int m = more(&s, ']');
+                    if (m < 0)
+                        goto syntax;
+                    if (m == 0)
                         break;
-                    }
-                    fail(&s, "expected ',' or ']'");
-                    goto syntax;
                 }
             }
         } else {
@@ -402,18 +393,11 @@ int sp_putresp_parse(const char *text, size_t len, size_t nsent, sp_put_result *
             if (value(&s, 1) != 0)
                 goto syntax;
         }
-        ws(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            ws(&s);
-            continue;
-        }
-        if (s.p < s.end && *s.p == '}') {
-            s.p++;
+        int m = more(&s, '}');
+        if (m < 0)
+            goto syntax;
+        if (m == 0)
             break;
-        }
-        fail(&s, "expected ',' or '}'");
-        goto syntax;
     }
     ws(&s);
     if (s.p != s.end) {
