@@ -243,6 +243,8 @@ static int more(struct scan *s, char close)
     return fail(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
 }
 
+static int key(struct scan *s, const char **k, size_t *n);
+
 /* Checks and passes over an object or array (at its opening bracket). */
 static int skip_container(struct scan *s, int depth)
 {
@@ -253,15 +255,10 @@ static int skip_container(struct scan *s, int depth)
     if (open_empty(s, close))
         return 0;
     for (;;) {
-        if (obj) {
-            if (str(s, 0, NULL) != 0)
-                return -1;
-            ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return fail(s, "expected ':'");
-            s->p++;
-            ws(s);
-        }
+        const char *k;
+        size_t kn;
+        if (obj && key(s, &k, &kn) != 0)
+            return -1;
         if (value(s, depth + 1) != 0)
             return -1;
         int m = more(s, close);
